@@ -51,6 +51,12 @@ export interface KindDef<T extends KubeObject = KubeObject> {
   schema: TSchema;
   /** Fills defaults in place, after decoding and before validation (create and update). */
   defaults?(obj: T, cfg: ClusterConfig): void;
+  /**
+   * Update strategy before defaulting and validation (kube's PrepareForUpdate): e.g. a Service keeps
+   * its allocated cluster IPs and node ports when the new spec omits them, and drops fields its new
+   * type no longer allows.
+   */
+  prepareForUpdate?(obj: T, old: T, cfg: ClusterConfig): void;
   /** Validation on create (metadata name rules included). */
   validate?(obj: T, cfg: ClusterConfig): FieldError[];
   /** Validation on update (immutability rules); `validate` also runs on updates. */

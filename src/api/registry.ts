@@ -1,0 +1,113 @@
+// The API's view of the registry: one ResourceStorage per kind over one store, the discovery and
+// OpenAPI documents, and the namespace rules (content needs a live namespace; deleting a namespace
+// is two-phase: Terminating, then gone once its content is).
+import type { Store } from '../store/types.js';
+import type { ClusterConfig, KindDef } from '../registry/types.js';
+import type { KubeObject } from '../registry/kinds/meta.js';
+import { kinds as allKinds } from '../registry/index.js';
+import { openapiV3 } from '../registry/openapi.js';
+import { NotFoundError, StatusError } from '../util/errors.js';
+import { ResourceStorage, nowTimestamp } from './storage.js';
+import { groupVersions, type GroupVersion } from './discovery.js';
+
+export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+const UNDELETABLE_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
+
+interface NamespaceObject extends KubeObject {
+  spec?: { finalizers?: string[] };
+  status?: { phase?: string };
+}
+
+export class ApiRegistry {
+  readonly groupVersions: GroupVersion[];
+  readonly openapi: ReturnType<typeof openapiV3>;
+  private readonly byGVR = new Map<string, ResourceStorage>();
+  private readonly byKind = new Map<string, ResourceStorage>();
+  /** Kinds whose DELETE is not a plain storage delete (Namespace). */
+  readonly deleteHooks = new Map<string, (name: string, opts: { gracePeriodSeconds?: number; dryRun: boolean }) => Promise<KubeObject>>();
+  /** Called when a namespace turns Terminating, so its content can be removed. */
+  onNamespaceTerminating: ((name: string) => void) | undefined;
+
+  constructor(
+    readonly store: Store,
+    readonly cfg: ClusterConfig,
+    kinds: KindDef[] = allKinds,
+  ) {
+    this.groupVersions = groupVersions(kinds);
+    this.openapi = openapiV3(kinds);
+    for (const def of kinds) {
+      const s = new ResourceStorage(def, store, cfg);
+      this.byGVR.set(`${def.group}/${def.version}/${def.resource}`, s);
+      this.byKind.set(def.kind, s);
+    }
+    const namespaces = this.byKind.get('Namespace');
+    if (namespaces) {
+      for (const s of this.byKind.values()) {
+        if (s.def.namespaced) s.namespaceGate = (ns) => this.checkNamespace(ns, s.def.kind);
+      }
+      this.deleteHooks.set('Namespace', (name, opts) => this.deleteNamespace(name, opts.dryRun));
+    }
+  }
+
+  storage(group: string, version: string, resource: string): ResourceStorage | undefined {
+    return this.byGVR.get(`${group}/${version}/${resource}`);
+  }
+
+  /** The storage of a kind, typed by the caller. */
+  kind<T extends KubeObject>(kind: string): ResourceStorage<T> {
+    const s = this.byKind.get(kind);
+    if (!s) throw new Error(`kind ${kind} is not registered`);
+    return s as unknown as ResourceStorage<T>;
+  }
+
+  namespacedStorages(): ResourceStorage[] {
+    return [...this.byKind.values()].filter((s) => s.def.namespaced);
+  }
+
+  private async checkNamespace(namespace: string, kind: string): Promise<void> {
+    let ns: NamespaceObject;
+    try {
+      ns = (await this.kind<NamespaceObject>('Namespace').get(undefined, namespace)) as NamespaceObject;
+    } catch (err) {
+      if (err instanceof NotFoundError) throw new NotFoundError({ resource: 'namespaces', name: namespace });
+      throw err;
+    }
+    if (ns.metadata?.deletionTimestamp || ns.status?.phase === 'Terminating') {
+      throw new StatusError(403, 'Forbidden', `${kind.toLowerCase()}s is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
+        causes: [{ reason: 'NamespaceTerminating', message: `namespace ${namespace} is being terminated`, field: 'metadata.namespace' }],
+      });
+    }
+  }
+
+  /** First phase of a namespace delete: mark it Terminating; the namespace controller finishes. */
+  private async deleteNamespace(name: string, dryRun: boolean): Promise<KubeObject> {
+    if (UNDELETABLE_NAMESPACES.has(name)) {
+      throw new StatusError(403, 'Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
+    }
+    const nsStorage = this.kind<NamespaceObject>('Namespace');
+    const cur = await nsStorage.get(undefined, name);
+    if (dryRun) return cur;
+    const updated = await nsStorage.systemUpdate(undefined, name, (ns) => {
+      const meta = (ns.metadata ??= {});
+      meta.deletionTimestamp ??= nowTimestamp();
+      meta.deletionGracePeriodSeconds ??= 0;
+      (ns.status ??= {}).phase = 'Terminating';
+      return ns;
+    });
+    this.onNamespaceTerminating?.(name);
+    return updated;
+  }
+
+  /** Creates the namespaces every cluster has from the first start. */
+  async ensureSystemNamespaces(): Promise<void> {
+    const ns = this.kind<NamespaceObject>('Namespace');
+    for (const name of SYSTEM_NAMESPACES) {
+      try {
+        await ns.get(undefined, name);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+        await ns.create(undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+      }
+    }
+  }
+}

@@ -1,0 +1,95 @@
+// `portico up` and `portico server`: flags → ControlPlaneOptions, start, print where to find it,
+// and stop cleanly on SIGINT/SIGTERM.
+import { relative } from 'node:path';
+import { UsageError } from '../util/errors.js';
+import { isValidCIDR } from '../util/ip.js';
+import { startControlPlane, DEFAULT_CLUSTER, type ControlPlaneOptions } from '../api/controlplane.js';
+import { parseFlags, parseHostPort, parsePortRange, parseDuration, type FlagSpec } from './flags.js';
+
+const SERVER_FLAGS = {
+  'data-dir': { type: 'string', default: '.portico' },
+  'api-listen': { type: 'string', default: '127.0.0.1:6443' },
+  'dns-listen': { type: 'string', default: '127.0.0.1:1053' },
+  store: { type: 'string', default: 'sqlite' },
+  'service-cidr': { type: 'string', default: DEFAULT_CLUSTER.serviceCIDRs.join(',') },
+  'pod-cidr': { type: 'string', default: DEFAULT_CLUSTER.podCIDR },
+  'service-node-port-range': { type: 'string', default: '30000-32767' },
+  'lb-pool': { type: 'string', default: '' },
+  'cluster-domain': { type: 'string', default: DEFAULT_CLUSTER.clusterDomain },
+  'compaction-interval': { type: 'string', default: '5m' },
+  'bookmark-interval': { type: 'string', default: '1m' },
+} as const satisfies FlagSpec;
+
+function usage(cmd: string, what: string): string {
+  return `usage: portico ${cmd} [flags]
+
+${what}
+
+flags:
+  --data-dir DIR                    state, credentials and kubeconfig.yaml (default .portico)
+  --api-listen HOST:PORT            HTTPS API address (default 127.0.0.1:6443; port 0 picks one)
+  --dns-listen HOST:PORT            cluster DNS address (default 127.0.0.1:1053)
+  --store sqlite|memory             where state lives (default sqlite, in DATA_DIR/state.db)
+  --service-cidr CIDR[,CIDR]        Service cluster IP range(s) (default 10.96.0.0/12)
+  --pod-cidr CIDR                   pod address range (default 10.244.0.0/16)
+  --service-node-port-range A-B     NodePort range (default 30000-32767)
+  --lb-pool CIDR|A-B[,...]          LoadBalancer ingress addresses (default none: <pending>)
+  --cluster-domain NAME             DNS domain (default cluster.local)
+  --compaction-interval DURATION    history kept for watchers to resume (default 5m)
+  --bookmark-interval DURATION      watch bookmark period (default 1m)`;
+}
+
+export function controlPlaneOptions(v: Record<keyof typeof SERVER_FLAGS, string | boolean | undefined>): ControlPlaneOptions {
+  const s = (k: keyof typeof SERVER_FLAGS) => String(v[k]);
+  const api = parseHostPort('api-listen', s('api-listen'));
+  parseHostPort('dns-listen', s('dns-listen'));
+  const store = s('store');
+  if (store !== 'sqlite' && store !== 'memory') throw new UsageError(`--store: unsupported value "${store}": supported values: "sqlite", "memory"`);
+  const serviceCIDRs = s('service-cidr').split(',').map((c) => c.trim());
+  for (const c of serviceCIDRs) if (!isValidCIDR(c)) throw new UsageError(`--service-cidr: invalid CIDR "${c}"`);
+  if (serviceCIDRs.length > 2) throw new UsageError('--service-cidr: at most two CIDRs (one per IP family)');
+  const podCIDR = s('pod-cidr');
+  if (!isValidCIDR(podCIDR)) throw new UsageError(`--pod-cidr: invalid CIDR "${podCIDR}"`);
+  const domain = s('cluster-domain').replace(/\.$/, '');
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(domain)) throw new UsageError(`--cluster-domain: invalid domain "${domain}"`);
+  const lbPool = s('lb-pool') ? s('lb-pool').split(',').map((x) => x.trim()) : [];
+  return {
+    dataDir: s('data-dir'),
+    apiHost: api.host,
+    apiPort: api.port,
+    store,
+    cluster: {
+      serviceCIDRs,
+      podCIDR,
+      nodePortRange: parsePortRange('service-node-port-range', s('service-node-port-range')),
+      clusterDomain: domain,
+      lbPool,
+    },
+    compactionIntervalMs: parseDuration('compaction-interval', s('compaction-interval')),
+    bookmarkIntervalMs: parseDuration('bookmark-interval', s('bookmark-interval')),
+  };
+}
+
+async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
+  const what = cmd === 'up' ? 'Runs Portico on this host: API server, controllers and cluster DNS.' : 'Runs the control plane and the cluster DNS server, without a node agent.';
+  const flags = parseFlags(argv, SERVER_FLAGS, usage(cmd, what));
+  const opts = controlPlaneOptions(flags);
+  const cp = await startControlPlane(opts);
+  const kc = relative(process.cwd(), cp.kubeconfigPath) || cp.kubeconfigPath;
+  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces\n`);
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    cp.logger.info({ signal: sig }, 'shutting down');
+    cp.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+export const runUp = (argv: string[]) => run('up', argv);
+export const runServer = (argv: string[]) => run('server', argv);

@@ -1,0 +1,188 @@
+// The informer: list, then watch from the list's resourceVersion, keeping a local cache and calling
+// handlers with adds, updates and deletes. On a watch that ends it re-watches from the last seen
+// resourceVersion; on 410 Expired it relists and reconciles the cache (emitting the differences),
+// so handlers see every change once, whatever happened to the connection.
+import type { KubeObject } from '../registry/kinds/meta.js';
+import { objectKey, type Informer, type InformerHandler } from './types.js';
+
+export interface WatchEventOf<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+/** Where an informer gets its data: the in-process storage or a remote API server. */
+export interface ListWatcher<T extends KubeObject> {
+  list(): Promise<{ items: T[]; resourceVersion: string }>;
+  /** Streams events after `resourceVersion`; `done` is called once when the stream ends (err = why). */
+  watch(resourceVersion: string, onEvent: (ev: WatchEventOf<T>) => void, done: (err?: Error) => void): Promise<{ stop(): void }>;
+}
+
+export class ExpiredWatchError extends Error {
+  override name = 'ExpiredWatchError';
+}
+
+function isExpired(ev: WatchEventOf<unknown>): boolean {
+  const s = ev.object as { code?: number; reason?: string } | undefined;
+  return ev.type === 'ERROR' && (s?.code === 410 || s?.reason === 'Expired' || s?.reason === 'Gone');
+}
+
+export class ListWatchInformer<T extends KubeObject> implements Informer<T> {
+  private readonly cache = new Map<string, T>();
+  private readonly handlers = new Set<InformerHandler<T>>();
+  private synced = false;
+  private syncWaiters: Array<() => void> = [];
+  private stopped = false;
+  private current: { stop(): void } | undefined;
+  private lastRV = '';
+  private backoffMs = 100;
+  /** For tests and metrics: how many times the informer listed. */
+  relists = 0;
+
+  constructor(
+    private readonly lw: ListWatcher<T>,
+    private readonly onError: (err: Error) => void = () => {},
+  ) {}
+
+  start(): this {
+    void this.loop();
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.current?.stop();
+  }
+
+  hasSynced(): boolean {
+    return this.synced;
+  }
+
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    if (this.synced) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.syncWaiters.push(resolve);
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  }
+
+  list(): T[] {
+    return [...this.cache.values()];
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  addHandler(handler: InformerHandler<T>): () => void {
+    this.handlers.add(handler);
+    for (const o of this.cache.values()) handler.onAdd?.(o);
+    return () => this.handlers.delete(handler);
+  }
+
+  private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        if (kind === 'add') h.onAdd?.(obj);
+        else if (kind === 'update') h.onUpdate?.(old!, obj);
+        else h.onDelete?.(obj);
+      } catch (err) {
+        this.onError(err as Error);
+      }
+    }
+  }
+
+  /** Replaces the cache with a fresh list, emitting only what differs. */
+  private replace(items: T[]): void {
+    const seen = new Set<string>();
+    for (const obj of items) {
+      const key = objectKey(obj);
+      seen.add(key);
+      const old = this.cache.get(key);
+      this.cache.set(key, obj);
+      if (!old) this.emit('add', obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
+    }
+    for (const [key, old] of this.cache) {
+      if (!seen.has(key)) {
+        this.cache.delete(key);
+        this.emit('delete', old);
+      }
+    }
+  }
+
+  private apply(ev: WatchEventOf<T>): void {
+    const rv = ev.object.metadata?.resourceVersion;
+    if (rv) this.lastRV = rv;
+    if (ev.type === 'BOOKMARK') return;
+    const key = objectKey(ev.object);
+    const old = this.cache.get(key);
+    if (ev.type === 'DELETED') {
+      if (old) {
+        this.cache.delete(key);
+        this.emit('delete', ev.object);
+      }
+      return;
+    }
+    this.cache.set(key, ev.object);
+    if (!old) this.emit('add', ev.object);
+    else if (old.metadata?.resourceVersion !== rv) this.emit('update', ev.object, old);
+  }
+
+  private async loop(): Promise<void> {
+    let needList = true;
+    while (!this.stopped) {
+      try {
+        if (needList) {
+          const { items, resourceVersion } = await this.lw.list();
+          this.relists++;
+          this.replace(items);
+          this.lastRV = resourceVersion;
+          needList = false;
+          if (!this.synced) {
+            this.synced = true;
+            for (const w of this.syncWaiters.splice(0)) w();
+          }
+        }
+        const ended = await new Promise<Error | undefined>((resolve) => {
+          let finished = false;
+          const finish = (err?: Error) => {
+            if (finished) return;
+            finished = true;
+            resolve(err);
+          };
+          this.lw
+            .watch(
+              this.lastRV,
+              (ev) => {
+                if (isExpired(ev)) {
+                  finish(new ExpiredWatchError('watch expired'));
+                  this.current?.stop();
+                  return;
+                }
+                if (ev.type === 'ERROR') {
+                  finish(new Error(`watch error: ${JSON.stringify(ev.object)}`));
+                  this.current?.stop();
+                  return;
+                }
+                this.backoffMs = 100;
+                this.apply(ev);
+              },
+              finish,
+            )
+            .then((w) => {
+              this.current = w;
+              if (this.stopped || finished) w.stop();
+            }, finish);
+        });
+        if (ended instanceof ExpiredWatchError) needList = true;
+        else if (ended) throw ended;
+      } catch (err) {
+        if (this.stopped) return;
+        this.onError(err as Error);
+        if ((err as { code?: number }).code === 410) needList = true;
+        await new Promise((r) => setTimeout(r, this.backoffMs));
+        this.backoffMs = Math.min(this.backoffMs * 2, 5000);
+      }
+    }
+  }
+}

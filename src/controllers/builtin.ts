@@ -1,0 +1,160 @@
+// The built-in Services every cluster has, kept true while Portico runs (kube-apiserver's
+// "kubernetes" endpoint reconciler, and kubeadm's kube-dns Service): default/kubernetes points at
+// the API server, kube-system/kube-dns at the cluster DNS server. Deleted or edited, they come back.
+import type { Logger } from 'pino';
+import type { ApiRegistry } from '../api/registry.js';
+import type { Service } from '../registry/kinds/service.js';
+import type { Endpoints } from '../registry/kinds/endpoints.js';
+import type { KubeObject } from '../registry/kinds/meta.js';
+import { NotFoundError, AlreadyExistsError, ConflictError } from '../util/errors.js';
+import { cidrAddress, formatIP, parseCIDR } from '../util/ip.js';
+
+export interface BuiltinAddresses {
+  api: { ip: string; port: number };
+  /** Where the cluster DNS server listens; undefined when this process runs none. */
+  dns?: { ip: string; port: number };
+}
+
+/** The n-th address of the primary service CIDR (1 = kubernetes, 10 = kube-dns, as kubeadm). */
+export function serviceCIDRAddress(cidrs: string[], n: number): string {
+  const c = parseCIDR(cidrs[0] ?? '');
+  const ip = c && cidrAddress(c, n);
+  if (!ip) throw new Error(`service CIDR ${cidrs[0]} has no address number ${n}`);
+  return formatIP(ip);
+}
+
+interface Desired {
+  service: Service;
+  endpoints: Endpoints | undefined;
+}
+
+function desired(registry: ApiRegistry, addrs: BuiltinAddresses): Desired[] {
+  const cidrs = registry.cfg.serviceCIDRs;
+  const out: Desired[] = [
+    {
+      service: {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
+        spec: { type: 'ClusterIP', clusterIP: serviceCIDRAddress(cidrs, 1), ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: addrs.api.port }], sessionAffinity: 'None' },
+      } as Service,
+      endpoints: {
+        apiVersion: 'v1',
+        kind: 'Endpoints',
+        metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+        subsets: [{ addresses: [{ ip: addrs.api.ip }], ports: [{ name: 'https', port: addrs.api.port, protocol: 'TCP' }] }],
+      } as Endpoints,
+    },
+  ];
+  let dnsIP: string | undefined;
+  try {
+    dnsIP = serviceCIDRAddress(cidrs, 10);
+  } catch {
+    dnsIP = undefined; // a tiny service CIDR has no tenth address: kube-dns gets a random one
+  }
+  const dnsPort = addrs.dns?.port ?? 53;
+  out.push({
+    service: {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true', 'kubernetes.io/name': 'CoreDNS' } },
+      spec: {
+        type: 'ClusterIP',
+        ...(dnsIP ? { clusterIP: dnsIP } : {}),
+        ports: [
+          { name: 'dns', port: 53, protocol: 'UDP', targetPort: dnsPort },
+          { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: dnsPort },
+          { name: 'metrics', port: 9153, protocol: 'TCP', targetPort: 9153 },
+        ],
+      },
+    } as Service,
+    endpoints: addrs.dns
+      ? ({
+          apiVersion: 'v1',
+          kind: 'Endpoints',
+          metadata: { name: 'kube-dns', namespace: 'kube-system' },
+          subsets: [
+            {
+              addresses: [{ ip: addrs.dns.ip }],
+              ports: [
+                { name: 'dns', port: dnsPort, protocol: 'UDP' },
+                { name: 'dns-tcp', port: dnsPort, protocol: 'TCP' },
+              ],
+            },
+          ],
+        } as Endpoints)
+      : undefined,
+  });
+  return out;
+}
+
+export class BuiltinServicesController {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly registry: ApiRegistry,
+    private readonly addrs: BuiltinAddresses,
+    private readonly log: Logger,
+    private readonly intervalMs = 10_000,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.reconcile();
+    this.timer = setInterval(() => void this.reconcile().catch((err: unknown) => this.log.warn({ err }, 'built-in services reconcile failed')), this.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  async reconcile(): Promise<void> {
+    for (const d of desired(this.registry, this.addrs)) {
+      await this.ensureService(d.service);
+      if (d.endpoints) await this.ensureEndpoints(d.endpoints);
+    }
+  }
+
+  private async ensureService(want: Service): Promise<void> {
+    const svc = this.registry.kind<Service>('Service');
+    const ns = want.metadata!.namespace!;
+    const name = want.metadata!.name!;
+    try {
+      const cur = await svc.get(ns, name);
+      const curPorts = JSON.stringify((cur.spec?.ports ?? []).map((p) => [p.name, p.port, p.protocol, p.targetPort]));
+      const wantPorts = JSON.stringify((want.spec?.ports ?? []).map((p) => [p.name, p.port, p.protocol, p.targetPort]));
+      if (curPorts === wantPorts) return;
+      await svc.guaranteedUpdate(ns, name, (c) => {
+        c.spec = { ...c.spec, ports: want.spec!.ports };
+        return c;
+      });
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      try {
+        await svc.create(ns, want);
+        this.log.info({ service: `${ns}/${name}` }, 'created built-in service');
+      } catch (e) {
+        if (!(e instanceof AlreadyExistsError)) throw e;
+      }
+    }
+  }
+
+  /** Written by the system: the addresses are where Portico listens, loopback included. */
+  private async ensureEndpoints(want: Endpoints): Promise<void> {
+    const eps = this.registry.kind<Endpoints>('Endpoints');
+    const ns = want.metadata!.namespace!;
+    const name = want.metadata!.name!;
+    let cur: KubeObject | undefined;
+    try {
+      cur = await eps.get(ns, name);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    if (cur && JSON.stringify((cur as Endpoints).subsets) === JSON.stringify(want.subsets)) return;
+    try {
+      await eps.systemPut(ns, name, want);
+    } catch (err) {
+      if (!(err instanceof ConflictError) && !(err instanceof AlreadyExistsError)) throw err;
+    }
+  }
+}

@@ -1,0 +1,453 @@
+// The nftables renderer: PURE (model, changed keys | 'full', node state, mirror) → transaction text
+// for `nft -f -`, plus the next mirror. No I/O; the applier runs the text and keeps the returned
+// mirror only when the kernel accepted it.
+//
+// Shape (see README.md): fixed base chains dispatch through verdict maps keyed
+// `addr . proto . port` (cluster, external and load-balancer IPs) and `proto . port` (node ports,
+// local destinations only) into one chain per service port; DNAT picks an endpoint by an anonymous
+// `numgen random mod N map`. Per-endpoint chains exist only for session affinity. Services without
+// usable endpoints sit in `no-endpoint-*` maps consulted from filter hooks (reject or drop).
+// Masquerade: mark bit set in nat chains, masqueraded in postrouting; hairpin found by
+// `saddr . daddr` after DNAT.
+import {
+  categorizeEndpoints,
+  externalEndpoints,
+  internalEndpoints,
+  usesClusterEndpoints,
+  usesLocalEndpoints,
+  type EndpointInfo,
+  type ProxyModel,
+  type ServicePortInfo,
+} from '../model.js';
+import { objectName, TABLE_NAME } from './names.js';
+
+export interface NodeState {
+  nodeName: string;
+  /** topology.kubernetes.io/zone of this node ('' when unknown). */
+  zone?: string;
+  nodeIPs: string[];
+  /** CIDRs whose local addresses accept node ports; empty = every local address except loopback. */
+  nodePortAddresses: string[];
+  /** Pod CIDR of the cluster ('' = unknown: no masquerade decision by source). */
+  clusterCIDR: string;
+  masqueradeAll: boolean;
+  /** Service CIDRs: unallocated addresses in them are dropped. */
+  serviceCIDRs?: string[];
+}
+
+export type Family = 'ip' | 'ip6';
+
+/** Per service port: the objects it owns and the elements it puts in shared sets and maps. */
+export interface Contribution {
+  /** Chain name → rules, in order. */
+  readonly chains: ReadonlyMap<string, readonly string[]>;
+  /** Dynamic set name → its definition body (affinity). */
+  readonly sets: ReadonlyMap<string, string>;
+  /** `set\0key` → value ('' for sets). */
+  readonly elements: ReadonlyMap<string, string>;
+}
+
+/** The renderer's memory of what the kernel holds: explicit, passed in and returned. */
+export interface NftMirror {
+  readonly family: Family;
+  /** Node state the ruleset was built for; a different one forces a full sync. */
+  readonly nodeKey: string;
+  readonly services: ReadonlyMap<string, Contribution>;
+  /** `set\0key` → owner service-port key → value. The lowest owner's value wins. */
+  readonly elements: ReadonlyMap<string, ReadonlyMap<string, string>>;
+}
+
+export interface RenderResult {
+  kind: 'full' | 'partial';
+  text: string;
+  mirror: NftMirror;
+  /** Service ports (of this family) re-rendered. */
+  servicesRendered: number;
+}
+
+export const MASQ_MARK = '0x00004000';
+const ELEMENT_CHUNK = 1000;
+
+interface Fam {
+  name: Family;
+  addrType: string;
+  kw: string;
+  loopback: string;
+  is(ip: string): boolean;
+}
+
+const FAMILIES: Record<Family, Fam> = {
+  ip: { name: 'ip', addrType: 'ipv4_addr', kw: 'ip', loopback: '127.0.0.0/8', is: (ip) => !ip.includes(':') },
+  ip6: { name: 'ip6', addrType: 'ipv6_addr', kw: 'ip6', loopback: '::1', is: (ip) => ip.includes(':') },
+};
+
+/** Which families a model needs tables for. */
+export function familiesOf(model: ProxyModel): Family[] {
+  let v6 = false;
+  for (const sp of model.services.values()) if (sp.clusterIPs.some((ip) => ip.includes(':'))) v6 = true;
+  return v6 ? ['ip', 'ip6'] : ['ip'];
+}
+
+export function emptyMirror(family: Family = 'ip'): NftMirror {
+  return { family, nodeKey: '', services: new Map(), elements: new Map() };
+}
+
+function nodeKeyOf(node: NodeState): string {
+  return JSON.stringify([node.nodeName, node.zone ?? '', node.nodeIPs, node.nodePortAddresses, node.clusterCIDR, node.masqueradeAll, node.serviceCIDRs ?? []]);
+}
+
+function cidrFamily(f: Fam, cidrs: readonly string[]): string[] {
+  return cidrs.filter((c) => f.is(c.split('/')[0] ?? ''));
+}
+
+function anonSet(items: readonly string[]): string {
+  return `{ ${items.join(', ')} }`;
+}
+
+function quote(s: string): string {
+  return `"${s.replace(/["\\]/g, '_').slice(0, 120)}"`;
+}
+
+function fixedPart(f: Fam, node: NodeState): string[] {
+  const t = `${f.name} ${TABLE_NAME}`;
+  const key = `${f.addrType} . inet_proto . inet_service`;
+  const out: string[] = [];
+  const chain = (name: string, base?: string) => out.push(base ? `add chain ${t} ${name} { ${base} ; policy accept ; }` : `add chain ${t} ${name}`);
+  const rule = (c: string, r: string) => out.push(`add rule ${t} ${c} ${r}`);
+
+  out.push(`add map ${t} service-ips { type ${key} : verdict ; }`);
+  out.push(`add map ${t} service-nodeports { type inet_proto . inet_service : verdict ; }`);
+  out.push(`add map ${t} no-endpoint-services { type ${key} : verdict ; }`);
+  out.push(`add map ${t} no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }`);
+  out.push(`add map ${t} firewall-ips { type ${key} : verdict ; }`);
+  out.push(`add set ${t} cluster-ips { type ${f.addrType} ; }`);
+  out.push(`add set ${t} hairpin { type ${f.addrType} . ${f.addrType} ; }`);
+
+  for (const c of ['services', 'endpoints-check', 'firewall-check', 'cluster-ips-check', 'reject-chain', 'mark-for-masquerade', 'masquerading']) chain(c);
+  chain('filter-prerouting', 'type filter hook prerouting priority -110');
+  chain('filter-input', 'type filter hook input priority -110');
+  chain('filter-forward', 'type filter hook forward priority -110');
+  chain('filter-output', 'type filter hook output priority -110');
+  chain('filter-output-post-dnat', 'type filter hook output priority -90');
+  chain('nat-prerouting', 'type nat hook prerouting priority -100');
+  chain('nat-output', 'type nat hook output priority -100');
+  chain('nat-postrouting', 'type nat hook postrouting priority 100');
+
+  const npAddrs = cidrFamily(f, node.nodePortAddresses);
+  const localDst = npAddrs.length
+    ? `fib daddr type local ${f.kw} daddr ${anonSet(npAddrs)}`
+    : `fib daddr type local ${f.kw} daddr != ${f.loopback}`;
+  rule('services', `${f.kw} daddr . meta l4proto . th dport vmap @service-ips`);
+  rule('services', `${localDst} meta l4proto . th dport vmap @service-nodeports`);
+  rule('endpoints-check', `${f.kw} daddr . meta l4proto . th dport vmap @no-endpoint-services`);
+  rule('endpoints-check', `${localDst} meta l4proto . th dport vmap @no-endpoint-nodeports`);
+  rule('firewall-check', `${f.kw} daddr . meta l4proto . th dport vmap @firewall-ips`);
+  rule('cluster-ips-check', `${f.kw} daddr @cluster-ips reject comment "cluster IP, no such port"`);
+  const svcCIDRs = cidrFamily(f, node.serviceCIDRs ?? []);
+  if (svcCIDRs.length) rule('cluster-ips-check', `${f.kw} daddr ${anonSet(svcCIDRs)} drop comment "unallocated service address"`);
+  rule('reject-chain', 'meta l4proto tcp reject with tcp reset');
+  rule('reject-chain', 'reject');
+  rule('mark-for-masquerade', `meta mark set meta mark | ${MASQ_MARK}`);
+  rule('masquerading', `ct status dnat ${f.kw} saddr . ${f.kw} daddr @hairpin jump mark-for-masquerade comment "hairpin"`);
+  rule('masquerading', `meta mark & ${MASQ_MARK} == 0x00000000 return`);
+  rule('masquerading', `meta mark set meta mark ^ ${MASQ_MARK}`);
+  rule('masquerading', 'masquerade fully-random');
+
+  rule('filter-prerouting', 'ct state new jump firewall-check');
+  rule('filter-input', 'ct state new jump endpoints-check');
+  rule('filter-forward', 'ct state new jump endpoints-check');
+  rule('filter-forward', 'ct state new jump cluster-ips-check');
+  rule('filter-output', 'ct state new jump endpoints-check');
+  rule('filter-output', 'ct state new jump firewall-check');
+  rule('filter-output-post-dnat', 'ct state new jump cluster-ips-check');
+  rule('nat-prerouting', 'jump services');
+  rule('nat-output', 'jump services');
+  rule('nat-postrouting', 'jump masquerading');
+  return out;
+}
+
+function addrPort(f: Fam, ep: EndpointInfo): string {
+  return f.name === 'ip6' ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
+}
+
+/** What one service port contributes to the table of family f. Pure. */
+export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: NodeState): Contribution {
+  const fam = typeof f === 'string' ? FAMILIES[f] : f;
+  const chains = new Map<string, string[]>();
+  const sets = new Map<string, string>();
+  const elements = new Map<string, string>();
+  const clusterIPs = sp0.clusterIPs.filter(fam.is);
+  if (clusterIPs.length === 0) return { chains, sets, elements };
+  const sp: ServicePortInfo = { ...sp0, endpoints: sp0.endpoints.filter((ep) => fam.is(ep.ip)) };
+  const cat = categorizeEndpoints(sp, { nodeName: node.nodeName, zone: node.zone ?? '' });
+  const proto = sp.protocol.toLowerCase();
+  const comment = quote(`${sp.namespace}/${sp.name}${sp.portName ? ':' + sp.portName : ''}`);
+  const el = (set: string, key: string, value = '') => elements.set(`${set}\0${key}`, value);
+  const kw = fam.kw;
+
+  const endpointChains = new Map<string, string>();
+  const dnatRules = (eps: EndpointInfo[]): string[] => {
+    const rules: string[] = [];
+    if (sp.affinityTimeoutSeconds > 0) {
+      const names = eps.map((ep) => {
+        const extra = `${ep.ip.replace(/:/g, '.')}/${ep.port}/${sp.affinityTimeoutSeconds}`;
+        const chain = objectName('ep', sp, extra);
+        const set = objectName('aff', sp, extra);
+        if (!endpointChains.has(chain)) {
+          endpointChains.set(chain, set);
+          sets.set(set, `type ${fam.addrType} ; flags dynamic,timeout ; timeout ${sp.affinityTimeoutSeconds}s ;`);
+          chains.set(chain, [
+            `update @${set} { ${kw} saddr }`,
+            `meta l4proto ${proto} dnat to ${addrPort(fam, ep)} comment ${comment}`,
+          ]);
+        }
+        return { chain, set };
+      });
+      for (const n of names) rules.push(`${kw} saddr @${n.set} goto ${n.chain}`);
+      if (names.length === 1) rules.push(`goto ${names[0]!.chain}`);
+      else rules.push(`numgen random mod ${names.length} vmap ${anonSet(names.map((n, i) => `${i} : goto ${n.chain}`))}`);
+      return rules;
+    }
+    if (eps.length === 1) rules.push(`meta l4proto ${proto} dnat to ${addrPort(fam, eps[0]!)} comment ${comment}`);
+    else rules.push(`meta l4proto ${proto} dnat ${kw} to numgen random mod ${eps.length} map ${anonSet(eps.map((ep, i) => `${i} : ${ep.ip} . ${ep.port}`))} comment ${comment}`);
+    return rules;
+  };
+
+  let svcChain = '';
+  let svlChain = '';
+  if (usesClusterEndpoints(sp) && cat.cluster.length) {
+    svcChain = objectName('svc', sp);
+    const rules: string[] = [];
+    if (node.masqueradeAll) rules.push('jump mark-for-masquerade');
+    else if (node.clusterCIDR && fam.is(node.clusterCIDR.split('/')[0] ?? '')) rules.push(`${kw} saddr != ${node.clusterCIDR} jump mark-for-masquerade`);
+    rules.push(...dnatRules(cat.cluster));
+    chains.set(svcChain, rules);
+  }
+  if (usesLocalEndpoints(sp) && cat.local.length) {
+    svlChain = objectName('svl', sp);
+    const rules: string[] = [];
+    if (node.masqueradeAll) rules.push('jump mark-for-masquerade');
+    rules.push(...dnatRules(cat.local));
+    chains.set(svlChain, rules);
+  }
+  const reachable = new Set<string>();
+  for (const ep of [...cat.cluster, ...cat.local]) reachable.add(ep.ip);
+  for (const ip of reachable) el('hairpin', `${ip} . ${ip}`);
+
+  // Internal traffic: the cluster IPs.
+  const intEps = internalEndpoints(sp, cat);
+  const intChain = sp.internalPolicyLocal ? svlChain : svcChain;
+  const noEndpoints = cat.hasAny ? 'drop' : 'goto reject-chain';
+  for (const ip of clusterIPs) {
+    el('cluster-ips', ip);
+    const key = `${ip} . ${proto} . ${sp.port}`;
+    if (intEps.length && intChain) el('service-ips', key, `goto ${intChain}`);
+    else el('no-endpoint-services', key, noEndpoints);
+  }
+
+  // External traffic: external IPs, load-balancer IPs, node port.
+  if (sp.externallyAccessible) {
+    const extIPs = [...new Set([...sp.externalIPs, ...sp.loadBalancerIPs].filter(fam.is))];
+    let target = '';
+    if (cat.hasAny) {
+      const extChain = objectName('ext', sp);
+      const rules: string[] = [];
+      const extEps = externalEndpoints(sp, cat);
+      if (!sp.externalPolicyLocal) {
+        rules.push('jump mark-for-masquerade', `goto ${svcChain}`);
+      } else {
+        if (svcChain) {
+          if (node.clusterCIDR && fam.is(node.clusterCIDR.split('/')[0] ?? '')) rules.push(`${kw} saddr ${node.clusterCIDR} goto ${svcChain} comment "pod to external address: cluster policy"`);
+          rules.push('fib saddr type local jump mark-for-masquerade', `fib saddr type local goto ${svcChain} comment "node to external address: cluster policy"`);
+        }
+        if (extEps.length && svlChain) rules.push(`goto ${svlChain}`);
+        else rules.push(`drop comment ${quote(`${sp.namespace}/${sp.name}${sp.portName ? ':' + sp.portName : ''} has no local endpoints`)}`);
+      }
+      chains.set(extChain, rules);
+      target = `goto ${extChain}`;
+    }
+    for (const ip of extIPs) {
+      const key = `${ip} . ${proto} . ${sp.port}`;
+      if (target) el('service-ips', key, target);
+      else el('no-endpoint-services', key, 'goto reject-chain');
+    }
+    if (sp.nodePort > 0) {
+      const key = `${proto} . ${sp.nodePort}`;
+      if (target) el('service-nodeports', key, target);
+      else el('no-endpoint-nodeports', key, 'goto reject-chain');
+    }
+    const lbIPs = sp.loadBalancerIPs.filter(fam.is);
+    if (sp.loadBalancerSourceRanges.length && lbIPs.length) {
+      const fw = objectName('fw', sp);
+      const ranges = cidrFamily(fam, sp.loadBalancerSourceRanges.map((r) => r.trim()));
+      chains.set(fw, [ranges.length ? `${kw} saddr != ${anonSet(ranges)} drop comment ${comment}` : `drop comment ${comment}`]);
+      for (const ip of lbIPs) el('firewall-ips', `${ip} . ${proto} . ${sp.port}`, `goto ${fw}`);
+    }
+  }
+  return { chains, sets, elements };
+}
+
+// ---- element bookkeeping (shared sets and maps with several owners) ----
+
+function effective(owners: ReadonlyMap<string, string> | undefined): string | undefined {
+  if (!owners || owners.size === 0) return undefined;
+  let best: string | undefined;
+  for (const k of owners.keys()) if (best === undefined || k < best) best = k;
+  return owners.get(best!);
+}
+
+function splitElem(id: string): [string, string] {
+  const i = id.indexOf('\0');
+  return [id.slice(0, i), id.slice(i + 1)];
+}
+
+function elemText(key: string, value: string): string {
+  return value === '' ? key : `${key} : ${value}`;
+}
+
+function emitElements(out: string[], verb: 'add' | 'delete', t: string, bySet: Map<string, string[]>): void {
+  for (const set of [...bySet.keys()].sort()) {
+    const items = bySet.get(set)!;
+    for (let i = 0; i < items.length; i += ELEMENT_CHUNK) {
+      out.push(`${verb} element ${t} ${set} { ${items.slice(i, i + ELEMENT_CHUNK).join(', ')} }`);
+    }
+  }
+}
+
+function pushTo(m: Map<string, string[]>, k: string, v: string): void {
+  const a = m.get(k);
+  if (a) a.push(v);
+  else m.set(k, [v]);
+}
+
+/**
+ * Renders a transaction. `changed === 'full'`, a missing mirror, a mirror of another family or
+ * built for another node state give a full sync (the table is deleted and rebuilt in the same
+ * transaction); otherwise only the changed service ports' chains and elements are touched.
+ */
+export function render(
+  model: ProxyModel,
+  changed: ReadonlySet<string> | Iterable<string> | 'full',
+  node: NodeState,
+  mirror?: NftMirror,
+  family: Family = 'ip',
+): RenderResult {
+  const f = FAMILIES[family];
+  const t = `${f.name} ${TABLE_NAME}`;
+  const nodeKey = nodeKeyOf(node);
+  const out: string[] = [];
+
+  if (changed === 'full' || !mirror || mirror.family !== family || mirror.nodeKey !== nodeKey) {
+    const services = new Map<string, Contribution>();
+    const elements = new Map<string, Map<string, string>>();
+    for (const [key, sp] of model.services) {
+      const c = contributionOf(sp, f, node);
+      if (c.chains.size === 0 && c.elements.size === 0) continue;
+      services.set(key, c);
+      for (const [id, v] of c.elements) {
+        let o = elements.get(id);
+        if (!o) elements.set(id, (o = new Map()));
+        o.set(key, v);
+      }
+    }
+    out.push(`add table ${t}`, `delete table ${t}`, `add table ${t}`);
+    out.push(...fixedPart(f, node));
+    const ruleLines: string[] = [];
+    for (const c of services.values()) {
+      for (const [name, def] of c.sets) out.push(`add set ${t} ${name} { ${def} }`);
+      for (const [name, rules] of c.chains) {
+        out.push(`add chain ${t} ${name}`);
+        for (const r of rules) ruleLines.push(`add rule ${t} ${name} ${r}`);
+      }
+    }
+    out.push(...ruleLines);
+    const adds = new Map<string, string[]>();
+    for (const [id, owners] of elements) {
+      const [set, key] = splitElem(id);
+      pushTo(adds, set, elemText(key, effective(owners)!));
+    }
+    emitElements(out, 'add', t, adds);
+    return { kind: 'full', text: out.join('\n') + '\n', mirror: { family, nodeKey, services, elements }, servicesRendered: services.size };
+  }
+
+  // Partial: diff the changed service ports against the mirror.
+  const services = new Map(mirror.services);
+  const elements = new Map(mirror.elements);
+  const touchedElems = new Set<string>();
+  const addSets: string[] = [];
+  const addChains: string[] = [];
+  const flushChains: string[] = [];
+  const ruleLines: string[] = [];
+  const delChains: string[] = [];
+  const delSets: string[] = [];
+  let rendered = 0;
+  for (const key of new Set(changed)) {
+    const old = mirror.services.get(key);
+    const sp = model.services.get(key);
+    const c = sp ? contributionOf(sp, f, node) : undefined;
+    const next = c && (c.chains.size || c.elements.size) ? c : undefined;
+    if (!old && !next) continue;
+    rendered++;
+    const oldChains = old?.chains ?? new Map<string, readonly string[]>();
+    const newChains = next?.chains ?? new Map<string, readonly string[]>();
+    for (const [name, rules] of newChains) {
+      const prev = oldChains.get(name);
+      if (!prev) {
+        addChains.push(`add chain ${t} ${name}`);
+      } else if (prev.length !== rules.length || prev.some((r, i) => r !== rules[i])) {
+        flushChains.push(`flush chain ${t} ${name}`);
+      } else continue;
+      for (const r of rules) ruleLines.push(`add rule ${t} ${name} ${r}`);
+    }
+    for (const name of oldChains.keys()) {
+      if (!newChains.has(name)) {
+        flushChains.push(`flush chain ${t} ${name}`);
+        delChains.push(`delete chain ${t} ${name}`);
+      }
+    }
+    const oldSets = old?.sets ?? new Map<string, string>();
+    const newSets = next?.sets ?? new Map<string, string>();
+    for (const [name, def] of newSets) if (!oldSets.has(name)) addSets.push(`add set ${t} ${name} { ${def} }`);
+    for (const name of oldSets.keys()) if (!newSets.has(name)) delSets.push(`delete set ${t} ${name}`);
+
+    const oldEl = old?.elements ?? new Map<string, string>();
+    const newEl = next?.elements ?? new Map<string, string>();
+    for (const [id, v] of newEl) {
+      if (oldEl.get(id) === v) continue;
+      const owners = new Map(elements.get(id) ?? []);
+      owners.set(key, v);
+      elements.set(id, owners);
+      touchedElems.add(id);
+    }
+    for (const id of oldEl.keys()) {
+      if (newEl.has(id)) continue;
+      const owners = new Map(elements.get(id) ?? []);
+      owners.delete(key);
+      if (owners.size) elements.set(id, owners);
+      else elements.delete(id);
+      touchedElems.add(id);
+    }
+    if (next) services.set(key, next);
+    else services.delete(key);
+  }
+  const dels = new Map<string, string[]>();
+  const adds = new Map<string, string[]>();
+  for (const id of touchedElems) {
+    const before = effective(mirror.elements.get(id));
+    const after = effective(elements.get(id));
+    if (before === after) continue;
+    const [set, key] = splitElem(id);
+    if (before !== undefined) pushTo(dels, set, key);
+    if (after !== undefined) pushTo(adds, set, elemText(key, after));
+  }
+  out.push(...addSets, ...addChains, ...flushChains, ...ruleLines);
+  emitElements(out, 'delete', t, dels);
+  emitElements(out, 'add', t, adds);
+  out.push(...delChains, ...delSets);
+  return { kind: 'partial', text: out.length ? out.join('\n') + '\n' : '', mirror: { family, nodeKey, services, elements }, servicesRendered: rendered };
+}
+
+/** A transaction that removes Portico's table of a family (succeeds whether or not it exists). */
+export function renderCleanup(family: Family = 'ip'): string {
+  return `add table ${family} ${TABLE_NAME}\ndelete table ${family} ${TABLE_NAME}\n`;
+}

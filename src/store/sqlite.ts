@@ -1,0 +1,432 @@
+// The default Store: SQLite through better-sqlite3, one append-only log of revisions shaped like
+// kine's (id = revision), plus a `current` table holding the live row per key, written in the same
+// transaction, so reads of current state never scan history. See README.md for the reasoning.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import {
+  StoreClosedError,
+  StoreCompactedError,
+  StoreKeyExistsError,
+  StoreKeyNotFoundError,
+  StoreRevisionMismatchError,
+  type KeyValue,
+  type ListOptions,
+  type ListResult,
+  type Store,
+  type WatchEvent,
+  type WatchOptions,
+  type Watcher,
+} from './types.js';
+import { prefixEnd } from './keys.js';
+import { WatchHub, type HubWatcher } from './watchhub.js';
+
+export interface SqliteStoreOptions {
+  /** Undelivered events per watcher before it is dropped (default 100,000). */
+  maxWatchBuffer?: number;
+  /** Log rows read per step while a watch catches up from the past (default 1,000). */
+  catchUpPageSize?: number;
+  /** Log ids examined per compaction transaction (default 10,000). */
+  compactBatchSize?: number;
+  /** How long open() waits for another process holding the database (default 2,000 ms). */
+  busyTimeoutMs?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS log (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  create_revision INTEGER NOT NULL,
+  prev_revision INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  old_value TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS log_name_prev_revision ON log (name, prev_revision);
+CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
+CREATE TABLE IF NOT EXISTS current (
+  name TEXT PRIMARY KEY,
+  create_revision INTEGER NOT NULL,
+  mod_revision INTEGER NOT NULL,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  key TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+interface CurrentRow {
+  name: string;
+  create_revision: number;
+  mod_revision: number;
+  value: string;
+}
+
+interface LogRow {
+  id: number;
+  name: string;
+  created: number;
+  deleted: number;
+  create_revision: number;
+  prev_revision: number;
+  value: string;
+  old_value: string | null;
+}
+
+/** A WHERE fragment selecting names in a prefix range (optionally strictly after a key). */
+interface Range {
+  sql: string;
+  params: (string | number)[];
+}
+
+function nameRange(prefix: string, startAfter?: string, col = 'name'): Range {
+  const parts: string[] = [];
+  const params: (string | number)[] = [];
+  if (prefix !== '') {
+    parts.push(`${col} >= ?`);
+    params.push(prefix);
+    const end = prefixEnd(prefix);
+    if (end !== undefined) {
+      parts.push(`${col} < ?`);
+      params.push(end);
+    } else {
+      // No tight upper bound exists (odd trailing character): compare the leading characters exactly.
+      parts.push(`substr(${col}, 1, ?) = ?`);
+      params.push([...prefix].length, prefix);
+    }
+  }
+  if (startAfter !== undefined) {
+    parts.push(`${col} > ?`);
+    params.push(startAfter);
+  }
+  return { sql: parts.length ? parts.join(' AND ') : '1', params };
+}
+
+function byString(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function kvOf(r: CurrentRow): KeyValue {
+  return { key: r.name, value: r.value, createRevision: r.create_revision, modRevision: r.mod_revision };
+}
+
+function eventOf(r: LogRow): WatchEvent {
+  const kv: KeyValue = { key: r.name, value: r.value, createRevision: r.create_revision, modRevision: r.id };
+  if (r.created) return { type: 'PUT', kv, created: true };
+  const prevKv: KeyValue = {
+    key: r.name,
+    value: r.old_value ?? r.value,
+    createRevision: r.create_revision,
+    modRevision: r.prev_revision,
+  };
+  return { type: r.deleted ? 'DELETE' : 'PUT', kv, prevKv, created: false };
+}
+
+export class SqliteStore implements Store {
+  private rev: number;
+  private compacted: number;
+  private closed = false;
+  private readonly hub: WatchHub;
+  private readonly stmts = new Map<string, Database.Statement>();
+  /** Watchers reading history, with the log id they have read up to. */
+  private readonly catchUps = new Map<HubWatcher, number>();
+  private readonly pageSize: number;
+  private readonly compactBatch: number;
+
+  private readonly txCreate: (key: string, value: string) => KeyValue;
+  private readonly txUpdate: (key: string, value: string, expected: number) => { kv: KeyValue; prev: KeyValue };
+  private readonly txDelete: (key: string, expected: number | undefined) => { kv: KeyValue; prev: KeyValue };
+
+  private constructor(
+    private readonly db: Database.Database,
+    opts: SqliteStoreOptions,
+  ) {
+    this.hub = new WatchHub(opts.maxWatchBuffer);
+    this.pageSize = opts.catchUpPageSize ?? 1000;
+    this.compactBatch = opts.compactBatchSize ?? 10_000;
+
+    const seq = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'log'").get() as { seq: number } | undefined;
+    const comp = db.prepare("SELECT value FROM meta WHERE key = 'compact_revision'").get() as { value: number } | undefined;
+    this.compacted = comp?.value ?? 0;
+    // sqlite_sequence survives compaction of the newest rows, so revisions never go backwards.
+    this.rev = Math.max(seq?.seq ?? 0, this.compacted);
+
+    const getCurrent = db.prepare('SELECT name, create_revision, mod_revision, value FROM current WHERE name = ?');
+    const lastId = db.prepare('SELECT id FROM log WHERE name = ? ORDER BY id DESC LIMIT 1').pluck();
+    const insertLog = db.prepare(
+      'INSERT INTO log (id, name, created, deleted, create_revision, prev_revision, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    const insertCurrent = db.prepare('INSERT INTO current (name, create_revision, mod_revision, value) VALUES (?, ?, ?, ?)');
+    const updateCurrent = db.prepare('UPDATE current SET mod_revision = ?, value = ? WHERE name = ?');
+    const deleteCurrent = db.prepare('DELETE FROM current WHERE name = ?');
+
+    // Each write is one transaction; the guards run inside it. The revision is assigned explicitly
+    // (this.rev + 1) so create_revision can be written in the same INSERT; this.rev only advances
+    // after the transaction committed.
+    this.txCreate = db.transaction((key: string, value: string): KeyValue => {
+      if (getCurrent.get(key)) throw new StoreKeyExistsError(key);
+      const rev = this.rev + 1;
+      // prev_revision points at the key's last row (its tombstone) so unique(name, prev_revision) holds.
+      const prevRev = (lastId.get(key) as number | undefined) ?? 0;
+      insertLog.run(rev, key, 1, 0, rev, prevRev, value, null);
+      insertCurrent.run(key, rev, rev, value);
+      return { key, value, createRevision: rev, modRevision: rev };
+    });
+    this.txUpdate = db.transaction((key: string, value: string, expected: number) => {
+      const row = getCurrent.get(key) as CurrentRow | undefined;
+      if (!row) throw new StoreKeyNotFoundError(key);
+      const prev = kvOf(row);
+      if (prev.modRevision !== expected) throw new StoreRevisionMismatchError(key, expected, prev);
+      const rev = this.rev + 1;
+      insertLog.run(rev, key, 0, 0, prev.createRevision, prev.modRevision, value, prev.value);
+      updateCurrent.run(rev, value, key);
+      return { kv: { key, value, createRevision: prev.createRevision, modRevision: rev }, prev };
+    });
+    this.txDelete = db.transaction((key: string, expected: number | undefined) => {
+      const row = getCurrent.get(key) as CurrentRow | undefined;
+      if (!row) throw new StoreKeyNotFoundError(key);
+      const prev = kvOf(row);
+      if (expected !== undefined && prev.modRevision !== expected) throw new StoreRevisionMismatchError(key, expected, prev);
+      const rev = this.rev + 1;
+      insertLog.run(rev, key, 0, 1, prev.createRevision, prev.modRevision, prev.value, prev.value);
+      deleteCurrent.run(key);
+      return { kv: { ...prev, modRevision: rev }, prev };
+    });
+  }
+
+  /** Opens (creating directories, file and schema as needed) the store at `path`. */
+  static async open(path: string, opts: SqliteStoreOptions = {}): Promise<SqliteStore> {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new Database(path, { timeout: opts.busyTimeoutMs ?? 2000 });
+    try {
+      // Exclusive before WAL: one process owns the file (our revision counter and watch fan-out
+      // live in this process), and no shared-memory index is needed.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+      // In WAL mode NORMAL syncs only at checkpoints: a commit is in the OS once the call returns,
+      // which survives a killed process (not a power cut).
+      db.pragma('synchronous = NORMAL');
+      db.exec(SCHEMA);
+    } catch (err) {
+      db.close();
+      if (err instanceof Error && /locked|busy/i.test(err.message)) {
+        throw new Error(`store ${path} is in use by another process (${err.message})`);
+      }
+      throw err;
+    }
+    return new SqliteStore(db, opts);
+  }
+
+  async currentRevision(): Promise<number> {
+    this.check();
+    return this.rev;
+  }
+
+  async compactedRevision(): Promise<number> {
+    this.check();
+    return this.compacted;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.check();
+    const row = this.stmt('SELECT name, create_revision, mod_revision, value FROM current WHERE name = ?').get(key) as
+      | CurrentRow
+      | undefined;
+    return row && kvOf(row);
+  }
+
+  async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
+    this.check();
+    const at = this.resolveRevision(opts.revision);
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
+    if (at === this.rev) {
+      const range = nameRange(prefix, opts.startAfter);
+      const rows = this.stmt(
+        `SELECT name, create_revision, mod_revision, value FROM current WHERE ${range.sql} ORDER BY name LIMIT ?`,
+      ).all(...range.params, limit ? limit + 1 : -1) as CurrentRow[];
+      const more = limit > 0 && rows.length > limit;
+      if (more) rows.pop();
+      return { items: rows.map(kvOf), revision: at, more };
+    }
+    return this.readTx(() => this.listAt(at, prefix, opts.startAfter, limit));
+  }
+
+  async count(prefix: string): Promise<number> {
+    this.check();
+    const range = nameRange(prefix);
+    return this.stmt(`SELECT COUNT(*) FROM current WHERE ${range.sql}`).pluck().get(...range.params) as number;
+  }
+
+  async create(key: string, value: string): Promise<KeyValue> {
+    this.check();
+    const kv = this.txCreate(key, value);
+    this.rev = kv.modRevision;
+    this.hub.publish({ type: 'PUT', kv: { ...kv }, created: true });
+    return kv;
+  }
+
+  async update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
+    this.check();
+    const { kv, prev } = this.txUpdate(key, value, expectedModRevision);
+    this.rev = kv.modRevision;
+    this.hub.publish({ type: 'PUT', kv: { ...kv }, prevKv: prev, created: false });
+    return kv;
+  }
+
+  async delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
+    this.check();
+    const { kv, prev } = this.txDelete(key, expectedModRevision);
+    this.rev = kv.modRevision;
+    this.hub.publish({ type: 'DELETE', kv: { ...kv }, prevKv: prev, created: false });
+    return kv;
+  }
+
+  async watch(prefix: string, opts: WatchOptions): Promise<Watcher> {
+    this.check();
+    if (opts.afterRevision < this.compacted) throw new StoreCompactedError(opts.afterRevision, this.compacted);
+    const upTo = this.rev;
+    if (opts.afterRevision >= upTo) return this.hub.add(prefix, opts, false);
+    // Join the live stream now (held back while catching up), then read history up to `upTo`:
+    // every live event has a revision > upTo, so nothing is missed and nothing is read twice.
+    const w = this.hub.add(prefix, opts, true);
+    this.catchUps.set(w, opts.afterRevision);
+    void this.catchUp(w, prefix, upTo);
+    return w;
+  }
+
+  async compact(revision: number): Promise<void> {
+    this.check();
+    if (revision > this.rev) throw new RangeError(`cannot compact at future revision ${revision} (current ${this.rev})`);
+    if (revision <= this.compacted) return;
+    // Record the new floor first: from here on nobody may read below it, so deleting in several
+    // small transactions (letting writers in between) is safe, and a crash midway only leaves
+    // garbage that the next compaction removes.
+    this.stmt("INSERT INTO meta (key, value) VALUES ('compact_revision', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(
+      revision,
+    );
+    this.compacted = revision;
+    for (const [w, pos] of this.catchUps) {
+      if (pos < revision) {
+        this.catchUps.delete(w);
+        w.fail(new StoreCompactedError(pos, revision));
+      }
+    }
+    const del = this.stmt(
+      `DELETE FROM log WHERE id > ? AND id <= ? AND (deleted = 1 OR id < (
+         SELECT MAX(l2.id) FROM log AS l2 WHERE l2.name = log.name AND l2.id <= ?))`,
+    );
+    let lo = ((this.stmt('SELECT MIN(id) FROM log').pluck().get() as number | null) ?? revision) - 1;
+    while (lo < revision) {
+      const hi = Math.min(lo + this.compactBatch, revision);
+      del.run(lo, hi, revision);
+      lo = hi;
+      if (lo < revision) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.closed) return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.catchUps.clear();
+    this.hub.failAll(new StoreClosedError());
+    this.db.close();
+  }
+
+  private async catchUp(w: HubWatcher, prefix: string, upTo: number): Promise<void> {
+    // Walk the log by id (`+name` keeps SQLite off the name index, which would need a sort).
+    const range = nameRange(prefix, undefined, '+name');
+    const page = this.stmt(
+      `SELECT id, name, created, deleted, create_revision, prev_revision, value, old_value FROM log
+       WHERE id > ? AND id <= ? AND ${range.sql} ORDER BY id LIMIT ?`,
+    );
+    try {
+      while (w.active && !this.closed) {
+        const pos = this.catchUps.get(w);
+        if (pos === undefined) return; // failed by compaction
+        const rows = page.all(pos, upTo, ...range.params, this.pageSize) as LogRow[];
+        w.offerHistory(rows.map(eventOf));
+        const last = rows[rows.length - 1];
+        if (rows.length < this.pageSize || !last) break;
+        this.catchUps.set(w, last.id);
+        // Let writers and deliveries run between pages; they cannot overtake (see watch()).
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (this.catchUps.delete(w)) w.finishCatchUp();
+    } catch (err) {
+      this.catchUps.delete(w);
+      w.fail(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** A page of live keys as of revision `at`: current rows, with keys written after `at` rolled back. */
+  private listAt(at: number, prefix: string, startAfter: string | undefined, limit: number): ListResult {
+    const range = nameRange(prefix, startAfter);
+    // `+name` keeps SQLite on the id range: rows newer than a paginated list's revision are few.
+    const newer = nameRange(prefix, startAfter, '+name');
+    const touched = this.stmt(`SELECT DISTINCT name FROM log WHERE id > ? AND ${newer.sql}`)
+      .pluck()
+      .all(at, ...newer.params) as string[];
+    touched.sort(byString);
+    const touchedSet = new Set(touched);
+    const asOf = this.stmt(
+      'SELECT id, name, created, deleted, create_revision, prev_revision, value, old_value FROM log WHERE name = ? AND id <= ? ORDER BY id DESC LIMIT 1',
+    );
+    // At most touched.length current rows are replaced, so this many suffice for limit + 1 results.
+    const want = limit ? limit + 1 + touched.length : -1;
+    const rows = this.stmt(
+      `SELECT name, create_revision, mod_revision, value FROM current WHERE ${range.sql} ORDER BY name LIMIT ?`,
+    ).all(...range.params, want) as CurrentRow[];
+    // Merge the untouched current rows with the touched keys' old rows, in key order, looking old
+    // rows up only until the page is full.
+    const items: KeyValue[] = [];
+    const cap = limit ? limit + 1 : Infinity;
+    let i = 0;
+    let j = 0;
+    while (items.length < cap) {
+      while (i < rows.length && touchedSet.has((rows[i] as CurrentRow).name)) i++;
+      const cur = rows[i];
+      const name = touched[j];
+      if (cur === undefined && name === undefined) break;
+      if (name === undefined || (cur !== undefined && cur.name < name)) {
+        items.push(kvOf(cur as CurrentRow));
+        i++;
+        continue;
+      }
+      j++;
+      const r = asOf.get(name, at) as LogRow | undefined;
+      if (r && !r.deleted) items.push({ key: r.name, value: r.value, createRevision: r.create_revision, modRevision: r.id });
+    }
+    const more = limit > 0 && items.length > limit;
+    if (more) items.length = limit;
+    return { items, revision: at, more };
+  }
+
+  private readTx<T>(fn: () => T): T {
+    return this.db.transaction(fn).deferred();
+  }
+
+  private resolveRevision(revision: number | undefined): number {
+    if (!revision) return this.rev;
+    if (revision < this.compacted) throw new StoreCompactedError(revision, this.compacted);
+    if (revision > this.rev) throw new RangeError(`revision ${revision} is in the future (current ${this.rev})`);
+    return revision;
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  private check(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+}
