@@ -15,7 +15,7 @@ import { NamespaceController } from '../controllers/namespace.js';
 import { LoadBalancerController } from '../controllers/lbpool.js';
 import { BuiltinServicesController } from '../controllers/builtin.js';
 import { eventRecorder } from '../controllers/events.js';
-import { ServiceAllocator, prepareServiceUpdate } from '../allocators/service.js';
+import { ServiceAllocator } from '../allocators/service.js';
 import type { Service } from '../registry/kinds/service.js';
 import { cidrAddress, formatIP, parseCIDR } from '../util/ip.js';
 
@@ -68,7 +68,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const services = registry.kind<Service>('Service');
   const allocator = new ServiceAllocator(store, opts.cluster);
   services.hooks = allocator.hooks();
-  services.def.prepareForUpdate ??= prepareServiceUpdate;
   await registry.ensureSystemNamespaces();
 
   // Repair before serving: a crash between allocating and writing leaves claims no Service holds.

@@ -37,9 +37,13 @@ class Walker {
 
   resolve(s: Schema | undefined): Schema | undefined {
     let cur = s;
-    for (let depth = 0; cur && typeof cur['$ref'] === 'string' && depth < 32; depth++) {
+    for (let depth = 0; cur && depth < 32; depth++) {
       const ref = cur['$ref'];
-      cur = this.refs[ref] ?? this.refs[ref.slice(ref.lastIndexOf('/') + 1)];
+      const all = cur['allOf'];
+      if (typeof ref === 'string') cur = this.refs[ref] ?? this.refs[ref.slice(ref.lastIndexOf('/') + 1)];
+      // OpenAPI wraps a described reference as `allOf: [target]`; the target carries the shape.
+      else if (Array.isArray(all) && all.length === 1 && isObject(all[0])) cur = all[0] as Schema;
+      else break;
     }
     return cur;
   }

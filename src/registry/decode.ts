@@ -231,17 +231,15 @@ export function findDuplicateJsonFields(text: string): string[] {
   const readString = (): string => {
     const start = i + 1;
     let j = start;
-    let escaped = false;
     for (;;) {
       const q = text.indexOf('"', j);
       if (q < 0) throw new Error('unterminated string');
       let bs = 0;
       for (let k = q - 1; k >= start && text.charCodeAt(k) === 92; k--) bs++;
-      if (bs > 0) escaped = true;
       if (bs % 2 === 0) {
         i = q + 1;
         const raw = text.slice(start, q);
-        return escaped ? (JSON.parse(`"${raw}"`) as string) : raw;
+        return raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
       }
       j = q + 1;
     }

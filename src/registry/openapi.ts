@@ -68,6 +68,11 @@ function convert(s: TSchema, components: Map<string, Json>, top: boolean): Json 
     components.set(INT_OR_STRING, intOrStringSchema);
     return { allOf: [{ $ref: REF + INT_OR_STRING }], ...(s.description ? { description: s.description } : {}) };
   }
+  if (s.type === undefined && !s.allOf && !s.anyOf && !s.oneOf && !s.$ref) {
+    // An untyped schema (TypeBox's Unknown) trips `kubectl explain --recursive`; publish it as
+    // upstream publishes such free-form fields.
+    return { type: 'object', 'x-kubernetes-preserve-unknown-fields': true, ...(s.description ? { description: s.description } : {}) };
+  }
   const out: Json = {};
   for (const [k, v] of Object.entries(s)) {
     if (k === '$id' || (k === 'additionalProperties' && v === false)) continue;

@@ -147,6 +147,9 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
         '/registry/services/default-2/foo',
         '/registry/services/default/bar',
         '/registry/services/defaulz',
+        '/u/\uffff/a',
+        '/u/\uffffb',
+        '/u/x',
       ];
       for (const k of keys) await store.create(k, k);
       const cases: [string, string[]][] = [
@@ -156,6 +159,7 @@ export function storeConformance(name: string, open: () => Promise<Store>): void
         ['/registry/services/default/', ['/registry/services/default/bar', '/registry/services/default/foo']],
         ['/registry/services/default', ['/registry/services/default-2/foo', '/registry/services/default/bar', '/registry/services/default/foo']],
         ['/nothing/', []],
+        ['/u/\uffff', ['/u/\uffff/a', '/u/\uffffb']],
         ['', [...keys].sort()],
       ];
       for (const [prefix, want] of cases) {

@@ -134,12 +134,6 @@ class Cursor {
 
 const NAME_RE = /^[A-Za-z][A-Za-z0-9/_.-]*$/;
 
-function parseName(c: Cursor): string {
-  const n = c.next();
-  if (!NAME_RE.test(n)) throw new NftError(`bad name "${n}"`, c.line);
-  return n;
-}
-
 function parsePrimary(c: Cursor): Expr | undefined {
   const a = c.peek();
   const b = c.peek(1);
@@ -321,11 +315,9 @@ export function parseRule(text: string, line = 0): Rule {
     else { c.i++; rhs = { k: 'lit', v: r }; }
     stmts.push({ k: 'match', e, neg, rhs });
   }
-  const last = stmts.at(-1);
   stmts.forEach((s, i) => {
     if (s.k === 'verdict' && i !== stmts.length - 1) throw new NftError('statement after verdict', line);
   });
-  void last;
   return { text: text.trim().replace(/\s+/g, ' '), stmts, ...(comment !== undefined ? { comment } : {}) };
 }
 

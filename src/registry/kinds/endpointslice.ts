@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { field, type FieldError } from '../../util/errors.js';
 import type { KindDef } from '../types.js';
 import { age, ageColumn, col, listWithMore, nameColumn } from '../printers.js';
-import { Atomic, Bool, Int32, O, Obj, ObjectReference, SetList, Str, StrList, StrMap, Sub, kindSchema, listSchema } from './common.js';
+import { Atomic, Bool, Int32, O, Obj, ObjectReference, SetList, Str, StrMap, Sub, kindSchema, listSchema } from './common.js';
 
 const gvk = { group: 'discovery.k8s.io', version: 'v1', kind: 'EndpointSlice' };
 

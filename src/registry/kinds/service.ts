@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
 import type { KindDef } from '../types.js';
 import { age, ageColumn, col, formatLabels, nameColumn } from '../printers.js';
-import { defaultService } from '../service/defaults.js';
+import { defaultService, prepareServiceUpdate } from '../service/defaults.js';
 import { validateService, validateServiceUpdate } from '../service/validation.js';
 import {
   Atomic, Bool, Condition, Int32, IntOrString, O, Obj, Str, StrList, StrMap, Sub, kindSchema, listSchema, mergeBy,
@@ -131,6 +131,7 @@ export const serviceKind: KindDef<Service> = {
   schema: Service,
   // Defaulting and validation come from registry/service/ (another part); set on these lines.
   defaults: defaultService,
+  prepareForUpdate: prepareServiceUpdate,
   validate: validateService,
   validateUpdate: validateServiceUpdate,
   nameRule: 'dns1035',

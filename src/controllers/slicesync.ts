@@ -1,0 +1,248 @@
+// What the EndpointSlice and mirroring controllers share: a pure reconciler that turns the slices
+// an owner has and the endpoints it should have into creates, updates and deletes with few writes
+// (endpoints stay in the slice they are in, new ones fill slices that are being written anyway or
+// have room, emptied slices are recycled before new ones are created), and a cache of an owner's
+// slices that also knows the controller's own writes the informer has not delivered yet, so two
+// quick syncs never act on a stale view (kube's EndpointSliceTracker serves the same purpose).
+import type { DiscoveryEndpointPort, Endpoint, EndpointSlice } from '../registry/kinds/endpointslice.js';
+import type { OwnerReference } from '../registry/kinds/meta.js';
+import type { ListWatchInformer } from '../client/informer.js';
+import { StatusError } from '../util/errors.js';
+
+export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+export const LABEL_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
+export const LABEL_HEADLESS = 'service.kubernetes.io/headless';
+export const LABEL_SKIP_MIRROR = 'endpointslice.kubernetes.io/skip-mirror';
+export const ANNOTATION_TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
+export const ANNOTATION_LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+export const MANAGED_BY_SLICES = 'endpointslice-controller.k8s.io';
+export const MANAGED_BY_MIRRORING = 'endpointslicemirroring-controller.k8s.io';
+export const LABEL_ZONE = 'topology.kubernetes.io/zone';
+
+export type AddressType = 'IPv4' | 'IPv6';
+
+/** JSON with sorted keys: objects read back from the store may order keys differently. */
+export function canon(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) => {
+    if (val && typeof val === 'object' && !Array.isArray(val)) {
+      const o = val as Record<string, unknown>;
+      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+    }
+    return val;
+  });
+}
+
+export function portsKey(ports: DiscoveryEndpointPort[] | undefined): string {
+  const norm = (ports ?? []).map((p) => ({ name: p.name ?? '', port: p.port, protocol: p.protocol ?? 'TCP', appProtocol: p.appProtocol }));
+  norm.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : (a.port ?? 0) - (b.port ?? 0) || a.protocol.localeCompare(b.protocol)));
+  return canon(norm);
+}
+
+export interface DesiredGroup {
+  addressType: AddressType;
+  ports: DiscoveryEndpointPort[];
+  /** Keyed by the endpoint's first address. */
+  endpoints: Map<string, Endpoint>;
+}
+
+/** The metadata every slice of the owner carries; compared (trigger time aside) to decide a write. */
+export interface SliceMeta {
+  namespace: string;
+  generateName: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  ownerReferences: OwnerReference[];
+}
+
+export interface SlicePlan {
+  create: EndpointSlice[];
+  update: EndpointSlice[];
+  delete: EndpointSlice[];
+}
+
+const groupKeyOf = (addressType: string, ports: DiscoveryEndpointPort[] | undefined) => `${addressType}|${portsKey(ports)}`;
+
+function metaMatches(s: EndpointSlice, m: SliceMeta): boolean {
+  const ann = { ...(s.metadata?.annotations ?? {}) };
+  delete ann[ANNOTATION_TRIGGER_TIME];
+  const want = { ...m.annotations };
+  delete want[ANNOTATION_TRIGGER_TIME];
+  return canon(s.metadata?.labels ?? {}) === canon(m.labels) && canon(ann) === canon(want) && canon(s.metadata?.ownerReferences ?? []) === canon(m.ownerReferences);
+}
+
+function withMeta(base: EndpointSlice | undefined, m: SliceMeta, addressType: AddressType, ports: DiscoveryEndpointPort[], endpoints: Endpoint[]): EndpointSlice {
+  const meta = base ? { ...structuredClone(base.metadata ?? {}) } : { namespace: m.namespace, generateName: m.generateName };
+  meta.labels = { ...m.labels };
+  meta.annotations = { ...m.annotations };
+  if (Object.keys(meta.annotations).length === 0) delete meta.annotations;
+  meta.ownerReferences = structuredClone(m.ownerReferences);
+  return { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: meta, addressType, endpoints, ports: structuredClone(ports) };
+}
+
+/**
+ * Plans the writes that take `existing` to `desired`. `placeholder` is the address type of the
+ * empty slice an owner without endpoints keeps (undefined: no placeholder).
+ */
+export function planSlices(existing: EndpointSlice[], desired: DesiredGroup[], meta: SliceMeta, maxPerSlice: number, placeholder?: AddressType): SlicePlan {
+  const plan: SlicePlan = { create: [], update: [], delete: [] };
+  const byGroup = new Map<string, EndpointSlice[]>();
+  for (const s of [...existing].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))) {
+    const k = groupKeyOf(s.addressType, s.ports);
+    const list = byGroup.get(k);
+    if (list) list.push(s);
+    else byGroup.set(k, [s]);
+  }
+  const wanted = new Set(desired.filter((g) => g.endpoints.size > 0).map((g) => groupKeyOf(g.addressType, g.ports)));
+  // Slices of groups no longer wanted can be turned into new slices instead of deleted.
+  const recyclable: EndpointSlice[] = [];
+  for (const [k, list] of byGroup) if (!wanted.has(k)) recyclable.push(...list);
+
+  const total = desired.reduce((n, g) => n + g.endpoints.size, 0);
+  for (const g of desired) {
+    if (g.endpoints.size === 0) continue;
+    const slices = byGroup.get(groupKeyOf(g.addressType, g.ports)) ?? [];
+    const placed = new Set<string>();
+    const updating: Array<{ base: EndpointSlice; eps: Endpoint[] }> = [];
+    const unchanged: Array<{ base: EndpointSlice; eps: Endpoint[] }> = [];
+    for (const s of slices) {
+      const eps: Endpoint[] = [];
+      let changed = !metaMatches(s, meta);
+      for (const ep of s.endpoints ?? []) {
+        const k = ep.addresses?.[0] ?? '';
+        const want = g.endpoints.get(k);
+        if (!want || placed.has(k)) {
+          changed = true;
+          continue;
+        }
+        placed.add(k);
+        if (canon(ep) !== canon(want)) changed = true;
+        eps.push(want);
+      }
+      if (eps.length === 0) recyclable.push(s);
+      else if (changed || eps.length > maxPerSlice) updating.push({ base: s, eps });
+      else unchanged.push({ base: s, eps });
+    }
+    const remaining = [...g.endpoints.keys()].filter((k) => !placed.has(k)).sort();
+    // A slice over the limit (the limit was lowered) gives its surplus to the remaining list.
+    for (const u of updating) while (u.eps.length > maxPerSlice) remaining.push(u.eps.pop()!.addresses[0]!);
+    let next = 0;
+    for (const u of updating) while (u.eps.length < maxPerSlice && next < remaining.length) u.eps.push(g.endpoints.get(remaining[next++]!)!);
+    const rest = remaining.length - next;
+    if (rest > 0 && rest <= maxPerSlice) {
+      // All that is left fits in one slice: the fullest unchanged slice with room takes it (one write either way, fewer slices).
+      const fit = unchanged.filter((u) => maxPerSlice - u.eps.length >= rest).sort((a, b) => b.eps.length - a.eps.length)[0];
+      if (fit) {
+        while (next < remaining.length) fit.eps.push(g.endpoints.get(remaining[next++]!)!);
+        unchanged.splice(unchanged.indexOf(fit), 1);
+        updating.push(fit);
+      }
+    }
+    for (const u of updating) plan.update.push(withMeta(u.base, meta, g.addressType, g.ports, u.eps));
+    while (next < remaining.length) {
+      const chunk = remaining.slice(next, next + maxPerSlice).map((k) => g.endpoints.get(k)!);
+      next += chunk.length;
+      const ri = recyclable.findIndex((r) => r.addressType === g.addressType);
+      if (ri >= 0) plan.update.push(withMeta(recyclable.splice(ri, 1)[0], meta, g.addressType, g.ports, chunk));
+      else plan.create.push(withMeta(undefined, meta, g.addressType, g.ports, chunk));
+    }
+  }
+
+  if (total === 0 && placeholder) {
+    // Keep one empty slice so readers can tell "no endpoints" from "not synced yet".
+    const isPlaceholder = (s: EndpointSlice) => s.addressType === placeholder && (s.endpoints ?? []).length === 0 && (s.ports ?? []).length === 0;
+    const keep = recyclable.find((s) => isPlaceholder(s) && metaMatches(s, meta)) ?? recyclable.find(isPlaceholder) ?? recyclable.find((s) => s.addressType === placeholder);
+    if (keep) {
+      recyclable.splice(recyclable.indexOf(keep), 1);
+      if (!isPlaceholder(keep) || !metaMatches(keep, meta)) plan.update.push(withMeta(keep, meta, placeholder, [], []));
+    } else {
+      plan.create.push(withMeta(undefined, meta, placeholder, [], []));
+    }
+  }
+  plan.delete.push(...recyclable);
+  return plan;
+}
+
+const rvOf = (o: { metadata?: { resourceVersion?: string } } | undefined) => Number(o?.metadata?.resourceVersion ?? 0);
+
+/**
+ * The slices of each owner (`namespace/name` from the service-name label) managed by one
+ * controller, merged with that controller's writes the informer has not shown yet.
+ */
+export class SliceCache {
+  private readonly byOwner = new Map<string, Map<string, EndpointSlice>>();
+  /** Own writes not yet seen through the informer: slice key → object (undefined = deleted). */
+  private readonly pending = new Map<string, { obj: EndpointSlice | undefined; rv: number; owner: string }>();
+
+  constructor(
+    readonly informer: ListWatchInformer<EndpointSlice>,
+    readonly managedBy: string,
+    /** Called when someone else changed or removed one of the owner's slices. */
+    private readonly onForeignChange: (ownerKey: string) => void,
+  ) {
+    informer.addHandler({
+      onAdd: (s) => this.observe(s, false),
+      onUpdate: (_o, s) => this.observe(s, false),
+      onDelete: (s) => this.observe(s, true),
+    });
+  }
+
+  static ownerKeyOf(s: EndpointSlice): string | undefined {
+    const name = s.metadata?.labels?.[LABEL_SERVICE_NAME];
+    return name ? `${s.metadata?.namespace ?? ''}/${name}` : undefined;
+  }
+
+  private ours(s: EndpointSlice): boolean {
+    return s.metadata?.labels?.[LABEL_MANAGED_BY] === this.managedBy;
+  }
+
+  private observe(s: EndpointSlice, deleted: boolean): void {
+    const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    // A slice may stop being ours (label edited): drop it from every owner it was filed under.
+    for (const [owner, m] of this.byOwner) {
+      if (m.has(key) && (deleted || !this.ours(s) || SliceCache.ownerKeyOf(s) !== owner)) {
+        m.delete(key);
+        if (m.size === 0) this.byOwner.delete(owner);
+        if (!this.pending.has(key)) this.onForeignChange(owner);
+      }
+    }
+    const owner = SliceCache.ownerKeyOf(s);
+    if (!deleted && owner && this.ours(s)) {
+      let m = this.byOwner.get(owner);
+      if (!m) this.byOwner.set(owner, (m = new Map()));
+      m.set(key, s);
+    }
+    const p = this.pending.get(key);
+    if (p) {
+      const caughtUp = deleted ? p.obj === undefined || rvOf(s) >= p.rv : rvOf(s) >= p.rv;
+      if (caughtUp) this.pending.delete(key);
+      if (caughtUp && (deleted ? p.obj === undefined : rvOf(s) === p.rv)) return;
+    }
+    if (owner && this.ours(s)) this.onForeignChange(owner);
+  }
+
+  /** The owner's slices as the controller last knew them. */
+  slicesFor(ownerKey: string): EndpointSlice[] {
+    const out = new Map<string, EndpointSlice>(this.byOwner.get(ownerKey) ?? []);
+    for (const [key, p] of this.pending) {
+      if (p.owner !== ownerKey) continue;
+      const cached = out.get(key);
+      if (cached && rvOf(cached) > p.rv) continue;
+      if (p.obj) out.set(key, p.obj);
+      else out.delete(key);
+    }
+    return [...out.values()];
+  }
+
+  recordWrite(ownerKey: string, s: EndpointSlice): void {
+    this.pending.set(`${s.metadata?.namespace}/${s.metadata?.name}`, { obj: s, rv: rvOf(s), owner: ownerKey });
+  }
+
+  recordDelete(ownerKey: string, s: EndpointSlice): void {
+    this.pending.set(`${s.metadata?.namespace}/${s.metadata?.name}`, { obj: undefined, rv: rvOf(s), owner: ownerKey });
+  }
+}
+
+/** A create refused because the namespace is going away: nothing to retry. */
+export function isNamespaceTerminating(err: unknown): boolean {
+  return err instanceof StatusError && err.code === 403 && (err.details?.causes ?? []).some((c) => c.reason === 'NamespaceTerminating');
+}

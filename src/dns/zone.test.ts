@@ -1,0 +1,139 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeInformer } from '../client/fake.js';
+import type { Service } from '../registry/kinds/service.js';
+import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
+import type { Pod } from '../registry/kinds/pod.js';
+import { ZoneIndex, endpointHostname, type Answer, type PodMode } from './zone.js';
+import { buildResponse } from './server.js';
+import { TYPE, buildQuery, decodeMessage, parseQuery, reverseName } from './wire.js';
+import { pod, ports, slice, svc } from './testutil.js';
+
+function setup(podMode: PodMode = 'insecure') {
+  const services = new FakeInformer<Service>([
+    svc('default', 'web', { clusterIP: '198.18.0.10', ports: ports(['http', 80]) }),
+    svc('default', 'hl', { clusterIP: 'None', ports: ports(['http', 80]) }),
+    svc('default', 'loop-a', { type: 'ExternalName', externalName: 'loop-b.default.svc.cluster.local' }),
+    svc('default', 'loop-b', { type: 'ExternalName', externalName: 'loop-a.default.svc.cluster.local' }),
+    svc('default', 'ipname', { type: 'ExternalName', externalName: '192.0.2.1' }),
+  ]);
+  const slices = new FakeInformer<EndpointSlice>([
+    slice('default', 'web-a', 'web', [{ ip: '198.19.0.1' }], [{ name: 'http', port: 8080 }]),
+    slice('default', 'hl-a', 'hl', [{ ip: '198.19.1.1', hostname: 'h0' }, { ip: '198.19.1.2', ready: false }], [{ name: 'http', port: 80 }]),
+  ]);
+  const pods = new FakeInformer<Pod>([pod('default', 'p1', '198.19.5.5'), pod('other', 'p2', '198.19.6.6')]);
+  const zone = new ZoneIndex({ podMode });
+  zone.attach({ services, endpointSlices: slices, pods });
+  return { zone, services, slices, pods };
+}
+
+/** Decoded answer records ("type rdata") of a lookup, or the outcome kind. */
+function outcome(zone: ZoneIndex, name: string, type: number): string[] | string {
+  const a: Answer = zone.lookup(name, type);
+  if (a.t !== 'answer') return a.t;
+  const parsed = parseQuery(buildQuery(1, name, type, 65535));
+  assert.ok(parsed.ok);
+  if (!parsed.ok) return 'bad';
+  const msg = decodeMessage(buildResponse(buildQuery(1, name, type, 65535), parsed.query, 0, true, a.r, null, 65535));
+  return msg.answers.map((rr) => `${rr.type} ${typeof rr.data === 'string' ? rr.data : JSON.stringify(rr.data)}`).sort();
+}
+
+const S = 'svc.cluster.local';
+
+describe('ZoneIndex lookups', () => {
+  // [reason, pod mode, name, type, expected records or outcome]
+  const rows: Array<[string, PodMode, string, number, string[] | string]> = [
+    ['ClusterIP A', 'insecure', `web.default.${S}`, TYPE.A, ['1 198.18.0.10']],
+    ['AAAA on IPv4 service is NODATA', 'insecure', `web.default.${S}`, TYPE.AAAA, 'nodata'],
+    ['headless excludes not-ready endpoints', 'insecure', `hl.default.${S}`, TYPE.A, ['1 198.19.1.1']],
+    ['headless hostname', 'insecure', `h0.hl.default.${S}`, TYPE.A, ['1 198.19.1.1']],
+    ['ClusterIP PTR wins for its address', 'insecure', reverseName('198.18.0.10')!, TYPE.PTR, [`12 web.default.${S}`]],
+    ['endpoint PTR', 'insecure', reverseName('198.19.1.1')!, TYPE.PTR, [`12 h0.hl.default.${S}`]],
+    ['unknown reverse name is forwarded', 'insecure', reverseName('10.1.2.3')!, TYPE.PTR, 'forward'],
+    ['A on a reverse name is forwarded', 'insecure', reverseName('198.18.0.10')!, TYPE.A, 'forward'],
+    ['name outside the zone is forwarded', 'insecure', 'example.org', TYPE.A, 'forward'],
+    ['AXFR is refused', 'insecure', 'cluster.local', TYPE.AXFR, 'refused'],
+    ['IXFR is refused', 'insecure', `web.default.${S}`, TYPE.IXFR, 'refused'],
+    ['ExternalName CNAME loop ends after a bounded chase', 'insecure', `loop-a.default.${S}`, TYPE.A, ['5 loop-a.default.svc.cluster.local', '5 loop-a.default.svc.cluster.local', '5 loop-a.default.svc.cluster.local', '5 loop-a.default.svc.cluster.local', '5 loop-b.default.svc.cluster.local', '5 loop-b.default.svc.cluster.local', '5 loop-b.default.svc.cluster.local', '5 loop-b.default.svc.cluster.local']],
+    ['ExternalName that is an IP has no record', 'insecure', `ipname.default.${S}`, TYPE.A, 'nxdomain'],
+    ['SRV on ExternalName is NODATA', 'insecure', `loop-a.default.${S}`, TYPE.SRV, 'nodata'],
+    ['pods disabled: pod name NXDOMAIN', 'disabled', '198-19-5-5.default.pod.cluster.local', TYPE.A, 'nxdomain'],
+    ['pods disabled: <ns>.pod NXDOMAIN', 'disabled', 'default.pod.cluster.local', TYPE.A, 'nxdomain'],
+    ['pods insecure: any address in a known namespace', 'insecure', '10-0-0-1.default.pod.cluster.local', TYPE.A, ['1 10.0.0.1']],
+    ['pods insecure: IPv6 dashed form', 'insecure', 'fd00--1.default.pod.cluster.local', TYPE.AAAA, ['28 fd00::1']],
+    ['pods insecure: A on an IPv6 pod name is NODATA', 'insecure', 'fd00--1.default.pod.cluster.local', TYPE.A, 'nodata'],
+    ['pods insecure: <ns>.pod is NODATA', 'insecure', 'default.pod.cluster.local', TYPE.A, 'nodata'],
+    ['pods verified: existing pod', 'verified', '198-19-5-5.default.pod.cluster.local', TYPE.A, ['1 198.19.5.5']],
+    ['pods verified: pod IP in another namespace', 'verified', '198-19-6-6.default.pod.cluster.local', TYPE.A, 'nxdomain'],
+    ['pods verified: no such pod', 'verified', '10-0-0-1.default.pod.cluster.local', TYPE.A, 'nxdomain'],
+    ['namespace known only through a Pod', 'insecure', `other.${S}`, TYPE.A, 'nodata'],
+    ['dns-version A is NODATA (the name exists)', 'insecure', 'dns-version.cluster.local', TYPE.A, 'nodata'],
+    ['apex A is NODATA', 'insecure', 'cluster.local', TYPE.A, 'nodata'],
+  ];
+  for (const [reason, mode, name, type, want] of rows) {
+    it(reason, () => {
+      assert.deepEqual(outcome(setup(mode).zone, name, type), want);
+    });
+  }
+});
+
+describe('ZoneIndex incremental updates', () => {
+  it('an event on one Service leaves other names\' rendered answers untouched', () => {
+    const { zone, services } = setup();
+    const before = zone.lookup(`web.default.${S}`, TYPE.A);
+    services.set(svc('default', 'hl', { clusterIP: 'None', ports: ports(['http', 81]) }));
+    const after = zone.lookup(`web.default.${S}`, TYPE.A);
+    assert.ok(before.t === 'answer' && after.t === 'answer');
+    if (before.t === 'answer' && after.t === 'answer') assert.equal(after.r, before.r, 'same pre-rendered object');
+  });
+
+  it('a slice update replaces the Service\'s endpoint names', () => {
+    const { zone, slices } = setup();
+    slices.set(slice('default', 'hl-a', 'hl', [{ ip: '198.19.1.9', hostname: 'h9' }], [{ name: 'http', port: 80 }]));
+    assert.deepEqual(outcome(zone, `h9.hl.default.${S}`, TYPE.A), ['1 198.19.1.9']);
+    assert.equal(outcome(zone, `h0.hl.default.${S}`, TYPE.A), 'nxdomain');
+    assert.equal(outcome(zone, reverseName('198.19.1.1')!, TYPE.PTR), 'forward');
+  });
+
+  it('a slice relabelled to another Service moves its endpoints', () => {
+    const { zone, slices } = setup();
+    slices.set(slice('default', 'hl-a', 'web', [{ ip: '198.19.1.1', hostname: 'h0' }], [{ name: 'http', port: 80 }]));
+    assert.equal(outcome(zone, `hl.default.${S}`, TYPE.A), 'nxdomain');
+    assert.deepEqual(outcome(zone, `h0.web.default.${S}`, TYPE.A), ['1 198.19.1.1']);
+  });
+
+  it('deleting the Service removes every name it owned', () => {
+    const { zone, services, slices } = setup();
+    const n = zone.size();
+    services.remove('default', 'hl');
+    slices.remove('default', 'hl-a');
+    assert.equal(outcome(zone, `hl.default.${S}`, TYPE.A), 'nxdomain');
+    assert.equal(zone.size(), n - 4, 'hl, _http._tcp.hl, h0.hl and its PTR');
+  });
+
+  it('a slice that arrives before its Service is used once the Service appears', () => {
+    const { zone, services, slices } = setup();
+    slices.set(slice('default', 'new-a', 'new', [{ ip: '198.19.7.1' }], [{ name: 'http', port: 80 }]));
+    assert.equal(outcome(zone, `new.default.${S}`, TYPE.A), 'nxdomain');
+    services.set(svc('default', 'new', { clusterIP: 'None', ports: ports(['http', 80]) }));
+    assert.deepEqual(outcome(zone, `new.default.${S}`, TYPE.A), ['1 198.19.7.1']);
+  });
+
+  it('verified pod records follow Pod events', () => {
+    const { zone, pods } = setup('verified');
+    pods.set(pod('default', 'p3', '198.19.5.7'));
+    assert.deepEqual(outcome(zone, '198-19-5-7.default.pod.cluster.local', TYPE.A), ['1 198.19.5.7']);
+    pods.remove('default', 'p3');
+    assert.equal(outcome(zone, '198-19-5-7.default.pod.cluster.local', TYPE.A), 'nxdomain');
+  });
+});
+
+describe('endpointHostname', () => {
+  const rows: Array<[string, string | undefined, string, string]> = [
+    ['hostname wins', 'Web-0', '10.0.0.1', 'web-0'],
+    ['IPv4 dashed', undefined, '172.0.0.2', '172-0-0-2'],
+    ['IPv6 dashed', undefined, '5678:abcd::1', '5678-abcd--1'],
+    ['IPv6 ending in :: gets a 0', undefined, 'fd00::', 'fd00--0'],
+  ];
+  for (const [reason, host, ip, want] of rows) it(reason, () => assert.equal(endpointHostname(host, ip), want));
+});

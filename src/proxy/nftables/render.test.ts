@@ -1,0 +1,230 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render, renderCleanup, type NodeState } from './render.js';
+import { FakeNftables } from './fake.js';
+import { isOwnedName, objectName, MAX_NAME_LEN } from './names.js';
+import { ep, modelOf, sport } from '../testing.js';
+import type { EndpointInfo, ProxyModel, ServicePortInfo } from '../model.js';
+
+const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/16', masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'] };
+
+const sortedLines = (s: string) => s.split('\n').filter((l) => l.trim() !== '').sort();
+
+// A ClusterIP service with two endpoints and a UDP NodePort service without endpoints.
+const GOLDEN_FULL = `
+add table ip portico
+delete table ip portico
+add table ip portico
+add map ip portico service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
+add map ip portico service-nodeports { type inet_proto . inet_service : verdict ; }
+add map ip portico no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; }
+add map ip portico no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }
+add map ip portico firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; }
+add set ip portico cluster-ips { type ipv4_addr ; }
+add set ip portico hairpin { type ipv4_addr . ipv4_addr ; }
+add chain ip portico services
+add chain ip portico endpoints-check
+add chain ip portico firewall-check
+add chain ip portico cluster-ips-check
+add chain ip portico reject-chain
+add chain ip portico mark-for-masquerade
+add chain ip portico masquerading
+add chain ip portico filter-prerouting { type filter hook prerouting priority -110 ; policy accept ; }
+add chain ip portico filter-input { type filter hook input priority -110 ; policy accept ; }
+add chain ip portico filter-forward { type filter hook forward priority -110 ; policy accept ; }
+add chain ip portico filter-output { type filter hook output priority -110 ; policy accept ; }
+add chain ip portico filter-output-post-dnat { type filter hook output priority -90 ; policy accept ; }
+add chain ip portico nat-prerouting { type nat hook prerouting priority -100 ; policy accept ; }
+add chain ip portico nat-output { type nat hook output priority -100 ; policy accept ; }
+add chain ip portico nat-postrouting { type nat hook postrouting priority 100 ; policy accept ; }
+add rule ip portico services ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip portico services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports
+add rule ip portico endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+add rule ip portico endpoints-check fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports
+add rule ip portico firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips
+add rule ip portico cluster-ips-check ip daddr @cluster-ips reject comment "cluster IP, no such port"
+add rule ip portico cluster-ips-check ip daddr { 198.18.0.0/16 } drop comment "unallocated service address"
+add rule ip portico reject-chain meta l4proto tcp reject with tcp reset
+add rule ip portico reject-chain reject
+add rule ip portico mark-for-masquerade meta mark set meta mark | 0x00004000
+add rule ip portico masquerading ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade comment "hairpin"
+add rule ip portico masquerading meta mark & 0x00004000 == 0x00000000 return
+add rule ip portico masquerading meta mark set meta mark ^ 0x00004000
+add rule ip portico masquerading masquerade fully-random
+add rule ip portico filter-prerouting ct state new jump firewall-check
+add rule ip portico filter-input ct state new jump endpoints-check
+add rule ip portico filter-forward ct state new jump endpoints-check
+add rule ip portico filter-forward ct state new jump cluster-ips-check
+add rule ip portico filter-output ct state new jump endpoints-check
+add rule ip portico filter-output ct state new jump firewall-check
+add rule ip portico filter-output-post-dnat ct state new jump cluster-ips-check
+add rule ip portico nat-prerouting jump services
+add rule ip portico nat-output jump services
+add rule ip portico nat-postrouting jump masquerading
+add chain ip portico svc-QWFALJCY-default/web/tcp/http
+add rule ip portico svc-QWFALJCY-default/web/tcp/http ip saddr != 198.19.0.0/16 jump mark-for-masquerade
+add rule ip portico svc-QWFALJCY-default/web/tcp/http meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 198.19.1.1 . 8080, 1 : 198.19.1.2 . 8080 } comment "default/web:http"
+add element ip portico cluster-ips { 198.18.0.10, 198.18.0.11 }
+add element ip portico hairpin { 198.19.1.1 . 198.19.1.1, 198.19.1.2 . 198.19.1.2 }
+add element ip portico no-endpoint-nodeports { udp . 30053 : goto reject-chain }
+add element ip portico no-endpoint-services { 198.18.0.11 . udp . 53 : goto reject-chain }
+add element ip portico service-ips { 198.18.0.10 . tcp . 80 : goto svc-QWFALJCY-default/web/tcp/http }
+`;
+
+test('render: golden full transaction (order-insensitive)', () => {
+  const m = modelOf([
+    sport({ name: 'web', portName: 'http', clusterIP: '198.18.0.10', endpoints: [ep('198.19.1.1', 8080), ep('198.19.1.2', 8080)] }),
+    sport({ name: 'np', namespace: 'ops', clusterIP: '198.18.0.11', protocol: 'UDP', port: 53, nodePort: 30053 }),
+  ]);
+  assert.deepEqual(sortedLines(render(m, 'full', node).text), sortedLines(GOLDEN_FULL));
+});
+
+test('render: golden service rules for node-state variants', () => {
+  const web = sport({ name: 'web', portName: 'http', clusterIP: '198.18.0.10', endpoints: [ep('198.19.1.1', 8080)] });
+  const svcChain = objectName('svc', web);
+  const npAll = 'add rule ip portico services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports';
+  const rows: Array<{ why: string; n: NodeState; want: string[] }> = [
+    {
+      why: 'masqueradeAll marks everything',
+      n: { ...node, masqueradeAll: true },
+      want: [npAll, `add rule ip portico ${svcChain} jump mark-for-masquerade`, `add rule ip portico ${svcChain} meta l4proto tcp dnat to 198.19.1.1:8080 comment "default/web:http"`],
+    },
+    {
+      why: 'no cluster CIDR: no masquerade decision by source',
+      n: { ...node, clusterCIDR: '' },
+      want: [npAll, `add rule ip portico ${svcChain} meta l4proto tcp dnat to 198.19.1.1:8080 comment "default/web:http"`],
+    },
+    {
+      why: 'nodePortAddresses restrict node-port matching',
+      n: { ...node, clusterCIDR: '', nodePortAddresses: ['198.19.255.0/24'] },
+      want: [
+        `add rule ip portico ${svcChain} meta l4proto tcp dnat to 198.19.1.1:8080 comment "default/web:http"`,
+        'add rule ip portico services fib daddr type local ip daddr { 198.19.255.0/24 } meta l4proto . th dport vmap @service-nodeports',
+      ],
+    },
+  ];
+  for (const r of rows) {
+    const lines = render(modelOf([web]), 'full', r.n).text.split('\n').filter((l) => l.includes(svcChain + ' ') || l.includes('vmap @service-nodeports'));
+    const rules = lines.filter((l) => l.startsWith('add rule'));
+    assert.deepEqual(rules.sort(), r.want.sort(), r.why);
+  }
+});
+
+test('names: bounded, deterministic, recognised', () => {
+  const long = sport({ namespace: 'n'.repeat(63), name: 's'.repeat(63), portName: 'p'.repeat(15), endpoints: [] });
+  const rows: Array<{ why: string; name: string; owned: boolean }> = [
+    { why: 'service chain', name: objectName('svc', sport({ name: 'web' })), owned: true },
+    { why: 'long names are cut', name: objectName('ep', long, '198.19.1.1/8080/10800'), owned: true },
+    { why: 'fixed chain', name: 'nat-prerouting', owned: true },
+    { why: 'fixed map', name: 'service-ips', owned: true },
+    { why: 'foreign chain', name: 'KUBE-SERVICES', owned: false },
+    { why: 'foreign lowercase chain', name: 'svc-foo', owned: false },
+  ];
+  for (const r of rows) {
+    assert.ok(r.name.length <= MAX_NAME_LEN, r.why);
+    assert.equal(isOwnedName(r.name), r.owned, r.why);
+  }
+  assert.equal(objectName('svc', sport({ name: 'web' })), objectName('svc', sport({ name: 'web' })), 'deterministic');
+  assert.notEqual(objectName('svc', sport({ name: 'web' })), objectName('svc', sport({ name: 'web2' })));
+});
+
+test('render: cleanup removes the table whether or not it exists', () => {
+  const fake = new FakeNftables();
+  fake.apply(renderCleanup('ip'));
+  fake.apply(render(modelOf([sport({ name: 'a', endpoints: [ep('198.19.0.1', 80)] })]), 'full', node).text);
+  fake.apply(renderCleanup('ip'));
+  assert.deepEqual(fake.tableNames(), []);
+});
+
+// ---- partial sync == full sync, over random model changes ----
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function randomService(r: () => number, i: number): ServicePortInfo {
+  const eps: EndpointInfo[] = [];
+  const n = Math.floor(r() * 5);
+  for (let j = 0; j < n; j++) {
+    const ready = r() < 0.8;
+    eps.push(ep(`198.19.${i}.${j + 1}`, 8080, { ready, serving: ready || r() < 0.5, terminating: !ready && r() < 0.7, nodeName: r() < 0.5 ? 'node-a' : 'node-b' }));
+  }
+  const type = r();
+  const lb = type > 0.7;
+  return sport({
+    name: `svc${i}`,
+    portName: r() < 0.5 ? 'http' : '',
+    protocol: r() < 0.8 ? 'TCP' : 'UDP',
+    clusterIP: `198.18.0.${i + 1}`,
+    port: r() < 0.5 ? 80 : 443,
+    nodePort: type > 0.4 ? 30000 + i : 0,
+    externalIPs: r() < 0.2 ? [`198.19.255.${50 + i}`] : [],
+    loadBalancerIPs: lb ? [`198.19.255.${150 + i}`] : [],
+    loadBalancerSourceRanges: lb && r() < 0.5 ? ['198.19.255.0/28'] : [],
+    externalPolicyLocal: r() < 0.3,
+    internalPolicyLocal: r() < 0.2,
+    affinityTimeoutSeconds: r() < 0.2 ? (r() < 0.5 ? 60 : 10800) : 0,
+    endpoints: eps,
+  });
+}
+
+function mutate(r: () => number, m: ProxyModel, size: number): ProxyModel {
+  const ports = new Map(m.services);
+  const changes = 1 + Math.floor(r() * 4);
+  for (let c = 0; c < changes; c++) {
+    const i = Math.floor(r() * size);
+    const key = [...ports.keys()].find((k) => k.startsWith(`default/svc${i}/`));
+    if (key && r() < 0.25) ports.delete(key);
+    else {
+      if (key) ports.delete(key);
+      const s = randomService(r, i);
+      ports.set(s.key, s);
+    }
+  }
+  const changed = new Set<string>();
+  for (const k of new Set([...m.services.keys(), ...ports.keys()])) {
+    if (JSON.stringify(m.services.get(k)) !== JSON.stringify(ports.get(k))) changed.add(k);
+  }
+  return { services: ports, changed };
+}
+
+test('render: full(m1) then partial(m1→m2) equals full(m2), over random changes', () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const r = rng(seed);
+    const size = 12;
+    let model = modelOf(Array.from({ length: size }, (_, i) => randomService(r, i)));
+    const n: NodeState = { ...node, masqueradeAll: seed % 7 === 0, clusterCIDR: seed % 5 === 0 ? '' : node.clusterCIDR };
+    const incremental = new FakeNftables();
+    let res = render(model, 'full', n);
+    incremental.apply(res.text);
+    for (let step = 0; step < 6; step++) {
+      model = mutate(r, model, size);
+      res = render(model, model.changed, n, res.mirror);
+      assert.equal(res.kind, 'partial');
+      incremental.apply(res.text);
+      const fresh = new FakeNftables();
+      fresh.apply(render(model, 'full', n).text);
+      assert.equal(incremental.dump(), fresh.dump(), `seed ${seed} step ${step}`);
+    }
+  }
+});
+
+test('render: a partial sync of one endpoint change is small and never recreates the table', () => {
+  const ports = Array.from({ length: 100 }, (_, i) => sport({ name: `s${i}`, clusterIP: `198.18.1.${i + 1}`, endpoints: [ep(`198.19.1.${i + 1}`, 80), ep(`198.19.2.${i + 1}`, 80)] }));
+  const m1 = modelOf(ports);
+  const full = render(m1, 'full', node);
+  const changedPort = sport({ name: 's7', clusterIP: '198.18.1.8', endpoints: [ep('198.19.1.8', 80)] });
+  const m2 = modelOf([...ports.filter((p) => p.key !== changedPort.key), changedPort], [changedPort.key]);
+  const part = render(m2, m2.changed, node, full.mirror);
+  const lines = part.text.trim().split('\n');
+  assert.equal(part.kind, 'partial');
+  assert.ok(!part.text.includes('table ip portico\n'), 'no table-level command');
+  assert.deepEqual(lines.map((l) => l.split(' ').slice(0, 2).join(' ')).sort(), ['add rule', 'add rule', 'delete element', 'flush chain'].sort());
+  const unchanged = render(m2, [], node, part.mirror);
+  assert.equal(unchanged.text, '', 'nothing changed: empty transaction');
+  assert.equal(render(m2, [], { ...node, masqueradeAll: true }, part.mirror).kind, 'full', 'node state change forces a full sync');
+});

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { render, type NodeState } from './render.js';
+import { FakeNftables } from './fake.js';
+import { Tracer, type Packet, type TraceResult } from './trace.js';
+import { ep, modelOf, sport } from '../testing.js';
+
+const node: NodeState = {
+  nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/17', masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'],
+};
+const A = { nodeName: 'node-a' };
+const B = { nodeName: 'node-b' };
+const model = modelOf([
+  sport({ name: 'web', clusterIP: '198.18.0.10', endpoints: [ep('198.19.1.1', 8080, A), ep('198.19.1.2', 8080, B)] }),
+  sport({ name: 'np', clusterIP: '198.18.0.11', nodePort: 30080, externalIPs: ['198.19.255.50'], endpoints: [ep('198.19.2.1', 8080, B)] }),
+  sport({ name: 'lb', clusterIP: '198.18.0.12', nodePort: 30081, loadBalancerIPs: ['198.19.255.100'], externalPolicyLocal: true, loadBalancerSourceRanges: ['198.19.255.0/28'], endpoints: [ep('198.19.3.1', 8080, A)] }),
+  sport({ name: 'lbnolocal', clusterIP: '198.18.0.13', nodePort: 30082, loadBalancerIPs: ['198.19.255.101'], externalPolicyLocal: true, endpoints: [ep('198.19.4.1', 8080, B)] }),
+  sport({ name: 'itp', clusterIP: '198.18.0.14', internalPolicyLocal: true, endpoints: [ep('198.19.5.1', 8080, A), ep('198.19.5.2', 8080, B)] }),
+  sport({ name: 'itpnone', clusterIP: '198.18.0.15', internalPolicyLocal: true, endpoints: [ep('198.19.6.2', 8080, B)] }),
+  sport({ name: 'empty', clusterIP: '198.18.0.16', nodePort: 30083 }),
+  sport({ name: 'aff', clusterIP: '198.18.0.17', affinityTimeoutSeconds: 60, endpoints: [ep('198.19.7.1', 8080, A), ep('198.19.7.2', 8080, B)] }),
+  sport({ name: 'dns', clusterIP: '198.18.0.18', protocol: 'UDP', port: 53, endpoints: [ep('198.19.8.1', 53, A)] }),
+]);
+
+function setup(n: NodeState = node): Tracer {
+  const fake = new FakeNftables();
+  fake.apply(render(model, 'full', n).text);
+  return new Tracer(fake);
+}
+
+const POD = '198.19.9.9';
+const CLIENT = '198.19.255.200';
+const NODE = '198.19.255.1';
+const pkt = (src: string, dst: string, dport: number, o: Partial<Packet> = {}): Packet => ({ src, dst, proto: 'tcp', dport, isLocalDst: false, hook: 'prerouting', ...o });
+const outcome = (r: TraceResult) => `${r.verdict}${r.endpoint ? ` ${r.endpoint.ip}:${r.endpoint.port}` : ''}${r.masquerade ? ' masq' : ''}`;
+
+test('tracer: what happens to the first packet', () => {
+  const rows: Array<{ why: string; p: Packet; want: string[]; n?: NodeState }> = [
+    { why: 'ClusterIP from a pod: any endpoint, source kept', p: pkt(POD, '198.18.0.10', 80), want: ['dnat 198.19.1.1:8080', 'dnat 198.19.1.2:8080'] },
+    { why: 'ClusterIP from outside the cluster CIDR: masqueraded', p: pkt(CLIENT, '198.18.0.10', 80), want: ['dnat 198.19.1.1:8080 masq', 'dnat 198.19.1.2:8080 masq'] },
+    { why: 'ClusterIP from the node itself: masqueraded', p: pkt(NODE, '198.18.0.10', 80, { hook: 'output' }), want: ['dnat 198.19.1.1:8080 masq', 'dnat 198.19.1.2:8080 masq'] },
+    { why: 'ClusterIP UDP', p: { ...pkt(POD, '198.18.0.18', 53), proto: 'udp' }, want: ['dnat 198.19.8.1:53'] },
+    { why: 'ClusterIP with masqueradeAll: pods masqueraded too', p: pkt(POD, '198.18.0.10', 80), n: { ...node, masqueradeAll: true }, want: ['dnat 198.19.1.1:8080 masq', 'dnat 198.19.1.2:8080 masq'] },
+    { why: 'NodePort from outside: Cluster policy masquerades', p: pkt(CLIENT, NODE, 30080, { isLocalDst: true }), want: ['dnat 198.19.2.1:8080 masq'] },
+    { why: 'NodePort on a non-local address is not a node port', p: pkt(CLIENT, '198.19.255.77', 30080), want: ['accept'] },
+    { why: 'NodePort outside nodePortAddresses is not served', p: pkt(CLIENT, NODE, 30080, { isLocalDst: true }), n: { ...node, nodePortAddresses: ['198.19.254.0/24'] }, want: ['accept'] },
+    { why: 'externalIP', p: pkt(CLIENT, '198.19.255.50', 80), want: ['dnat 198.19.2.1:8080 masq'] },
+    { why: 'LB IP, ETP Local, allowed source: local endpoint, client address kept', p: pkt('198.19.255.5', '198.19.255.100', 80), want: ['dnat 198.19.3.1:8080'] },
+    { why: 'LB IP from outside loadBalancerSourceRanges: dropped', p: pkt(CLIENT, '198.19.255.100', 80), want: ['drop'] },
+    { why: 'NodePort, ETP Local with a local endpoint: source kept', p: pkt(CLIENT, NODE, 30081, { isLocalDst: true }), want: ['dnat 198.19.3.1:8080'] },
+    { why: 'LB IP, ETP Local, no local endpoint: dropped', p: pkt('198.19.255.5', '198.19.255.101', 80), want: ['drop'] },
+    { why: 'NodePort, ETP Local, no local endpoint: dropped', p: pkt(CLIENT, NODE, 30082, { isLocalDst: true }), want: ['drop'] },
+    { why: 'LB IP, ETP Local, no local endpoint, from a pod: cluster policy', p: pkt(POD, '198.19.255.101', 80), want: ['dnat 198.19.4.1:8080'] },
+    { why: 'LB IP, ETP Local, no local endpoint, from the node: cluster policy, masqueraded', p: pkt(NODE, '198.19.255.101', 80, { hook: 'output' }), want: ['dnat 198.19.4.1:8080 masq'] },
+    { why: 'ITP Local: only this node\'s endpoint', p: pkt(POD, '198.18.0.14', 80), want: ['dnat 198.19.5.1:8080'] },
+    { why: 'ITP Local without local endpoints: dropped', p: pkt(POD, '198.18.0.15', 80), want: ['drop'] },
+    { why: 'no endpoints: ClusterIP rejected', p: pkt(POD, '198.18.0.16', 80), want: ['reject'] },
+    { why: 'no endpoints: ClusterIP rejected from the node', p: pkt(NODE, '198.18.0.16', 80, { hook: 'output' }), want: ['reject'] },
+    { why: 'no endpoints: NodePort rejected', p: pkt(CLIENT, NODE, 30083, { isLocalDst: true }), want: ['reject'] },
+    { why: 'cluster IP on a port it does not serve: rejected', p: pkt(POD, '198.18.0.10', 81), want: ['reject'] },
+    { why: 'unallocated service address: dropped', p: pkt(POD, '198.18.0.99', 80), want: ['drop'] },
+    { why: 'unallocated service address from the node: dropped', p: pkt(NODE, '198.18.0.99', 80, { hook: 'output' }), want: ['drop'] },
+    { why: 'traffic straight to a pod is left alone', p: pkt(CLIENT, '198.19.1.1', 8080), want: ['accept'] },
+  ];
+  for (const r of rows) {
+    const got = setup(r.n).traceAll(r.p).map(outcome).sort();
+    assert.deepEqual(got, r.want, r.why);
+  }
+});
+
+test('tracer: hairpin (a pod reaching itself through its Service) is masqueraded', () => {
+  const tr = setup();
+  const got = tr.traceAll(pkt('198.19.1.1', '198.18.0.10', 80)).map(outcome).sort();
+  assert.deepEqual(got, ['dnat 198.19.1.1:8080 masq', 'dnat 198.19.1.2:8080']);
+});
+
+test('tracer: ClientIP affinity sticks to the first endpoint chosen', () => {
+  const tr = setup();
+  const first = tr.trace(pkt(POD, '198.18.0.17', 80), { pick: 1 });
+  assert.equal(outcome(first), 'dnat 198.19.7.2:8080');
+  const again = tr.traceAll(pkt(POD, '198.18.0.17', 80)).map(outcome);
+  assert.deepEqual(again, ['dnat 198.19.7.2:8080'], 'same client, any random pick: same endpoint');
+  const other = tr.trace(pkt('198.19.9.10', '198.18.0.17', 80), { pick: 0 });
+  assert.equal(outcome(other), 'dnat 198.19.7.1:8080', 'another client is not bound to the first one\'s endpoint');
+  tr.resetDynamic();
+  assert.equal(outcome(tr.trace(pkt(POD, '198.18.0.17', 80), { pick: 0 })), 'dnat 198.19.7.1:8080', 'after the timeout the choice is random again');
+});
+
+test('tracer: the deciding rule names the Service', () => {
+  const r = setup().trace(pkt(POD, '198.18.0.10', 80));
+  assert.equal(r.comment, 'default/web');
+  const d = setup().trace(pkt('198.19.255.5', '198.19.255.101', 80));
+  assert.equal(d.comment, 'default/lbnolocal has no local endpoints');
+});
