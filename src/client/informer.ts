@@ -3,7 +3,8 @@
 // resourceVersion; on 410 Expired it relists and reconciles the cache (emitting the differences),
 // so handlers see every change once, whatever happened to the connection.
 import type { KubeObject } from '../registry/kinds/meta.js';
-import { objectKey, type Informer, type InformerHandler } from './types.js';
+import { objectKey } from './types.js';
+import { InformerCache } from './cache.js';
 
 export interface WatchEventOf<T> {
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -26,11 +27,7 @@ function isExpired(ev: WatchEventOf<unknown>): boolean {
   return ev.type === 'ERROR' && (s?.code === 410 || s?.reason === 'Expired' || s?.reason === 'Gone');
 }
 
-export class ListWatchInformer<T extends KubeObject> implements Informer<T> {
-  private readonly cache = new Map<string, T>();
-  private readonly handlers = new Set<InformerHandler<T>>();
-  private synced = false;
-  private syncWaiters: Array<() => void> = [];
+export class ListWatchInformer<T extends KubeObject> extends InformerCache<T> {
   private stopped = false;
   private current: { stop(): void } | undefined;
   private lastRV = '';
@@ -41,7 +38,9 @@ export class ListWatchInformer<T extends KubeObject> implements Informer<T> {
   constructor(
     private readonly lw: ListWatcher<T>,
     private readonly onError: (err: Error) => void = () => {},
-  ) {}
+  ) {
+    super(onError);
+  }
 
   start(): this {
     void this.loop();
@@ -51,44 +50,6 @@ export class ListWatchInformer<T extends KubeObject> implements Informer<T> {
   stop(): void {
     this.stopped = true;
     this.current?.stop();
-  }
-
-  hasSynced(): boolean {
-    return this.synced;
-  }
-
-  waitForSync(signal?: AbortSignal): Promise<void> {
-    if (this.synced) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.syncWaiters.push(resolve);
-      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-    });
-  }
-
-  list(): T[] {
-    return [...this.cache.values()];
-  }
-
-  get(namespace: string, name: string): T | undefined {
-    return this.cache.get(namespace ? `${namespace}/${name}` : name);
-  }
-
-  addHandler(handler: InformerHandler<T>): () => void {
-    this.handlers.add(handler);
-    for (const o of this.cache.values()) handler.onAdd?.(o);
-    return () => this.handlers.delete(handler);
-  }
-
-  private emit(kind: 'add' | 'update' | 'delete', obj: T, old?: T): void {
-    for (const h of this.handlers) {
-      try {
-        if (kind === 'add') h.onAdd?.(obj);
-        else if (kind === 'update') h.onUpdate?.(old!, obj);
-        else h.onDelete?.(obj);
-      } catch (err) {
-        this.onError(err as Error);
-      }
-    }
   }
 
   /** Replaces the cache with a fresh list, emitting only what differs. */
@@ -138,10 +99,7 @@ export class ListWatchInformer<T extends KubeObject> implements Informer<T> {
           this.replace(items);
           this.lastRV = resourceVersion;
           needList = false;
-          if (!this.synced) {
-            this.synced = true;
-            for (const w of this.syncWaiters.splice(0)) w();
-          }
+          this.markSynced();
         }
         const ended = await new Promise<Error | undefined>((resolve) => {
           let finished = false;

@@ -4,7 +4,7 @@
 // pod against every selector.
 import { BadRequestError, field, fieldErrorString, type FieldError } from '../util/errors.js';
 import type { LabelSelector } from '../registry/kinds/meta.js';
-import { isQualifiedName, isValidLabelValue } from './validation.js';
+import { isQualifiedName, isValidLabelValue } from '../registry/validation.js';
 
 /** Operators as apimachinery's `selection` package spells them. */
 export type Operator = 'in' | 'notin' | '=' | '==' | '!=' | 'exists' | '!' | 'gt' | 'lt';

@@ -1,0 +1,81 @@
+// The list/watch informer over the in-process storage: it sees every change once, and after its
+// watch falls behind compaction it relists and reconciles the cache, emitting only the differences.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryStore } from '../store/memory.js';
+import { ApiRegistry } from '../api/registry.js';
+import type { ClusterConfig } from '../registry/types.js';
+import type { KubeObject } from '../registry/kinds/meta.js';
+import { ListWatchInformer, type ListWatcher } from './informer.js';
+import { localListWatcher } from './local.js';
+
+const cfg: ClusterConfig = { serviceCIDRs: ['198.18.0.0/16'], podCIDR: '198.19.0.0/16', nodePortRange: { base: 30000, size: 100 }, clusterDomain: 'cluster.local', lbPool: [] };
+
+const ns = (name: string, labels: Record<string, string> = {}): KubeObject => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(cond(), `timed out waiting for ${what}`);
+}
+
+describe('ListWatchInformer', () => {
+  it('delivers adds, updates and deletes in order, once each', async () => {
+    const store = new MemoryStore();
+    const reg = new ApiRegistry(store, cfg);
+    const storage = reg.kind('Namespace');
+    await storage.create(undefined, ns('before'));
+    const inf = new ListWatchInformer(localListWatcher(storage)).start();
+    const seen: string[] = [];
+    inf.addHandler({
+      onAdd: (o) => seen.push(`add ${o.metadata?.name}`),
+      onUpdate: (_o, n) => seen.push(`update ${n.metadata?.name}`),
+      onDelete: (o) => seen.push(`delete ${o.metadata?.name}`),
+    });
+    await inf.waitForSync();
+    await storage.create(undefined, ns('a'));
+    await storage.guaranteedUpdate(undefined, 'a', (o) => ({ ...o, metadata: { ...o.metadata, labels: { x: 'y' } } }));
+    await storage.forceDelete(undefined, 'a');
+    await until(() => seen.length >= 4, 'four events');
+    inf.stop();
+    assert.deepEqual(seen, ['add before', 'add a', 'update a', 'delete a']);
+    assert.equal(inf.get('', 'a'), undefined);
+    assert.ok(inf.get('', 'before'));
+  });
+
+  it('relists after its watch expires and emits only what changed meanwhile', async () => {
+    const store = new MemoryStore();
+    const reg = new ApiRegistry(store, cfg);
+    const storage = reg.kind('Namespace');
+    await storage.create(undefined, ns('keep'));
+    await storage.create(undefined, ns('gone'));
+    // A list/watcher whose first watch is cut; writes and compaction happen while it is away.
+    const inner = localListWatcher(storage);
+    let watches = 0;
+    let release: (() => void) | undefined;
+    const lw: ListWatcher<KubeObject> = {
+      list: () => inner.list(),
+      async watch(rv, onEvent, done) {
+        watches++;
+        if (watches === 1) {
+          await new Promise<void>((r) => (release = r));
+          return inner.watch(rv, onEvent, done);
+        }
+        return inner.watch(rv, onEvent, done);
+      },
+    };
+    const inf = new ListWatchInformer(lw).start();
+    const seen: string[] = [];
+    inf.addHandler({ onAdd: (o) => seen.push(`add ${o.metadata?.name}`), onUpdate: (_o, n) => seen.push(`update ${n.metadata?.name}`), onDelete: (o) => seen.push(`delete ${o.metadata?.name}`) });
+    await inf.waitForSync();
+    await until(() => release !== undefined, 'first watch to start');
+    await storage.forceDelete(undefined, 'gone');
+    await storage.create(undefined, ns('new'));
+    await store.compact(await store.currentRevision());
+    release!();
+    await until(() => seen.includes('add new') && seen.includes('delete gone'), 'reconciled cache');
+    inf.stop();
+    assert.equal(inf.relists, 2, 'expired watch must cause exactly one relist');
+    assert.deepEqual(inf.list().map((o) => o.metadata?.name).sort(), ['keep', 'new']);
+    assert.equal(seen.filter((s) => s === 'add keep').length, 1, 'unchanged objects are not re-added');
+  });
+});
