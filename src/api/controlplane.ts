@@ -17,6 +17,11 @@ import { BuiltinServicesController } from '../controllers/builtin.js';
 import { eventRecorder } from '../controllers/events.js';
 import { ServiceAllocator } from '../allocators/service.js';
 import type { Service } from '../registry/kinds/service.js';
+import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
+import type { Pod } from '../registry/kinds/pod.js';
+import type { Namespace } from '../registry/kinds/namespace.js';
+import { localInformer } from '../client/local.js';
+import { startDnsServer, type DnsServer } from '../dns/server.js';
 import { cidrAddress, formatIP, parseCIDR } from '../util/ip.js';
 
 export interface ControlPlaneOptions {
@@ -28,13 +33,15 @@ export interface ControlPlaneOptions {
   /** How often history older than one interval is compacted (ms). */
   compactionIntervalMs: number;
   bookmarkIntervalMs?: number;
-  /** Where the cluster DNS server of this process listens (for kube-system/kube-dns endpoints). */
-  dns?: { ip: string; port: number };
+  /** The cluster DNS server of this process: `HOST:PORT` to serve on; undefined = none. */
+  dns?: { listen: string; httpListen?: string; upstreams?: string[] };
   logger?: Logger;
 }
 
 export interface ControlPlane {
   url: string;
+  /** Where the cluster DNS server listens, when this process runs one. */
+  dnsAddress?: string;
   port: number;
   kubeconfigPath: string;
   credentials: Credentials;
@@ -113,7 +120,33 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   await nsController.start();
   const lbController = new LoadBalancerController(registry, opts.cluster.lbPool, logger);
   await lbController.start();
-  const builtin = new BuiltinServicesController(registry, { api: { ip: opts.apiHost === '0.0.0.0' ? '127.0.0.1' : opts.apiHost, port }, dns: opts.dns }, logger);
+  // The cluster DNS server reads the same informers any client would.
+  let dns: DnsServer | undefined;
+  const dnsInformers: Array<{ stop(): void }> = [];
+  if (opts.dns) {
+    const inf = <T extends import('../registry/kinds/meta.js').KubeObject>(kind: string) => {
+      const i = localInformer(registry.kind<T>(kind), (err) => logger.warn({ err, kind }, 'dns informer'));
+      dnsInformers.push(i);
+      return i;
+    };
+    dns = await startDnsServer({
+      listen: opts.dns.listen,
+      httpListen: opts.dns.httpListen,
+      upstreams: opts.dns.upstreams,
+      zone: opts.cluster.clusterDomain,
+      services: inf<Service>('Service'),
+      endpointSlices: inf<EndpointSlice>('EndpointSlice'),
+      pods: inf<Pod>('Pod'),
+      namespaces: inf<Namespace>('Namespace'),
+      logger,
+    });
+  }
+  const loopbackIfAny = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '::1' : h);
+  const builtin = new BuiltinServicesController(
+    registry,
+    { api: { ip: loopbackIfAny(opts.apiHost), port }, dns: dns ? { ip: loopbackIfAny(dns.host), port: dns.port } : undefined },
+    logger,
+  );
   await builtin.start();
 
   // Compaction keeps one interval of history: enough for watchers to resume after a short break.
@@ -130,6 +163,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   logger.info({ url, dataDir, store: opts.store }, 'control plane started');
   return {
     url,
+    dnsAddress: dns ? `${dns.host}:${dns.port}` : undefined,
     port,
     kubeconfigPath,
     credentials,
@@ -141,6 +175,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       nsController.stop();
       lbController.stop();
       builtin.stop();
+      for (const i of dnsInformers) i.stop();
+      await dns?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await store.close();

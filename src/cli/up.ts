@@ -10,6 +10,8 @@ const SERVER_FLAGS = {
   'data-dir': { type: 'string', default: '.portico' },
   'api-listen': { type: 'string', default: '127.0.0.1:6443' },
   'dns-listen': { type: 'string', default: '127.0.0.1:1053' },
+  'dns-http-listen': { type: 'string', default: '' },
+  'dns-upstream': { type: 'string', default: '' },
   store: { type: 'string', default: 'sqlite' },
   'service-cidr': { type: 'string', default: DEFAULT_CLUSTER.serviceCIDRs.join(',') },
   'pod-cidr': { type: 'string', default: DEFAULT_CLUSTER.podCIDR },
@@ -28,7 +30,9 @@ ${what}
 flags:
   --data-dir DIR                    state, credentials and kubeconfig.yaml (default .portico)
   --api-listen HOST:PORT            HTTPS API address (default 127.0.0.1:6443; port 0 picks one)
-  --dns-listen HOST:PORT            cluster DNS address (default 127.0.0.1:1053)
+  --dns-listen HOST:PORT            cluster DNS address, UDP and TCP (default 127.0.0.1:1053; empty: no DNS)
+  --dns-http-listen HOST:PORT       DNS /health, /ready and /metrics (default: off)
+  --dns-upstream HOST[:PORT][,...]  resolvers for names outside the cluster (default: /etc/resolv.conf)
   --store sqlite|memory             where state lives (default sqlite, in DATA_DIR/state.db)
   --service-cidr CIDR[,CIDR]        Service cluster IP range(s) (default 10.96.0.0/12)
   --pod-cidr CIDR                   pod address range (default 10.244.0.0/16)
@@ -42,7 +46,8 @@ flags:
 export function controlPlaneOptions(v: Record<keyof typeof SERVER_FLAGS, string | boolean | undefined>): ControlPlaneOptions {
   const s = (k: keyof typeof SERVER_FLAGS) => String(v[k]);
   const api = parseHostPort('api-listen', s('api-listen'));
-  parseHostPort('dns-listen', s('dns-listen'));
+  if (s('dns-listen')) parseHostPort('dns-listen', s('dns-listen'));
+  if (s('dns-http-listen')) parseHostPort('dns-http-listen', s('dns-http-listen'));
   const store = s('store');
   if (store !== 'sqlite' && store !== 'memory') throw new UsageError(`--store: unsupported value "${store}": supported values: "sqlite", "memory"`);
   const serviceCIDRs = s('service-cidr').split(',').map((c) => c.trim());
@@ -65,6 +70,13 @@ export function controlPlaneOptions(v: Record<keyof typeof SERVER_FLAGS, string 
       clusterDomain: domain,
       lbPool,
     },
+    dns: s('dns-listen')
+      ? {
+          listen: s('dns-listen'),
+          httpListen: s('dns-http-listen') || undefined,
+          upstreams: s('dns-upstream') ? s('dns-upstream').split(',').map((u) => u.trim()) : undefined,
+        }
+      : undefined,
     compactionIntervalMs: parseDuration('compaction-interval', s('compaction-interval')),
     bookmarkIntervalMs: parseDuration('bookmark-interval', s('bookmark-interval')),
   };
@@ -76,7 +88,8 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   const opts = controlPlaneOptions(flags);
   const cp = await startControlPlane(opts);
   const kc = relative(process.cwd(), cp.kubeconfigPath) || cp.kubeconfigPath;
-  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces\n`);
+  const dnsLine = cp.dnsAddress ? `\n  cluster DNS on ${cp.dnsAddress} (UDP and TCP): dig @${cp.dnsAddress.replace(/:(\d+)$/, ' -p $1')} kubernetes.default.svc.${opts.cluster.clusterDomain}` : '';
+  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}\n`);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
