@@ -2,12 +2,14 @@
 // (0 ok, 1 runtime failure, 2 bad usage or bad input) with one line saying why.
 import { UsageError } from '../util/errors.js';
 import { runUp, runServer } from './up.js';
+import { runDns } from './dns.js';
 
 const USAGE = `usage: portico <command> [flags]
 
 commands:
   up        everything on one host: API server, controllers, DNS (embedded SQLite store)
   server    the control plane and cluster DNS without a node agent
+  dns       the cluster DNS server alone, against any API server (--kubeconfig)
 
 run 'portico <command> --help' for the flags of a command`;
 
@@ -20,6 +22,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'server':
         await runServer(rest);
+        return;
+      case 'dns':
+        await runDns(rest);
         return;
       case undefined:
       case '-h':

@@ -1,0 +1,83 @@
+// `portico dns`: the cluster DNS server alone, reading Services, EndpointSlices, Pods and
+// Namespaces from any Kubernetes API server through a kubeconfig.
+import { pino } from 'pino';
+import { UsageError } from '../util/errors.js';
+import { KubeClient, collectionPath, httpInformer, loadKubeconfig } from '../client/http.js';
+import type { KubeObject } from '../registry/kinds/meta.js';
+import type { Service } from '../registry/kinds/service.js';
+import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
+import type { Pod } from '../registry/kinds/pod.js';
+import type { Namespace } from '../registry/kinds/namespace.js';
+import { startDnsServer } from '../dns/server.js';
+import { parseFlags, parseHostPort, type FlagSpec } from './flags.js';
+
+const FLAGS = {
+  kubeconfig: { type: 'string' },
+  listen: { type: 'string', default: '127.0.0.1:1053' },
+  'http-listen': { type: 'string', default: '' },
+  'cluster-domain': { type: 'string', default: 'cluster.local' },
+  upstream: { type: 'string', default: '' },
+  ttl: { type: 'string', default: '30' },
+  pods: { type: 'string', default: 'insecure' },
+} as const satisfies FlagSpec;
+
+const USAGE = `usage: portico dns --kubeconfig FILE [flags]
+
+Runs the cluster DNS server against any Kubernetes API server.
+
+flags:
+  --kubeconfig FILE            how to reach the API server (required)
+  --listen HOST:PORT           UDP and TCP address (default 127.0.0.1:1053)
+  --http-listen HOST:PORT      /health, /ready and /metrics (default: off)
+  --cluster-domain NAME        the zone (default cluster.local)
+  --upstream HOST[:PORT],...   resolvers for other names (default: /etc/resolv.conf)
+  --ttl SECONDS                record TTL (default 30)
+  --pods disabled|insecure|verified   pod records, as CoreDNS's pods option (default insecure)`;
+
+export async function runDns(argv: string[]): Promise<void> {
+  const v = parseFlags(argv, FLAGS, USAGE);
+  if (!v.kubeconfig) throw new UsageError('--kubeconfig is required');
+  parseHostPort('listen', String(v.listen));
+  if (v['http-listen']) parseHostPort('http-listen', String(v['http-listen']));
+  const ttl = Number(v.ttl);
+  if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new UsageError(`--ttl: invalid value "${v.ttl}": want 0-3600 seconds`);
+  const podMode = String(v.pods);
+  if (podMode !== 'disabled' && podMode !== 'insecure' && podMode !== 'verified') throw new UsageError(`--pods: unsupported value "${podMode}": supported values: "disabled", "insecure", "verified"`);
+  let client: KubeClient;
+  try {
+    client = new KubeClient(loadKubeconfig(String(v.kubeconfig)));
+  } catch (err) {
+    throw new UsageError(`--kubeconfig: ${(err as Error).message}`);
+  }
+  const logger = pino({ level: process.env.PORTICO_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const informers: Array<{ stop(): void }> = [];
+  const inf = <T extends KubeObject>(group: string, version: string, resource: string) => {
+    const i = httpInformer<T>(client, collectionPath(group, version, resource), (err) => logger.warn({ err: err.message, resource }, 'informer'));
+    informers.push(i);
+    return i;
+  };
+  const server = await startDnsServer({
+    listen: String(v.listen),
+    httpListen: v['http-listen'] ? String(v['http-listen']) : undefined,
+    upstreams: v.upstream ? String(v.upstream).split(',').map((s) => s.trim()) : undefined,
+    zone: String(v['cluster-domain']).replace(/\.$/, ''),
+    ttl,
+    podMode,
+    services: inf<Service>('', 'v1', 'services'),
+    endpointSlices: inf<EndpointSlice>('discovery.k8s.io', 'v1', 'endpointslices'),
+    pods: podMode === 'disabled' ? undefined : inf<Pod>('', 'v1', 'pods'),
+    namespaces: inf<Namespace>('', 'v1', 'namespaces'),
+    logger,
+  });
+  process.stdout.write(`Portico DNS is up on ${server.host}:${server.port} (UDP and TCP)\n`);
+  const stop = () => {
+    for (const i of informers) i.stop();
+    client.close();
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
