@@ -3,6 +3,7 @@
 import { UsageError } from '../util/errors.js';
 import { runUp, runServer } from './up.js';
 import { runDns } from './dns.js';
+import { runAgent } from './agent.js';
 
 const USAGE = `usage: portico <command> [flags]
 
@@ -10,6 +11,7 @@ commands:
   up        everything on one host: API server, controllers, DNS (embedded SQLite store)
   server    the control plane and cluster DNS without a node agent
   dns       the cluster DNS server alone, against any API server (--kubeconfig)
+  agent     the node agent: Service traffic on this node (--kubeconfig, --mode)
 
 run 'portico <command> --help' for the flags of a command`;
 
@@ -25,6 +27,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'dns':
         await runDns(rest);
+        return;
+      case 'agent':
+        await runAgent(rest);
         return;
       case undefined:
       case '-h':

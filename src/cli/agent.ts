@@ -1,0 +1,113 @@
+// `portico agent`: the node agent (kube-proxy's job) against any API server from a kubeconfig, and
+// `portico agent --cleanup --mode M`, which removes everything the agent put in the kernel.
+import { pino } from 'pino';
+import { UsageError } from '../util/errors.js';
+import { KubeClient, loadKubeconfig } from '../client/http.js';
+import { isValidCIDR, isValidIP } from '../util/ip.js';
+import { NodeAgent } from '../agent/agent.js';
+import { NodeRegistration, defaultNodeName, detectNodeIP } from '../agent/node.js';
+import { NftablesBackend, PROXY_MODES, type ProxyBackend, type ProxyMode } from '../agent/backend.js';
+import { parseFlags, parseDuration, parseHostPort, type FlagSpec } from './flags.js';
+
+const FLAGS = {
+  kubeconfig: { type: 'string' },
+  'node-name': { type: 'string' },
+  'node-ip': { type: 'string' },
+  mode: { type: 'string', default: 'nftables' },
+  cleanup: { type: 'boolean', default: false },
+  'node-port-addresses': { type: 'string', default: '' },
+  'masquerade-all': { type: 'boolean', default: false },
+  'cluster-cidr': { type: 'string', default: '' },
+  'min-sync-period': { type: 'string', default: '0s' },
+  'sync-period': { type: 'string', default: '1h' },
+  'metrics-bind-address': { type: 'string', default: '127.0.0.1:10249' },
+  'healthz-bind-address': { type: 'string', default: '0.0.0.0:10256' },
+  'no-register-node': { type: 'boolean', default: false },
+} as const satisfies FlagSpec;
+
+const USAGE = `usage: portico agent --kubeconfig FILE --node-name NAME [flags]
+       portico agent --cleanup --mode MODE
+
+Runs the node agent: makes Services' cluster IPs, node ports, external and load-balancer IPs carry
+traffic to their endpoints on this node.
+
+flags:
+  --kubeconfig FILE               how to reach the API server (required unless --cleanup)
+  --node-name NAME                this node's name (default: the host name)
+  --node-ip IP[,IP]               this node's address(es) (default: the first non-loopback IPv4)
+  --mode nftables|iptables|ipvs|userspace   data plane (default nftables)
+  --cleanup                       remove everything the agent put in the kernel, then exit
+  --node-port-addresses CIDR,...  local addresses that accept node ports (default: all but loopback)
+  --masquerade-all                SNAT all Service traffic
+  --cluster-cidr CIDR             pod range: traffic from outside it is masqueraded
+  --min-sync-period DURATION      least time between two syncs (default 0s: bursts still coalesce)
+  --sync-period DURATION          full resync period (default 1h)
+  --metrics-bind-address H:P      /metrics (default 127.0.0.1:10249; empty: off)
+  --healthz-bind-address H:P      /healthz and /livez (default 0.0.0.0:10256; empty: off)
+  --no-register-node              do not create or heartbeat this node's Node and Lease`;
+
+function backendFor(mode: ProxyMode): ProxyBackend {
+  switch (mode) {
+    case 'nftables':
+      return new NftablesBackend();
+    default:
+      throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables)`);
+  }
+}
+
+export async function runAgent(argv: string[]): Promise<void> {
+  const v = parseFlags(argv, FLAGS, USAGE);
+  const mode = String(v.mode) as ProxyMode;
+  if (!PROXY_MODES.includes(mode)) throw new UsageError(`--mode: unsupported value "${mode}": supported values: ${PROXY_MODES.map((m) => `"${m}"`).join(', ')}`);
+  if (v.cleanup) {
+    await backendFor(mode).cleanup();
+    process.stdout.write(`portico agent: removed everything the ${mode} data plane had programmed\n`);
+    return;
+  }
+  if (!v.kubeconfig) throw new UsageError('--kubeconfig is required');
+  const nodeIPs = v['node-ip'] ? String(v['node-ip']).split(',').map((s) => s.trim()) : [detectNodeIP()].filter((x): x is string => Boolean(x));
+  for (const ip of nodeIPs) if (!isValidIP(ip)) throw new UsageError(`--node-ip: invalid IP address "${ip}"`);
+  if (!nodeIPs.length) throw new UsageError('--node-ip: no non-loopback address found on this host; pass one');
+  const npa = v['node-port-addresses'] ? String(v['node-port-addresses']).split(',').map((s) => s.trim()) : [];
+  for (const c of npa) if (!isValidCIDR(c)) throw new UsageError(`--node-port-addresses: invalid CIDR "${c}"`);
+  const clusterCIDR = String(v['cluster-cidr']);
+  if (clusterCIDR && !isValidCIDR(clusterCIDR)) throw new UsageError(`--cluster-cidr: invalid CIDR "${clusterCIDR}"`);
+  for (const f of ['metrics-bind-address', 'healthz-bind-address'] as const) if (v[f]) parseHostPort(f, String(v[f]));
+  let client: KubeClient;
+  try {
+    client = new KubeClient(loadKubeconfig(String(v.kubeconfig)));
+  } catch (err) {
+    throw new UsageError(`--kubeconfig: ${(err as Error).message}`);
+  }
+  const logger = pino({ level: process.env.PORTICO_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const nodeName = v['node-name'] ? String(v['node-name']) : defaultNodeName();
+  const backend = backendFor(mode);
+  const agent = new NodeAgent({
+    client,
+    backend,
+    nodeName,
+    nodeIPs,
+    nodePortAddresses: npa,
+    clusterCIDR,
+    masqueradeAll: Boolean(v['masquerade-all']),
+    minSyncPeriodMs: parseDuration('min-sync-period', String(v['min-sync-period'])),
+    fullSyncPeriodMs: parseDuration('sync-period', String(v['sync-period'])),
+    metricsListen: String(v['metrics-bind-address']),
+    healthListen: String(v['healthz-bind-address']),
+    logger,
+  });
+  const registration = v['no-register-node'] ? undefined : new NodeRegistration({ client, nodeName, nodeIPs, logger });
+  await registration?.register();
+  await agent.start();
+  await agent.firstSync;
+  process.stdout.write(`Portico agent is up: node ${nodeName} (${nodeIPs.join(', ')}), mode ${mode}\n`);
+  const stop = () => {
+    registration?.stop();
+    agent.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
