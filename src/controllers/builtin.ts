@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { ApiRegistry } from '../api/registry.js';
 import type { Service } from '../registry/kinds/service.js';
 import type { Endpoints } from '../registry/kinds/endpoints.js';
+import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
 import type { KubeObject } from '../registry/kinds/meta.js';
 import { NotFoundError, AlreadyExistsError, ConflictError } from '../util/errors.js';
 import { cidrAddress, formatIP, parseCIDR } from '../util/ip.js';
@@ -72,7 +73,7 @@ function desired(registry: ApiRegistry, addrs: BuiltinAddresses): Desired[] {
       ? ({
           apiVersion: 'v1',
           kind: 'Endpoints',
-          metadata: { name: 'kube-dns', namespace: 'kube-system' },
+          metadata: { name: 'kube-dns', namespace: 'kube-system', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
           subsets: [
             {
               addresses: [{ ip: addrs.dns.ip }],
@@ -111,7 +112,10 @@ export class BuiltinServicesController {
   async reconcile(): Promise<void> {
     for (const d of desired(this.registry, this.addrs)) {
       await this.ensureService(d.service);
-      if (d.endpoints) await this.ensureEndpoints(d.endpoints);
+      if (d.endpoints) {
+        await this.ensureEndpoints(d.endpoints);
+        await this.ensureSlice(sliceOf(d.endpoints));
+      }
     }
   }
 
@@ -139,6 +143,24 @@ export class BuiltinServicesController {
     }
   }
 
+  /** The EndpointSlice beside the Endpoints, as kube-apiserver's endpoint reconciler keeps one for `kubernetes`. */
+  private async ensureSlice(want: EndpointSlice): Promise<void> {
+    const slices = this.registry.kind<EndpointSlice>('EndpointSlice');
+    const ns = want.metadata!.namespace!;
+    const name = want.metadata!.name!;
+    try {
+      const cur = await slices.get(ns, name);
+      if (JSON.stringify([cur.endpoints, cur.ports]) === JSON.stringify([want.endpoints, want.ports])) return;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+    try {
+      await slices.systemPut(ns, name, want);
+    } catch (err) {
+      if (!(err instanceof ConflictError) && !(err instanceof AlreadyExistsError)) throw err;
+    }
+  }
+
   /** Written by the system: the addresses are where Portico listens, loopback included. */
   private async ensureEndpoints(want: Endpoints): Promise<void> {
     const eps = this.registry.kind<Endpoints>('Endpoints');
@@ -157,4 +179,17 @@ export class BuiltinServicesController {
       if (!(err instanceof ConflictError) && !(err instanceof AlreadyExistsError)) throw err;
     }
   }
+}
+
+function sliceOf(ep: Endpoints): EndpointSlice {
+  const subset = ep.subsets?.[0];
+  const ips = (subset?.addresses ?? []).map((a) => a.ip);
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: ep.metadata!.name, namespace: ep.metadata!.namespace, labels: { 'kubernetes.io/service-name': ep.metadata!.name! } },
+    addressType: ips[0]?.includes(':') ? 'IPv6' : 'IPv4',
+    endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true, serving: true, terminating: false } })),
+    ports: (subset?.ports ?? []).map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
+  } as EndpointSlice;
 }
