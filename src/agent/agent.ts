@@ -17,6 +17,8 @@ import type { ProxyModel, ServicePortInfo } from '../proxy/model.js';
 import type { NodeState } from '../proxy/nftables/render.js';
 import type { ProxyBackend } from './backend.js';
 import { HealthCheckServers } from './healthcheck.js';
+import { deleteStaleUDP, staleUDPEntries } from './conntrack.js';
+import { spawnExec, type Exec } from '../proxy/nftables/apply.js';
 
 export interface AgentOptions {
   client: KubeClient;
@@ -25,7 +27,11 @@ export interface AgentOptions {
   nodeIPs: string[];
   nodePortAddresses: string[];
   clusterCIDR: string;
+  /** Service CIDRs, when known: addresses in them that no Service holds are dropped. */
+  serviceCIDRs?: string[];
   masqueradeAll: boolean;
+  /** Runs `conntrack`; default spawns it. Undefined behaviour = no cleanup when conntrack is missing. */
+  exec?: Exec;
   minSyncPeriodMs: number;
   /** A full resync this often even without failures (kube-proxy's periodic resync). */
   fullSyncPeriodMs: number;
@@ -155,6 +161,7 @@ export class NodeAgent {
       nodePortAddresses: this.opts.nodePortAddresses,
       clusterCIDR: this.opts.clusterCIDR,
       masqueradeAll: this.opts.masqueradeAll,
+      serviceCIDRs: this.opts.serviceCIDRs,
     };
   }
 
@@ -184,8 +191,14 @@ export class NodeAgent {
     this.m.endpointPending.set(pend.endpointSlices);
     const triggers = this.pendingTriggers.splice(0);
     try {
+      const prev = this.model;
       this.model = this.tracker.snapshot();
       const r = await this.opts.backend.sync(this.model, this.nodeState(), full);
+      const stale = staleUDPEntries(prev, this.model);
+      if (stale.length && this.opts.backend.mode !== 'userspace') {
+        const { failed } = await deleteStaleUDP(this.opts.exec ?? spawnExec, stale).catch(() => ({ failed: stale.length }));
+        if (failed) this.opts.logger.warn({ failed }, 'some stale UDP conntrack entries could not be deleted');
+      }
       const secs = (performance.now() - started) / 1000;
       this.m.sync.observe(secs);
       (r.kind === 'full' ? this.m.syncFull : this.m.syncPartial).observe(secs);

@@ -18,6 +18,7 @@ const FLAGS = {
   'node-port-addresses': { type: 'string', default: '' },
   'masquerade-all': { type: 'boolean', default: false },
   'cluster-cidr': { type: 'string', default: '' },
+  'service-cidr': { type: 'string', default: '' },
   'min-sync-period': { type: 'string', default: '0s' },
   'sync-period': { type: 'string', default: '1h' },
   'metrics-bind-address': { type: 'string', default: '127.0.0.1:10249' },
@@ -40,6 +41,7 @@ flags:
   --node-port-addresses CIDR,...  local addresses that accept node ports (default: all but loopback)
   --masquerade-all                SNAT all Service traffic
   --cluster-cidr CIDR             pod range: traffic from outside it is masqueraded
+  --service-cidr CIDR[,CIDR]      Service range(s): unallocated addresses in them are dropped
   --min-sync-period DURATION      least time between two syncs (default 0s: bursts still coalesce)
   --sync-period DURATION          full resync period (default 1h)
   --metrics-bind-address H:P      /metrics (default 127.0.0.1:10249; empty: off)
@@ -72,6 +74,8 @@ export async function runAgent(argv: string[]): Promise<void> {
   for (const c of npa) if (!isValidCIDR(c)) throw new UsageError(`--node-port-addresses: invalid CIDR "${c}"`);
   const clusterCIDR = String(v['cluster-cidr']);
   if (clusterCIDR && !isValidCIDR(clusterCIDR)) throw new UsageError(`--cluster-cidr: invalid CIDR "${clusterCIDR}"`);
+  const serviceCIDRs = v['service-cidr'] ? String(v['service-cidr']).split(',').map((s) => s.trim()) : [];
+  for (const c of serviceCIDRs) if (!isValidCIDR(c)) throw new UsageError(`--service-cidr: invalid CIDR "${c}"`);
   for (const f of ['metrics-bind-address', 'healthz-bind-address'] as const) if (v[f]) parseHostPort(f, String(v[f]));
   let client: KubeClient;
   try {
@@ -89,6 +93,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     nodeIPs,
     nodePortAddresses: npa,
     clusterCIDR,
+    serviceCIDRs,
     masqueradeAll: Boolean(v['masquerade-all']),
     minSyncPeriodMs: parseDuration('min-sync-period', String(v['min-sync-period'])),
     fullSyncPeriodMs: parseDuration('sync-period', String(v['sync-period'])),

@@ -4,6 +4,7 @@ import { UsageError } from '../util/errors.js';
 import { runUp, runServer } from './up.js';
 import { runDns } from './dns.js';
 import { runAgent } from './agent.js';
+import { runEcho } from '../echo/cli.js';
 
 const USAGE = `usage: portico <command> [flags]
 
@@ -12,6 +13,7 @@ commands:
   server    the control plane and cluster DNS without a node agent
   dns       the cluster DNS server alone, against any API server (--kubeconfig)
   agent     the node agent: Service traffic on this node (--kubeconfig, --mode)
+  echo      a small echo server (HTTP, TCP, UDP) answering with its name and both addresses
 
 run 'portico <command> --help' for the flags of a command`;
 
@@ -30,6 +32,9 @@ export async function main(argv: string[]): Promise<void> {
         return;
       case 'agent':
         await runAgent(rest);
+        return;
+      case 'echo':
+        await runEcho(rest);
         return;
       case undefined:
       case '-h':
