@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { newLogger } from '../util/log.js';
 import { openStore } from '../store/index.js';
 import type { Store } from '../store/types.js';
 import type { ClusterConfig } from '../registry/types.js';
@@ -13,6 +14,7 @@ import { createApiServer } from './server.js';
 import { ensureCredentials, clientURL, writeKubeconfig, type Credentials } from './pki.js';
 import { NamespaceController } from '../controllers/namespace.js';
 import { LoadBalancerController } from '../controllers/lbpool.js';
+import { startNetworkControllers } from '../controllers/networking.js';
 import { BuiltinServicesController } from '../controllers/builtin.js';
 import { eventRecorder } from '../controllers/events.js';
 import { ServiceAllocator } from '../allocators/service.js';
@@ -67,7 +69,7 @@ export function kubernetesServiceIP(cluster: ClusterConfig): string | undefined 
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
-  const logger = opts.logger ?? pino({ level: process.env.PORTICO_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const logger = opts.logger ?? newLogger();
   const dataDir = resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true });
   const store = await openStore(opts.store, dataDir);
@@ -120,6 +122,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   await nsController.start();
   const lbController = new LoadBalancerController(registry, opts.cluster.lbPool, logger);
   await lbController.start();
+  const netControllers = await startNetworkControllers(registry, logger);
   // The cluster DNS server reads the same informers any client would.
   let dns: DnsServer | undefined;
   const dnsInformers: Array<{ stop(): void }> = [];
@@ -171,15 +174,25 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     store,
     logger,
     async close() {
+      const step = async (what: string, fn: () => unknown) => {
+        const t = Date.now();
+        await fn();
+        logger.debug({ step: what, ms: Date.now() - t }, 'shutdown step');
+      };
       clearInterval(compactor);
-      nsController.stop();
-      lbController.stop();
-      builtin.stop();
-      for (const i of dnsInformers) i.stop();
-      await dns?.close();
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-      await store.close();
+      await step('controllers', () => {
+        nsController.stop();
+        lbController.stop();
+        netControllers.stop();
+        builtin.stop();
+        for (const i of dnsInformers) i.stop();
+      });
+      await step('dns', () => dns?.close());
+      await step('api', () => {
+        server.closeAllConnections();
+        return new Promise<void>((r) => server.close(() => r()));
+      });
+      await step('store', () => store.close());
     },
   };
 }

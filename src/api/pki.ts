@@ -6,7 +6,6 @@ import * as x509 from '@peculiar/x509';
 import { webcrypto, randomBytes } from 'node:crypto';
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
-type Crypto = webcrypto.Crypto;
 import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';

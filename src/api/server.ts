@@ -25,10 +25,14 @@ import { parseFieldSelector } from '../selectors/fields.js';
 import type { ApiRegistry } from './registry.js';
 import type { ObjectFilter, ResourceStorage, WatchEvent } from './storage.js';
 import { negotiate, type Representation } from './negotiate.js';
+import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf/index.js';
 import { toTable, parseIncludeObject, partialMetadata } from './table.js';
 import { SERVER_VERSION, apiGroupDoc, apiGroupList, apiVersions, aggregated, resourceList, AGGREGATED_CONTENT_TYPE } from './discovery.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+/** JSON text of shared watch objects, computed once per object version. */
+const objectJSON = new WeakMap<object, string>();
 
 export interface ApiServerOptions {
   registry: ApiRegistry;
@@ -111,6 +115,11 @@ function sendText(ctx: Ctx, code: number, text: string): void {
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
+  return (await readBodyBuffer(req)).toString('utf8');
+}
+
+/** The raw body: protobuf bodies are binary and must not pass through a UTF-8 decode. */
+async function readBodyBuffer(req: IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > MAX_BODY_BYTES) {
     req.resume();
@@ -126,7 +135,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 async function route(ctx: Ctx, opts: ApiServerOptions): Promise<void> {
@@ -374,10 +383,17 @@ function dryRun(rc: ResourceCtx): boolean {
 }
 
 async function decodeRequest(rc: ResourceCtx): Promise<KubeObject> {
-  const text = await readBody(rc.ctx.req);
+  const body = await readBodyBuffer(rc.ctx.req);
   const ct = (rc.ctx.req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+  const def = rc.storage.def as KindDef;
+  if (ct === PROTOBUF_MEDIA_TYPE) {
+    // The same pruning and type checks as a JSON body, so defaults and validation see one shape.
+    const checked = pruneAndCheck(decodeProtobufObject(body, def), def, fieldValidation(rc));
+    rc.ctx.warnings.push(...checked.warnings);
+    return checked.obj;
+  }
   if (ct !== 'application/json' && ct !== 'application/yaml' && ct !== '*/*') throw new UnsupportedMediaTypeError(ct);
-  const { obj, warnings } = decodeBody(text, ct, rc.storage.def as KindDef, fieldValidation(rc));
+  const { obj, warnings } = decodeBody(body.toString('utf8'), ct, def, fieldValidation(rc));
   rc.ctx.warnings.push(...warnings);
   return obj;
 }
@@ -489,6 +505,12 @@ async function serveWatch(rc: ResourceCtx): Promise<void> {
   let first = true;
   const encode = (ev: WatchEvent): string => {
     let object: unknown = ev.object;
+    if (rep.kind === 'object' && ev.type !== 'ERROR' && ev.type !== 'BOOKMARK') {
+      // Objects are shared between watchers (storage.decodeShared): serialize each version once.
+      let json = objectJSON.get(ev.object);
+      if (json === undefined) objectJSON.set(ev.object, (json = JSON.stringify(ev.object)));
+      return `{"type":"${ev.type}","object":${json}}\n`;
+    }
     if (ev.type !== 'ERROR' && ev.type !== 'BOOKMARK') {
       if (rep.kind === 'table') {
         object = toTable(def, [ev.object], { include, resourceVersion: ev.object.metadata?.resourceVersion, noHeaders: !first });
@@ -516,9 +538,19 @@ async function serveWatch(rc: ResourceCtx): Promise<void> {
   rc.ctx.req.on('close', close);
   res.on('error', close);
 
+  let corked = false;
   const send = (ev: WatchEvent) => {
     if (closed) return;
     if (ev.object.metadata?.resourceVersion) lastRV = ev.object.metadata.resourceVersion;
+    // Events arrive in batches: one TLS record and one write per batch, not per event.
+    if (!corked) {
+      corked = true;
+      res.cork();
+      process.nextTick(() => {
+        corked = false;
+        res.uncork();
+      });
+    }
     res.write(encode(ev));
   };
   try {

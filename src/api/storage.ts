@@ -107,6 +107,29 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     return this.def.namespaced && namespace ? `${this.prefix}${namespace}/` : this.prefix;
   }
 
+  /**
+   * Decoded objects shared by every reader that only reads (lists, watch events, informers): one
+   * parse per object version however many watchers there are, and one copy in memory however many
+   * in-process informers hold it. Keyed by store key; an entry is replaced by a newer version.
+   */
+  private readonly shared = new Map<string, T>();
+
+  decodeShared(kv: KeyValue): T {
+    const hit = this.shared.get(kv.key);
+    if (hit && hit.metadata?.resourceVersion === String(kv.modRevision)) return hit;
+    const obj = this.decode(kv);
+    this.shared.set(kv.key, obj);
+    return obj;
+  }
+
+  /** The object just written, with the store's revision: no re-parse of what was just encoded. */
+  private written(obj: T, kv: KeyValue): T {
+    obj.apiVersion = this.apiVersion;
+    obj.kind = this.def.kind;
+    (obj.metadata ??= {}).resourceVersion = String(kv.modRevision);
+    return obj;
+  }
+
   decode(kv: KeyValue): T {
     const obj = JSON.parse(kv.value) as T;
     obj.apiVersion = this.apiVersion;
@@ -158,7 +181,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
             break;
           }
           lastKey = kv.key;
-          const obj = this.decode(kv);
+          const obj = revision && opts.resourceVersionMatch === 'Exact' ? this.decode(kv) : this.decodeShared(kv);
           if (this.matches(obj, opts)) items.push(obj);
         }
         if (more || !page.more) {
@@ -282,7 +305,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     try {
       const kv = await this.store.create(this.key(meta.namespace, meta.name!), this.encode(obj));
       if (txn) await txn.commit();
-      return this.decode(kv);
+      return this.written(obj, kv);
     } catch (err) {
       if (txn) await txn.rollback();
       if (err instanceof StoreKeyExistsError) throw new AlreadyExistsError(this.q(meta.name!));
@@ -370,7 +393,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     try {
       const kv = await this.store.update(key, this.encode(next), rev);
       if (txn) await txn.commit();
-      return this.decode(kv);
+      return this.written(next, kv);
     } catch (err) {
       if (txn) await txn.rollback();
       throw this.mapWriteError(err, meta.name!);
@@ -547,7 +570,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
       const page = await this.store.list(prefix);
       after = page.revision;
       for (const kv of page.items) {
-        const obj = this.decode(kv);
+        const obj = this.decodeShared(kv);
         if (this.matches(obj, opts)) initial.push({ type: 'ADDED', object: obj });
       }
     } else {
@@ -577,10 +600,11 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
 
   private translate(ev: StoreWatchEvent, f: ObjectFilter): WatchEvent<T> | undefined {
     if (ev.type === 'DELETE') {
-      const obj = this.decode(ev.kv);
+      const obj = this.decodeShared(ev.kv);
+      this.shared.delete(ev.kv.key);
       return this.matches(obj, f) ? { type: 'DELETED', object: obj } : undefined;
     }
-    const obj = this.decode(ev.kv);
+    const obj = this.decodeShared(ev.kv);
     const nowMatch = this.matches(obj, f);
     if (ev.created || !ev.prevKv) return nowMatch ? { type: 'ADDED', object: obj } : undefined;
     if (!this.hasFilter(f)) return { type: 'MODIFIED', object: obj };

@@ -1,6 +1,6 @@
 // `portico agent`: the node agent (kube-proxy's job) against any API server from a kubeconfig, and
 // `portico agent --cleanup --mode M`, which removes everything the agent put in the kernel.
-import { pino } from 'pino';
+import { newLogger } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
 import { KubeClient, loadKubeconfig } from '../client/http.js';
 import { isValidCIDR, isValidIP } from '../util/ip.js';
@@ -83,7 +83,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`--kubeconfig: ${(err as Error).message}`);
   }
-  const logger = pino({ level: process.env.PORTICO_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const logger = newLogger();
   const nodeName = v['node-name'] ? String(v['node-name']) : defaultNodeName();
   const backend = backendFor(mode);
   const agent = new NodeAgent({

@@ -1,6 +1,6 @@
 // `portico dns`: the cluster DNS server alone, reading Services, EndpointSlices, Pods and
 // Namespaces from any Kubernetes API server through a kubeconfig.
-import { pino } from 'pino';
+import { newLogger } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
 import { KubeClient, collectionPath, httpInformer, loadKubeconfig } from '../client/http.js';
 import type { KubeObject } from '../registry/kinds/meta.js';
@@ -49,7 +49,7 @@ export async function runDns(argv: string[]): Promise<void> {
   } catch (err) {
     throw new UsageError(`--kubeconfig: ${(err as Error).message}`);
   }
-  const logger = pino({ level: process.env.PORTICO_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const logger = newLogger();
   const informers: Array<{ stop(): void }> = [];
   const inf = <T extends KubeObject>(group: string, version: string, resource: string) => {
     const i = httpInformer<T>(client, collectionPath(group, version, resource), (err) => logger.warn({ err: err.message, resource }, 'informer'));

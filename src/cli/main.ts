@@ -55,6 +55,6 @@ export function fail(err: unknown): void {
   const code = err instanceof UsageError ? 2 : 1;
   const msg = err instanceof Error ? err.message : String(err);
   process.stderr.write(`portico: ${msg.split('\n')[0]}\n`);
-  process.exitCode = code;
-  if (code === 2) process.exit(code);
+  // Exit now: an open listener or store must not keep a failed process alive.
+  process.exit(code);
 }

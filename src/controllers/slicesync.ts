@@ -170,6 +170,10 @@ const rvOf = (o: { metadata?: { resourceVersion?: string } } | undefined) => Num
  */
 export class SliceCache {
   private readonly byOwner = new Map<string, Map<string, EndpointSlice>>();
+  /** Slice key → the owner it is filed under. */
+  private readonly ownerOf = new Map<string, string>();
+  /** Owner → keys in `pending` (may hold keys already settled; checked on use). */
+  private readonly pendingByOwner = new Map<string, Set<string>>();
   /** Own writes not yet seen through the informer: slice key → object (undefined = deleted). */
   private readonly pending = new Map<string, { obj: EndpointSlice | undefined; rv: number; owner: string }>();
 
@@ -197,24 +201,26 @@ export class SliceCache {
 
   private observe(s: EndpointSlice, deleted: boolean): void {
     const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
-    // A slice may stop being ours (label edited): drop it from every owner it was filed under.
-    for (const [owner, m] of this.byOwner) {
-      if (m.has(key) && (deleted || !this.ours(s) || SliceCache.ownerKeyOf(s) !== owner)) {
-        m.delete(key);
-        if (m.size === 0) this.byOwner.delete(owner);
-        if (!this.pending.has(key)) this.onForeignChange(owner);
-      }
-    }
     const owner = SliceCache.ownerKeyOf(s);
+    const filed = this.ownerOf.get(key);
+    // A slice may stop being ours (label edited) or change owner: drop it where it was filed.
+    if (filed !== undefined && (deleted || !this.ours(s) || owner !== filed)) {
+      const m = this.byOwner.get(filed);
+      m?.delete(key);
+      if (m?.size === 0) this.byOwner.delete(filed);
+      this.ownerOf.delete(key);
+      if (!this.pending.has(key)) this.onForeignChange(filed);
+    }
     if (!deleted && owner && this.ours(s)) {
       let m = this.byOwner.get(owner);
       if (!m) this.byOwner.set(owner, (m = new Map()));
       m.set(key, s);
+      this.ownerOf.set(key, owner);
     }
     const p = this.pending.get(key);
     if (p) {
       const caughtUp = deleted ? p.obj === undefined || rvOf(s) >= p.rv : rvOf(s) >= p.rv;
-      if (caughtUp) this.pending.delete(key);
+      if (caughtUp) this.settle(key, p.owner);
       if (caughtUp && (deleted ? p.obj === undefined : rvOf(s) === p.rv)) return;
     }
     if (owner && this.ours(s)) this.onForeignChange(owner);
@@ -223,8 +229,9 @@ export class SliceCache {
   /** The owner's slices as the controller last knew them. */
   slicesFor(ownerKey: string): EndpointSlice[] {
     const out = new Map<string, EndpointSlice>(this.byOwner.get(ownerKey) ?? []);
-    for (const [key, p] of this.pending) {
-      if (p.owner !== ownerKey) continue;
+    for (const key of this.pendingByOwner.get(ownerKey) ?? []) {
+      const p = this.pending.get(key);
+      if (!p) continue;
       const cached = out.get(key);
       if (cached && rvOf(cached) > p.rv) continue;
       if (p.obj) out.set(key, p.obj);
@@ -234,11 +241,25 @@ export class SliceCache {
   }
 
   recordWrite(ownerKey: string, s: EndpointSlice): void {
-    this.pending.set(`${s.metadata?.namespace}/${s.metadata?.name}`, { obj: s, rv: rvOf(s), owner: ownerKey });
+    this.remember(`${s.metadata?.namespace}/${s.metadata?.name}`, { obj: s, rv: rvOf(s), owner: ownerKey });
   }
 
   recordDelete(ownerKey: string, s: EndpointSlice): void {
-    this.pending.set(`${s.metadata?.namespace}/${s.metadata?.name}`, { obj: undefined, rv: rvOf(s), owner: ownerKey });
+    this.remember(`${s.metadata?.namespace}/${s.metadata?.name}`, { obj: undefined, rv: rvOf(s), owner: ownerKey });
+  }
+
+  private remember(key: string, p: { obj: EndpointSlice | undefined; rv: number; owner: string }): void {
+    this.pending.set(key, p);
+    let set = this.pendingByOwner.get(p.owner);
+    if (!set) this.pendingByOwner.set(p.owner, (set = new Set()));
+    set.add(key);
+  }
+
+  private settle(key: string, owner: string): void {
+    this.pending.delete(key);
+    const set = this.pendingByOwner.get(owner);
+    set?.delete(key);
+    if (set?.size === 0) this.pendingByOwner.delete(owner);
   }
 }
 

@@ -102,7 +102,6 @@ export class WorkQueue {
         this.add(key);
         this.checkIdle();
       }, delay);
-      t.unref();
       this.timers.set(key, t);
     }
     this.pump();

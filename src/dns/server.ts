@@ -1,18 +1,19 @@
 // The cluster DNS server: UDP and TCP on one address, answers from the zone index, forwarding
-// of other names, and an HTTP side port for /health, /ready and /metrics.
-import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
+// of other names, and an HTTP side port for /health, /ready and /metrics. With `workers` > 1 the
+// UDP socket is served by that many worker processes (see workers.ts); TCP and HTTP stay here.
+import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer as createTcpServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { pino, type Logger } from 'pino';
-import { Counter, Histogram, Registry } from 'prom-client';
-import {
-  FLAG_AA, FLAG_QR, FLAG_RA, FLAG_RD, FLAG_TC, HEADER_LEN, OPT_LEN, RCODE, RCODE_NAMES, TYPE, TYPE_NAMES,
-  buildQuery, decodeMessage, parseQuery, putOpt, type ParsedQuery,
-} from './wire.js';
-import { ZoneIndex, type Rendered, type ZoneInformers, type ZoneOptions } from './zone.js';
+import type { Registry } from 'prom-client';
+import { RCODE, TYPE } from './wire.js';
+import { ZoneIndex, type ZoneInformers, type ZoneOptions } from './zone.js';
 import { AnswerCache, Forwarder, parseHostPort, resolvConfUpstreams, type Upstream } from './upstream.js';
+import { DnsHandler, DnsMetrics, createUdpSocket, serveUdp } from './handler.js';
+import { BindError, RELAY_KINDS, UdpWorkers } from './workers.js';
+
+export { buildResponse } from './handler.js';
 
 export interface DnsServerOptions extends ZoneOptions, ZoneInformers {
   /** `HOST:PORT` (port 0 picks a free port, the same for UDP and TCP). */
@@ -27,6 +28,11 @@ export interface DnsServerOptions extends ZoneOptions, ZoneInformers {
   /** Longest time an upstream answer is cached, seconds (default 30). */
   cacheMaxTtl?: number;
   tcpIdleTimeoutMs?: number;
+  /**
+   * Processes answering UDP (default 1: this process). More than 1 forks that many workers that
+   * share the UDP socket, each with a zone index fed from this process's informers.
+   */
+  workers?: number;
   logger?: Logger;
 }
 
@@ -36,218 +42,13 @@ export interface DnsServer {
   port: number;
   httpPort: number | undefined;
   zone: ZoneIndex;
+  /** This process's metrics (with workers: TCP only; /metrics serves the sum over all processes). */
   registry: Registry;
+  /** Processes answering UDP: 1, or the number of live workers. */
+  udpProcesses(): number;
+  /** The Prometheus text of /metrics (summed over the workers). */
+  metricsText(): Promise<string>;
   close(): Promise<void>;
-}
-
-const MAX_TCP_MSG = 0xffff;
-
-/** Builds a response: header, the query's question, `body` (answers + additional), an SOA, an OPT; truncated to `limit`. */
-export function buildResponse(
-  raw: Buffer, q: ParsedQuery, rcode: number, aa: boolean, body: Rendered | null, soa: Buffer | null, limit: number,
-): Buffer {
-  const qlen = q.questionEnd - HEADER_LEN;
-  const opt = q.edns ? OPT_LEN : 0;
-  let bodyLen = body ? body.body.length : 0;
-  let an = body ? body.ancount : 0;
-  let ar = body ? body.arcount : 0;
-  const soaLen = soa ? soa.length : 0;
-  let tc = false;
-  if (HEADER_LEN + qlen + bodyLen + soaLen + opt > limit && body) {
-    // Drop the additional section first (no TC needed), then whole answers from the end.
-    ar = 0;
-    tc = true;
-    const room = limit - HEADER_LEN - qlen - soaLen - opt;
-    const ends = body.answerEnds;
-    let k = an;
-    if (k > 0 && ends[k - 1]! <= room) tc = false;
-    while (k > 0 && ends[k - 1]! > room) k--;
-    an = k;
-    bodyLen = k > 0 ? ends[k - 1]! : 0;
-  }
-  const out = Buffer.allocUnsafe(HEADER_LEN + qlen + bodyLen + soaLen + opt);
-  out.writeUInt16BE(raw.readUInt16BE(0), 0);
-  const flags = FLAG_QR | (q.opcode << 11) | (aa ? FLAG_AA : 0) | (tc ? FLAG_TC : 0) | (q.flags & FLAG_RD) | FLAG_RA | (rcode & 0xf);
-  out.writeUInt16BE(flags, 2);
-  out.writeUInt16BE(1, 4);
-  out.writeUInt16BE(an, 6);
-  out.writeUInt16BE(soa ? 1 : 0, 8);
-  out.writeUInt16BE(ar + (opt ? 1 : 0), 10);
-  raw.copy(out, HEADER_LEN, HEADER_LEN, q.questionEnd);
-  let at = HEADER_LEN + qlen;
-  if (body && bodyLen) {
-    body.body.copy(out, at, 0, bodyLen);
-    at += bodyLen;
-  }
-  if (soa) {
-    soa.copy(out, at);
-    at += soaLen;
-  }
-  if (opt) putOpt(out, at, rcode >> 4, q.dnssecOk);
-  return out;
-}
-
-/** A reply that echoes the ID (and the question when it parsed) with only an rcode. */
-function errorReply(raw: Buffer, id: number, flags: number, rcode: number, q: ParsedQuery | undefined): Buffer {
-  if (q) return buildResponse(raw, q, rcode, false, null, null, MAX_TCP_MSG);
-  const out = Buffer.alloc(HEADER_LEN);
-  out.writeUInt16BE(id, 0);
-  out.writeUInt16BE(FLAG_QR | (flags & 0x7800) | (flags & FLAG_RD) | FLAG_RA | (rcode & 0xf), 2);
-  return out;
-}
-
-/** The request counters and latency histogram; the hot path only bumps plain numbers. */
-class DnsMetrics {
-  readonly registry = new Registry();
-  /** index: min(qtype, 256) * 32 + rcode */
-  private readonly counts = new Float64Array(257 * 32);
-  private readonly duration: Histogram;
-
-  constructor(cache: AnswerCache) {
-    const counts = this.counts;
-    new Counter({
-      name: 'portico_dns_requests_total',
-      help: 'DNS requests answered, by query type and response code.',
-      labelNames: ['type', 'rcode'],
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (let i = 0; i < counts.length; i++) {
-          const v = counts[i]!;
-          if (!v) continue;
-          const t = i >> 5;
-          this.inc({ type: t === 256 ? 'other' : (TYPE_NAMES[t] ?? `TYPE${t}`), rcode: RCODE_NAMES[i & 31] ?? String(i & 31) }, v);
-        }
-      },
-    });
-    new Counter({
-      name: 'portico_dns_cache_hits_total', help: 'Upstream answers served from the cache.', registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(cache.hits);
-      },
-    });
-    new Counter({
-      name: 'portico_dns_cache_misses_total', help: 'Forwarded queries not found in the cache.', registers: [this.registry],
-      collect() {
-        this.reset();
-        this.inc(cache.misses);
-      },
-    });
-    this.duration = new Histogram({
-      name: 'portico_dns_request_duration_seconds',
-      help: 'Time from receiving a query to handing its answer to the socket.',
-      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2],
-      registers: [this.registry],
-    });
-  }
-
-  record(qtype: number, rcode: number, startMs: number): void {
-    this.counts[(qtype > 256 ? 256 : qtype) * 32 + (rcode & 31)]!++;
-    this.duration.observe((performance.now() - startMs) / 1000);
-  }
-}
-
-class DnsHandler {
-  constructor(
-    readonly zone: ZoneIndex,
-    private readonly forwarder: Forwarder,
-    private readonly cache: AnswerCache,
-    private readonly metrics: DnsMetrics,
-    private readonly log: Logger,
-  ) {}
-
-  /** Answers one query; null means drop. Never throws or rejects. */
-  handle(raw: Buffer, tcp: boolean): Buffer | null | Promise<Buffer | null> {
-    const start = performance.now();
-    const p = parseQuery(raw);
-    if (!p.ok) {
-      if (p.drop) return null;
-      this.metrics.record(p.query?.qtype ?? 256, p.rcode, start);
-      return errorReply(raw, p.id, p.flags, p.rcode, p.query);
-    }
-    const q = p.query;
-    const limit = tcp ? MAX_TCP_MSG : Math.min(q.edns ? q.udpSize : 512, MAX_TCP_MSG);
-    try {
-      const a = this.zone.lookup(q.qname, q.qtype, q.qclass);
-      if (a.t !== 'forward' && !this.zone.synced()) return this.done(raw, q, RCODE.SERVFAIL, false, null, null, limit, start);
-      switch (a.t) {
-        case 'answer':
-          return this.done(raw, q, RCODE.NOERROR, true, a.r, null, limit, start);
-        case 'nodata':
-          return this.done(raw, q, RCODE.NOERROR, true, null, this.zone.soaRecord(), limit, start);
-        case 'nxdomain':
-          return this.done(raw, q, RCODE.NXDOMAIN, true, null, this.zone.soaRecord(), limit, start);
-        case 'refused':
-          return this.done(raw, q, RCODE.REFUSED, false, null, null, limit, start);
-        case 'external':
-          return this.external(raw, q, a.hops, a.target, limit, start);
-        case 'forward':
-          return this.forward(raw, q, limit, start);
-      }
-    } catch (err) {
-      this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'dns: failed to answer');
-      return this.done(raw, q, RCODE.SERVFAIL, false, null, null, limit, start);
-    }
-  }
-
-  private done(raw: Buffer, q: ParsedQuery, rcode: number, aa: boolean, body: Rendered | null, soa: Buffer | null, limit: number, start: number): Buffer {
-    const out = buildResponse(raw, q, rcode, aa, body, soa, limit);
-    this.metrics.record(q.qtype, rcode, start);
-    return out;
-  }
-
-  private cacheKey(name: string, q: ParsedQuery, qtype = q.qtype): string {
-    return `${name}|${qtype}|${q.qclass}|${q.edns ? 1 : 0}${q.dnssecOk ? 1 : 0}`;
-  }
-
-  private async forward(raw: Buffer, q: ParsedQuery, limit: number, start: number): Promise<Buffer | null> {
-    const key = this.cacheKey(q.qname, q);
-    let ans = this.cache.get(key);
-    if (!ans) {
-      try {
-        ans = await this.forwarder.exchange(raw, q.qname, q.qtype);
-      } catch (err) {
-        this.log.debug({ err, qname: q.qname }, 'dns: upstream failed');
-        return this.done(raw, q, RCODE.SERVFAIL, false, null, null, limit, start);
-      }
-      this.cache.set(key, ans);
-    }
-    // The client's ID and question spelling (the cached copy may carry another client's case).
-    ans.writeUInt16BE(raw.readUInt16BE(0), 0);
-    if (ans.length >= q.questionEnd) raw.copy(ans, HEADER_LEN, HEADER_LEN, q.qnameEnd);
-    const rcode = ans.readUInt16BE(2) & 0xf;
-    if (ans.length > limit) {
-      const tc = buildResponse(raw, q, rcode, false, null, null, limit);
-      tc.writeUInt16BE(tc.readUInt16BE(2) | FLAG_TC, 2);
-      this.metrics.record(q.qtype, rcode, start);
-      return tc;
-    }
-    this.metrics.record(q.qtype, rcode, start);
-    return ans;
-  }
-
-  private async external(raw: Buffer, q: ParsedQuery, hops: string[], target: string, limit: number, start: number): Promise<Buffer | null> {
-    const key = `ext|${this.cacheKey(target, q)}`;
-    let ans = this.cache.get(key);
-    if (!ans) {
-      try {
-        ans = await this.forwarder.exchange(buildQuery(0, target, q.qtype), target, q.qtype);
-        this.cache.set(key, ans);
-      } catch (err) {
-        this.log.debug({ err, target }, 'dns: upstream failed for ExternalName target');
-      }
-    }
-    let tail: ReturnType<typeof decodeMessage>['answers'] = [];
-    if (ans) {
-      try {
-        tail = decodeMessage(ans).answers;
-      } catch {
-        tail = [];
-      }
-    }
-    return this.done(raw, q, RCODE.NOERROR, true, this.zone.renderExternal(q.qname, hops, tail), null, limit, start);
-  }
 }
 
 function splitListen(s: string, defaultPort: number): Upstream {
@@ -306,6 +107,7 @@ function serveTcpConnection(sock: Socket, handler: DnsHandler, idleMs: number): 
 export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
   const log = opts.logger ?? pino({ level: process.env.PORTICO_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const { host, port } = splitListen(opts.listen, 53);
+  const nWorkers = Math.max(1, Math.floor(opts.workers ?? 1));
   const zone = new ZoneIndex(opts);
   const unsubscribe = zone.attach(opts);
   const self = `${host}:${port}`;
@@ -318,41 +120,63 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
 
   const family = isIPv6(host) ? 'udp6' : 'udp4';
   let udp: UdpSocket | undefined;
+  let workers: UdpWorkers | undefined;
   let tcp: TcpServer | undefined;
   let boundPort = port;
   const conns = new Set<Socket>();
-  // Port 0: take the port UDP got for TCP too; retry if another process holds it for TCP.
+  const newTcp = (): TcpServer => createTcpServer((s) => {
+    conns.add(s);
+    s.on('close', () => conns.delete(s));
+    serveTcpConnection(s, handler, opts.tcpIdleTimeoutMs ?? 10000);
+  });
+  // Port 0: UDP and TCP must end up on the same port; retry when another process holds the one
+  // the first protocol got.
   for (let attempt = 0; ; attempt++) {
-    udp = createSocket(family);
-    boundPort = await listenUdp(udp, host, port);
-    tcp = createTcpServer((s) => {
-      conns.add(s);
-      s.on('close', () => conns.delete(s));
-      serveTcpConnection(s, handler, opts.tcpIdleTimeoutMs ?? 10000);
-    });
-    try {
-      await listenTcp(tcp, host, boundPort);
-      break;
-    } catch (err) {
-      udp.close();
-      if (port !== 0 || attempt >= 10) {
-        unsubscribe();
-        throw err;
+    if (nWorkers === 1) {
+      udp = createUdpSocket(family);
+      boundPort = await listenUdp(udp, host, port);
+      tcp = newTcp();
+      try {
+        await listenTcp(tcp, host, boundPort);
+        break;
+      } catch (err) {
+        udp.close();
+        if (port !== 0 || attempt >= 10) {
+          unsubscribe();
+          throw err;
+        }
+      }
+    } else {
+      tcp = newTcp();
+      boundPort = await listenTcp(tcp, host, port);
+      workers = new UdpWorkers(nWorkers, {
+        host, port: boundPort, type: family,
+        zone: { zone: zone.zone, ttl: zone.ttl, podMode: zone.podMode, ...(opts.nsAddresses ? { nsAddresses: opts.nsAddresses } : {}) },
+        kinds: RELAY_KINDS.filter((k) => opts[k] !== undefined),
+        upstreams: upstreams.map((u) => `${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}`),
+        upstreamTimeoutMs: opts.upstreamTimeoutMs ?? 2000,
+        cacheEntries: opts.cacheEntries ?? 10000,
+        cacheMaxTtl: opts.cacheMaxTtl ?? 30,
+        logLevel: log.level,
+      }, opts, log);
+      try {
+        await workers.start();
+        break;
+      } catch (err) {
+        await workers.close();
+        await new Promise<void>((r) => tcp?.close(() => r()));
+        if (port !== 0 || attempt >= 10 || !(err instanceof BindError && err.code === 'EADDRINUSE')) {
+          unsubscribe();
+          throw err;
+        }
       }
     }
   }
-  const udpSock = udp;
-  udpSock.on('error', (err) => log.warn({ err }, 'dns: UDP socket error'));
-  udpSock.on('message', (msg: Buffer, rinfo: RemoteInfo) => {
-    const r = handler.handle(msg, false);
-    if (r instanceof Promise) {
-      void r.then((out) => {
-        if (out) udpSock.send(out, rinfo.port, rinfo.address);
-      });
-    } else if (r) {
-      udpSock.send(r, rinfo.port, rinfo.address);
-    }
-  });
+  if (udp) {
+    udp.on('error', (err) => log.warn({ err }, 'dns: UDP socket error'));
+    serveUdp(udp, handler);
+  }
+  const metricsText = async (): Promise<string> => (workers ? (await workers.aggregate(metrics.registry)).metrics() : metrics.registry.metrics());
 
   let http: HttpServer | undefined;
   let httpPort: number | undefined;
@@ -366,7 +190,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         const ok = zone.synced();
         res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'OK' : 'informers not synced');
       } else if (path === '/metrics') {
-        metrics.registry.metrics().then(
+        metricsText().then(
           (text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text),
           (err: unknown) => res.writeHead(500).end(String(err)),
         );
@@ -387,21 +211,26 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     () => log.info({ names: zone.size() }, 'dns: informers synced, answering'),
     () => undefined,
   );
-  log.info({ listen: `${host}:${boundPort}`, zone: zone.zone, upstreams: upstreams.map((u) => `${u.host}:${u.port}`) }, 'dns: serving');
+  log.info({ listen: `${host}:${boundPort}`, zone: zone.zone, udpWorkers: nWorkers, upstreams: upstreams.map((u) => `${u.host}:${u.port}`) }, 'dns: serving');
 
   const tcpServer = tcp;
+  const udpSock = udp;
+  const pool = workers;
   return {
     host,
     port: boundPort,
     httpPort,
     zone,
     registry: metrics.registry,
+    udpProcesses: () => (pool ? pool.size() : 1),
+    metricsText,
     async close() {
       syncAbort.abort();
       unsubscribe();
       forwarder.close();
       await Promise.all([
-        new Promise<void>((r) => udpSock.close(() => r())),
+        udpSock ? new Promise<void>((r) => udpSock.close(() => r())) : Promise.resolve(),
+        pool ? pool.close() : Promise.resolve(),
         new Promise<void>((r) => {
           tcpServer.close(() => r());
           for (const c of conns) c.destroy();

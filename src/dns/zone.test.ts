@@ -67,7 +67,15 @@ describe('ZoneIndex lookups', () => {
     ['pods verified: pod IP in another namespace', 'verified', '198-19-6-6.default.pod.cluster.local', TYPE.A, 'nxdomain'],
     ['pods verified: no such pod', 'verified', '10-0-0-1.default.pod.cluster.local', TYPE.A, 'nxdomain'],
     ['namespace known only through a Pod', 'insecure', `other.${S}`, TYPE.A, 'nodata'],
-    ['dns-version A is NODATA (the name exists)', 'insecure', 'dns-version.cluster.local', TYPE.A, 'nodata'],
+    ['dns-version A is NXDOMAIN (CoreDNS: not a svc/pod name)', 'insecure', 'dns-version.cluster.local', TYPE.A, 'nxdomain'],
+    ['dns-version SOA is NODATA (SOA only at the apex)', 'insecure', 'dns-version.cluster.local', TYPE.SOA, 'nodata'],
+    ['TXT on the apex is NODATA', 'insecure', 'cluster.local', TYPE.TXT, 'nodata'],
+    ['TXT on an unknown service is NODATA (CoreDNS answers TXT only for dns-version)', 'insecure', `nope.default.${S}`, TYPE.TXT, 'nodata'],
+    ['TXT on an unknown namespace name is NODATA', 'insecure', `nons.${S}`, TYPE.TXT, 'nodata'],
+    ['TXT on an ExternalName is NODATA, not a CNAME', 'insecure', `loop-a.default.${S}`, TYPE.TXT, 'nodata'],
+    ['SOA on a nonexistent name below the apex is NODATA', 'insecure', `nope.default.${S}`, TYPE.SOA, 'nodata'],
+    ['NS on a nonexistent name below the apex is NXDOMAIN', 'insecure', `nope.default.${S}`, TYPE.NS, 'nxdomain'],
+    ['A on <ns>.svc of an unknown namespace is NXDOMAIN', 'insecure', `nons.${S}`, TYPE.A, 'nxdomain'],
     ['apex A is NODATA', 'insecure', 'cluster.local', TYPE.A, 'nodata'],
   ];
   for (const [reason, mode, name, type, want] of rows) {

@@ -126,6 +126,7 @@ export class ZoneIndex {
   readonly ttl: number;
   readonly podMode: PodMode;
   private readonly zoneSuffix: string;
+  private readonly dnsVersionName: string;
   private readonly nsAddressesOpt: string[];
   private readonly now: () => number;
 
@@ -153,6 +154,7 @@ export class ZoneIndex {
   constructor(opts: ZoneOptions = {}) {
     this.zone = (opts.zone ?? 'cluster.local').toLowerCase().replace(/\.$/, '');
     this.zoneSuffix = `.${this.zone}`;
+    this.dnsVersionName = `dns-version.${this.zone}`;
     this.ttl = opts.ttl ?? 30;
     this.podMode = opts.podMode ?? 'insecure';
     this.nsAddressesOpt = opts.nsAddresses ?? ['127.0.0.1'];
@@ -407,6 +409,10 @@ export class ZoneIndex {
     }
     if (qclass !== CLASS_IN && qclass !== 255) return REFUSED;
     if (qtype === TYPE.AXFR || qtype === TYPE.IXFR) return REFUSED;
+    // CoreDNS's kubernetes handler: TXT exists only on dns-version and SOA only at the apex; both
+    // are NODATA on every other name of the zone, existing or not (no existence check is made).
+    if (qtype === TYPE.TXT && qname !== this.dnsVersionName) return NODATA;
+    if (qtype === TYPE.SOA && qname !== this.zone) return NODATA;
     const node = this.names.get(qname);
     if (node) {
       const ext = this.externalOf(node);
@@ -426,7 +432,8 @@ export class ZoneIndex {
     }
     const base = qname.slice(0, qname.length - this.zoneSuffix.length);
     if (base === 'dns-version') {
-      if (qtype !== TYPE.TXT) return NODATA;
+      // CoreDNS parses `dns-version` as a record request whose last label is neither svc nor pod.
+      if (qtype !== TYPE.TXT) return NXDOMAIN;
       return { t: 'answer', r: this.renderOne(qname, (w) => w.rrBody(TYPE.TXT, DNS_VERSION_TTL, (x) => {
         x.u8(DNS_SCHEMA_VERSION.length);
         x.bytes(Buffer.from(DNS_SCHEMA_VERSION, 'latin1'));

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ChangeTracker, type TrackedEndpointSlice, type TrackedService } from './tracker.js';
+import type { Service } from '../registry/kinds/service.js';
+import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
 
 function svc(name: string, spec: TrackedService['spec'] = {}, extra: Partial<TrackedService> = {}): TrackedService {
   return { metadata: { namespace: 'default', name }, spec: { type: 'ClusterIP', clusterIP: '198.18.0.10', clusterIPs: ['198.18.0.10'], ports: [{ name: 'http', protocol: 'TCP', port: 80 }], ...spec }, ...extra };
@@ -76,4 +78,13 @@ test('tracker: LoadBalancer fields', () => {
   assert.equal(sp.affinityTimeoutSeconds, 10800, 'default ClientIP timeout');
   assert.deepEqual(sp.loadBalancerSourceRanges, ['198.19.255.0/24']);
   assert.deepEqual(sp.externalIPs, ['198.19.255.9']);
+});
+
+test('tracker: registry kinds fit the tracked shapes', () => {
+  const s: Service = { metadata: { namespace: 'default', name: 'k' }, spec: { clusterIP: '198.18.0.9', ports: [{ port: 80 }] } };
+  const e: EndpointSlice = { metadata: { namespace: 'default', name: 'k-1', labels: { 'kubernetes.io/service-name': 'k' } }, addressType: 'IPv4', endpoints: [{ addresses: ['198.19.0.9'] }], ports: [{ port: 8080 }] };
+  const t = new ChangeTracker();
+  t.serviceUpdate(undefined, s);
+  t.endpointSliceUpdate(undefined, e);
+  assert.deepEqual(t.snapshot().services.get('default/k//TCP')?.endpoints.map((x) => `${x.ip}:${x.port}`), ['198.19.0.9:8080']);
 });

@@ -124,6 +124,18 @@ function eventOf(r: LogRow): WatchEvent {
   return { type: r.deleted ? 'DELETE' : 'PUT', kv, prevKv, created: false };
 }
 
+interface PendingWrite {
+  run: () => WriteOutcome;
+  resolve: (o: WriteOutcome) => void;
+  reject: (err: unknown) => void;
+  result?: { ok: WriteOutcome } | { err: unknown };
+}
+
+interface WriteOutcome {
+  kv: KeyValue;
+  event: WatchEvent;
+}
+
 export class SqliteStore implements Store {
   private rev: number;
   private compacted: number;
@@ -138,6 +150,8 @@ export class SqliteStore implements Store {
   private readonly txCreate: (key: string, value: string) => KeyValue;
   private readonly txUpdate: (key: string, value: string, expected: number) => { kv: KeyValue; prev: KeyValue };
   private readonly txDelete: (key: string, expected: number | undefined) => { kv: KeyValue; prev: KeyValue };
+  private readonly txBatch: (batch: PendingWrite[]) => void;
+  private queue: PendingWrite[] = [];
 
   private constructor(
     private readonly db: Database.Database,
@@ -172,6 +186,7 @@ export class SqliteStore implements Store {
       const prevRev = (lastId.get(key) as number | undefined) ?? 0;
       insertLog.run(rev, key, 1, 0, rev, prevRev, value, null);
       insertCurrent.run(key, rev, rev, value);
+      this.rev = rev;
       return { key, value, createRevision: rev, modRevision: rev };
     });
     this.txUpdate = db.transaction((key: string, value: string, expected: number) => {
@@ -182,6 +197,7 @@ export class SqliteStore implements Store {
       const rev = this.rev + 1;
       insertLog.run(rev, key, 0, 0, prev.createRevision, prev.modRevision, value, prev.value);
       updateCurrent.run(rev, value, key);
+      this.rev = rev;
       return { kv: { key, value, createRevision: prev.createRevision, modRevision: rev }, prev };
     });
     this.txDelete = db.transaction((key: string, expected: number | undefined) => {
@@ -192,7 +208,20 @@ export class SqliteStore implements Store {
       const rev = this.rev + 1;
       insertLog.run(rev, key, 0, 1, prev.createRevision, prev.modRevision, prev.value, prev.value);
       deleteCurrent.run(key);
+      this.rev = rev;
       return { kv: { ...prev, modRevision: rev }, prev };
+    });
+    // Group commit: writes queued in the same turn of the event loop share one transaction (each
+    // in its own savepoint, so one failed guard does not undo the others). One WAL commit per batch
+    // instead of per write is what lets concurrent clients go faster than one commit's cost.
+    this.txBatch = db.transaction((batch: PendingWrite[]) => {
+      for (const w of batch) {
+        try {
+          w.result = { ok: w.run() };
+        } catch (err) {
+          w.result = { err };
+        }
+      }
     });
   }
 
@@ -259,28 +288,56 @@ export class SqliteStore implements Store {
     return this.stmt(`SELECT COUNT(*) FROM current WHERE ${range.sql}`).pluck().get(...range.params) as number;
   }
 
-  async create(key: string, value: string): Promise<KeyValue> {
-    this.check();
-    const kv = this.txCreate(key, value);
-    this.rev = kv.modRevision;
-    this.hub.publish({ type: 'PUT', kv: { ...kv }, created: true });
-    return kv;
+  /** Queues a write for the next group commit; resolves once its batch committed. */
+  private write(run: () => WriteOutcome): Promise<KeyValue> {
+    if (this.closed) return Promise.reject(new StoreClosedError());
+    return new Promise<WriteOutcome>((resolve, reject) => {
+      this.queue.push({ run, resolve, reject });
+      if (this.queue.length === 1) setImmediate(() => this.flush());
+    }).then((o) => o.kv);
   }
 
-  async update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
-    this.check();
-    const { kv, prev } = this.txUpdate(key, value, expectedModRevision);
-    this.rev = kv.modRevision;
-    this.hub.publish({ type: 'PUT', kv: { ...kv }, prevKv: prev, created: false });
-    return kv;
+  private flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const before = this.rev;
+    try {
+      if (this.closed) throw new StoreClosedError();
+      this.txBatch(batch);
+    } catch (err) {
+      // The commit itself failed: nothing of the batch was written.
+      this.rev = before;
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    // Publish in revision order, after the commit, then settle the callers.
+    for (const w of batch) if (w.result && 'ok' in w.result) this.hub.publish(w.result.ok.event);
+    for (const w of batch) {
+      if (w.result && 'ok' in w.result) w.resolve(w.result.ok);
+      else w.reject(w.result?.err);
+    }
   }
 
-  async delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
-    this.check();
-    const { kv, prev } = this.txDelete(key, expectedModRevision);
-    this.rev = kv.modRevision;
-    this.hub.publish({ type: 'DELETE', kv: { ...kv }, prevKv: prev, created: false });
-    return kv;
+  create(key: string, value: string): Promise<KeyValue> {
+    return this.write(() => {
+      const kv = this.txCreate(key, value);
+      return { kv, event: { type: 'PUT', kv: { ...kv }, created: true } };
+    });
+  }
+
+  update(key: string, value: string, expectedModRevision: number): Promise<KeyValue> {
+    return this.write(() => {
+      const { kv, prev } = this.txUpdate(key, value, expectedModRevision);
+      return { kv, event: { type: 'PUT', kv: { ...kv }, prevKv: prev, created: false } };
+    });
+  }
+
+  delete(key: string, expectedModRevision?: number): Promise<KeyValue> {
+    return this.write(() => {
+      const { kv, prev } = this.txDelete(key, expectedModRevision);
+      return { kv, event: { type: 'DELETE', kv: { ...kv }, prevKv: prev, created: false } };
+    });
   }
 
   async watch(prefix: string, opts: WatchOptions): Promise<Watcher> {
@@ -331,6 +388,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.catchUps.clear();
     this.hub.failAll(new StoreClosedError());

@@ -66,6 +66,15 @@ describe('request bodies', () => {
     await stillServing();
   });
 
+  it('a chunked body (no Content-Length) over 3 MiB: 413 too', async () => {
+    const big = svc('too-big-chunked') as { metadata: Record<string, unknown> };
+    big.metadata.annotations = { filler: 'x'.repeat(3 * 1024 * 1024 + 1) };
+    assertStatus(await request(p, 'POST', '/api/v1/namespaces/default/services', { body: big, headers: { 'Transfer-Encoding': 'chunked' } }), 413, 'RequestEntityTooLarge');
+    const r = await request(p, 'GET', '/api/v1/namespaces/default/services/too-big-chunked');
+    assert.equal(r.status, 404, r.body);
+    await stillServing();
+  });
+
   it('a body just under 3 MiB is not refused as too large', async () => {
     const base = JSON.stringify(svc('nearly-big')).length + 64;
     const body = svc('nearly-big') as { metadata: Record<string, unknown> };

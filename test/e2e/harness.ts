@@ -126,6 +126,13 @@ async function waitUp(r: Running): Promise<string> {
       if (m) {
         done();
         res(m[1]!);
+        return;
+      }
+      // The CLI's one-line failure: it should exit, but don't wait for the bound if it does not.
+      const f = /^portico: .*$/m.exec(r.err.join(''));
+      if (f) {
+        done();
+        rej(new Error(`portico failed to start (pid ${r.child.pid} still running: ${r.child.exitCode === null && r.child.signalCode === null}): ${f[0]}`));
       }
     };
     const onExit = (code: number | null, signal: string | null) => {
@@ -139,9 +146,11 @@ async function waitUp(r: Running): Promise<string> {
     const done = () => {
       clearTimeout(t);
       r.child.stdout!.off('data', check);
+      r.child.stderr!.off('data', check);
       r.child.off('exit', onExit);
     };
     r.child.stdout!.on('data', check);
+    r.child.stderr!.on('data', check);
     r.child.once('exit', onExit);
     check();
   });
@@ -155,6 +164,8 @@ export async function startPortico(extraArgs: string[] = []): Promise<Portico> {
   const root = await makeTempDir();
   const dataDir = join(root, 'data');
   const withDns = extraArgs.includes('--dns-listen') ? [] : ['--dns-listen', '127.0.0.1:0'];
+  // Names outside the cluster must never reach this machine's real resolvers from a test.
+  if (!extraArgs.includes('--dns-upstream')) withDns.push('--dns-upstream', '127.0.0.1:9');
   let args = extraArgs;
   let r = launch(['up', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', ...withDns, ...args]);
   let url: string;
@@ -355,7 +366,8 @@ export function request(p: Portico, method: string, path: string, opts: RequestO
   if (opts.body !== undefined) {
     body = typeof opts.body === 'string' ? Buffer.from(opts.body) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(JSON.stringify(opts.body));
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
-    headers['Content-Length'] = body.length;
+    // A caller that asks for chunked transfer gets it (no Content-Length).
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'transfer-encoding')) headers['Content-Length'] = body.length;
   }
   const u = new URL(path, p.url);
   return new Promise((res, rej) => {

@@ -3,10 +3,21 @@
 // once its resourceVersion is compacted away it gets 410 and relists.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import * as k8s from '@kubernetes/client-node';
+import type * as K8s from '@kubernetes/client-node';
 import { cleanup, createNamespace, request, startPortico, waitFor, type Portico } from './harness.js';
 
 after(cleanup);
+
+// Loaded here rather than by a static import so that a client library that cannot load on this
+// Node shows up as one clear failure instead of a crash of the whole file.
+let k8s: typeof K8s;
+before(async () => {
+  try {
+    k8s = await import('@kubernetes/client-node');
+  } catch (e) {
+    throw new Error(`@kubernetes/client-node does not load on Node ${process.version}: ${(e as Error).message}`, { cause: e });
+  }
+});
 
 interface Ev {
   type: 'add' | 'update' | 'delete';
@@ -15,7 +26,7 @@ interface Ev {
 }
 
 interface Rec {
-  informer: k8s.Informer<k8s.V1Service> & k8s.ObjectCache<k8s.V1Service>;
+  informer: K8s.Informer<K8s.V1Service> & K8s.ObjectCache<K8s.V1Service>;
   events: Ev[];
   errors: unknown[];
   listCalls: number;
@@ -31,11 +42,11 @@ function makeServiceInformer(p: Portico, ns: string): Rec {
   kc.loadFromFile(p.kubeconfig);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   const rec: Rec = { events: [], errors: [], listCalls: 0, informer: undefined as unknown as Rec['informer'] };
-  rec.informer = k8s.makeInformer<k8s.V1Service>(kc, `/api/v1/namespaces/${ns}/services`, () => {
+  rec.informer = k8s.makeInformer<K8s.V1Service>(kc, `/api/v1/namespaces/${ns}/services`, () => {
     rec.listCalls++;
     return api.listNamespacedService({ namespace: ns });
   });
-  const push = (type: Ev['type']) => (o: k8s.V1Service) => rec.events.push({ type, name: o.metadata?.name ?? '?', rv: o.metadata?.resourceVersion ?? '?' });
+  const push = (type: Ev['type']) => (o: K8s.V1Service) => rec.events.push({ type, name: o.metadata?.name ?? '?', rv: o.metadata?.resourceVersion ?? '?' });
   rec.informer.on('add', push('add'));
   rec.informer.on('update', push('update'));
   rec.informer.on('delete', push('delete'));

@@ -19,7 +19,9 @@ function parseTable(text: string): string[][] {
     starts.map((s, j) => {
       const next = starts[j + 1];
       const slice = next === undefined ? l.slice(s) : l.slice(s, next);
-      if (next !== undefined) assert.match(slice, /^(\S(.*\S)?\s{3,}|\s*)$/, `cell ${j} of ${JSON.stringify(l)} is aligned under its header`);
+      // A padded cell, or an empty one; a line may end early when its last cells are empty.
+      if (next !== undefined && next < l.length) assert.match(slice, /^(\S(.*\S)?\s{3,}|\s*)$/, `cell ${j} of ${JSON.stringify(l)} is aligned under its header`);
+      else if (next !== undefined) assert.match(slice, /^(\S(.*\S)?\s*|\s*)$/, `cell ${j} of ${JSON.stringify(l)} is aligned under its header`);
       else assert.doesNotMatch(slice, /^\s/, `last cell of ${JSON.stringify(l)} is aligned`);
       return slice.trimEnd();
     }),
@@ -52,15 +54,19 @@ function normalise(out: string): string {
 }
 
 function expected(text: string): string {
-  return text
+  const t = text
     .replace(/^\n/, '')
     .split('\n')
     .map((l) => l.trimEnd())
     .join('\n')
     .replace(/\n+$/, '');
+  // The hand-written text must itself be laid out as kubectl's tabwriter would lay it out.
+  for (const g of t.split('\n\n')) assert.equal(renderTable(parseTable(g)), g, 'expected text is tabwriter-aligned');
+  return t;
 }
 
 const NS = 'out';
+// Fixed cluster IPs from the low (static) part of the range, clear of .1 (kubernetes) and .10 (DNS).
 const L = { fixture: 'e2e' };
 // Controllers may derive Endpoints and EndpointSlices from the Services (copying their labels); kube
 // marks those with these labels, so the selector keeps to the objects made here.
@@ -97,12 +103,12 @@ before(async () => {
   p = await startPortico(['--service-cidr', '198.18.0.0/16', '--pod-cidr', '198.19.0.0/16']);
   await post('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: L } });
   const s = `/api/v1/namespaces/${NS}/services`;
-  await post(s, svc('a-web', { clusterIP: '198.18.0.10', selector: { tier: 'front', app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP' }] }));
-  await post(s, svc('b-ext', { clusterIP: '198.18.0.11', externalIPs: ['198.18.200.1', '198.18.200.2'], ports: [{ port: 8443 }] }));
+  await post(s, svc('a-web', { clusterIP: '198.18.0.110', selector: { tier: 'front', app: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP' }] }));
+  await post(s, svc('b-ext', { clusterIP: '198.18.0.111', externalIPs: ['198.18.200.1', '198.18.200.2'], ports: [{ port: 8443 }] }));
   await post(s, svc('c-headless', { clusterIP: 'None', selector: { app: 'db' }, ports: [{ port: 5432 }] }));
-  await post(s, svc('d-nodeport', { type: 'NodePort', clusterIP: '198.18.0.12', ports: [{ port: 80, nodePort: 30080 }] }));
-  await post(s, svc('e-lb', { type: 'LoadBalancer', clusterIP: '198.18.0.13', selector: { app: 'lb' }, ports: [{ port: 443, nodePort: 30443 }] }));
-  await post(s, svc('f-lb-ext', { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, clusterIP: '198.18.0.14', externalIPs: ['198.18.200.3'], ports: [{ port: 443 }] }));
+  await post(s, svc('d-nodeport', { type: 'NodePort', clusterIP: '198.18.0.112', ports: [{ port: 80, nodePort: 30080 }] }));
+  await post(s, svc('e-lb', { type: 'LoadBalancer', clusterIP: '198.18.0.113', selector: { app: 'lb' }, ports: [{ port: 443, nodePort: 30443 }] }));
+  await post(s, svc('f-lb-ext', { type: 'LoadBalancer', allocateLoadBalancerNodePorts: false, clusterIP: '198.18.0.114', externalIPs: ['198.18.200.3'], ports: [{ port: 443 }] }));
   await post(s, svc('g-extname', { type: 'ExternalName', externalName: 'db.example.org' }));
 
   const e = `/api/v1/namespaces/${NS}/endpoints`;
@@ -176,14 +182,14 @@ describe('kubectl table output matches kube-apiserver printing', () => {
     assert.equal(
       normalise(r.stdout),
       expected(`
-NAME                 TYPE           CLUSTER-IP    EXTERNAL-IP                 PORT(S)         AGE
-service/a-web        ClusterIP      198.18.0.10   <none>                      80/TCP,53/UDP   <age>
-service/b-ext        ClusterIP      198.18.0.11   198.18.200.1,198.18.200.2   8443/TCP        <age>
-service/c-headless   ClusterIP      None          <none>                      5432/TCP        <age>
-service/d-nodeport   NodePort       198.18.0.12   <none>                      80:30080/TCP    <age>
-service/e-lb         LoadBalancer   198.18.0.13   <pending>                   443:30443/TCP   <age>
-service/f-lb-ext     LoadBalancer   198.18.0.14   198.18.200.3                443/TCP         <age>
-service/g-extname    ExternalName   <none>        db.example.org              <none>          <age>
+NAME                 TYPE           CLUSTER-IP     EXTERNAL-IP                 PORT(S)         AGE
+service/a-web        ClusterIP      198.18.0.110   <none>                      80/TCP,53/UDP   <age>
+service/b-ext        ClusterIP      198.18.0.111   198.18.200.1,198.18.200.2   8443/TCP        <age>
+service/c-headless   ClusterIP      None           <none>                      5432/TCP        <age>
+service/d-nodeport   NodePort       198.18.0.112   <none>                      80:30080/TCP    <age>
+service/e-lb         LoadBalancer   198.18.0.113   <pending>                   443:30443/TCP   <age>
+service/f-lb-ext     LoadBalancer   198.18.0.114   198.18.200.3                443/TCP         <age>
+service/g-extname    ExternalName   <none>         db.example.org              <none>          <age>
 
 NAME                    ENDPOINTS                                               AGE
 endpoints/ep-many       198.19.0.1:80,198.19.0.2:80,198.19.0.3:80 + 7 more...   <age>
@@ -220,14 +226,14 @@ endpointslice.discovery.k8s.io/slice-c   FQDN          x,2,3 + 1 more...   a.exa
     assert.equal(
       normalise(r.stdout),
       expected(`
-NAME         TYPE           CLUSTER-IP    EXTERNAL-IP                 PORT(S)         AGE     SELECTOR
-a-web        ClusterIP      198.18.0.10   <none>                      80/TCP,53/UDP   <age>   app=web,tier=front
-b-ext        ClusterIP      198.18.0.11   198.18.200.1,198.18.200.2   8443/TCP        <age>   <none>
-c-headless   ClusterIP      None          <none>                      5432/TCP        <age>   app=db
-d-nodeport   NodePort       198.18.0.12   <none>                      80:30080/TCP    <age>   <none>
-e-lb         LoadBalancer   198.18.0.13   <pending>                   443:30443/TCP   <age>   app=lb
-f-lb-ext     LoadBalancer   198.18.0.14   198.18.200.3                443/TCP         <age>   <none>
-g-extname    ExternalName   <none>        db.example.org              <none>          <age>   <none>
+NAME         TYPE           CLUSTER-IP     EXTERNAL-IP                 PORT(S)         AGE     SELECTOR
+a-web        ClusterIP      198.18.0.110   <none>                      80/TCP,53/UDP   <age>   app=web,tier=front
+b-ext        ClusterIP      198.18.0.111   198.18.200.1,198.18.200.2   8443/TCP        <age>   <none>
+c-headless   ClusterIP      None           <none>                      5432/TCP        <age>   app=db
+d-nodeport   NodePort       198.18.0.112   <none>                      80:30080/TCP    <age>   <none>
+e-lb         LoadBalancer   198.18.0.113   <pending>                   443:30443/TCP   <age>   app=lb
+f-lb-ext     LoadBalancer   198.18.0.114   198.18.200.3                443/TCP         <age>   <none>
+g-extname    ExternalName   <none>         db.example.org              <none>          <age>   <none>
 `),
       `raw kubectl output:\n${r.stdout}`,
     );

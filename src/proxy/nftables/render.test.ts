@@ -63,7 +63,8 @@ add rule ip portico nat-output jump services
 add rule ip portico nat-postrouting jump masquerading
 add chain ip portico svc-QWFALJCY-default/web/tcp/http
 add rule ip portico svc-QWFALJCY-default/web/tcp/http ip saddr != 198.19.0.0/16 jump mark-for-masquerade
-add rule ip portico svc-QWFALJCY-default/web/tcp/http meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 198.19.1.1 . 8080, 1 : 198.19.1.2 . 8080 } comment "default/web:http"
+add rule ip portico svc-QWFALJCY-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 198.19.1.1:8080 comment "default/web:http"
+add rule ip portico svc-QWFALJCY-default/web/tcp/http meta l4proto tcp dnat to 198.19.1.2:8080 comment "default/web:http"
 add element ip portico cluster-ips { 198.18.0.10, 198.18.0.11 }
 add element ip portico hairpin { 198.19.1.1 . 198.19.1.1, 198.19.1.2 . 198.19.1.2 }
 add element ip portico no-endpoint-nodeports { udp . 30053 : goto reject-chain }

@@ -92,3 +92,33 @@ test('tracer: the deciding rule names the Service', () => {
   const d = setup().trace(pkt('198.19.255.5', '198.19.255.101', 80));
   assert.equal(d.comment, 'default/lbnolocal has no local endpoints');
 });
+
+test('tracer: many endpoints (anonymous numgen map) are all reachable, spread evenly over picks', () => {
+  const eps = Array.from({ length: 40 }, (_, i) => ep(`198.19.10.${i + 1}`, 8080));
+  const fake = new FakeNftables();
+  const text = render(modelOf([sport({ name: 'big', clusterIP: '198.18.0.30', endpoints: eps })]), 'full', node).text;
+  assert.match(text, /numgen random mod 40 map/);
+  fake.apply(text);
+  const got = new Tracer(fake).traceAll(pkt(POD, '198.18.0.30', 80)).map(outcome).sort();
+  assert.deepEqual(got, eps.map((e) => `dnat ${e.ip}:8080`).sort());
+});
+
+test('tracer: the numgen cascade gives endpoint i of N the share 1/N', () => {
+  const N = 5;
+  const eps = Array.from({ length: N }, (_, i) => ep(`198.19.11.${i + 1}`, 8080));
+  const fake = new FakeNftables();
+  fake.apply(render(modelOf([sport({ name: 'five', clusterIP: '198.18.0.31', endpoints: eps })]), 'full', node).text);
+  const tr = new Tracer(fake);
+  // Each rule draws its own number: the share of rule i is prod_{j<i}(1 - 1/m_j) * 1/m_i (m = 1 for the last).
+  const chain = [...fake.getTable('ip', 'portico')!.chains.values()].find((c) => c.name.includes('/five/'))!;
+  const dnats = chain.rules.filter((r) => r.text.includes('dnat to'));
+  assert.equal(dnats.length, N);
+  let pass = 1;
+  for (const [i, r] of dnats.entries()) {
+    const m = Number(/numgen random mod (\d+) 0/.exec(r.text)?.[1] ?? 1);
+    assert.ok(r.text.includes(`dnat to ${eps[i]!.ip}:8080`));
+    assert.ok(Math.abs(pass / m - 1 / N) < 1e-9, `endpoint ${i} share`);
+    pass *= 1 - 1 / m;
+  }
+  assert.equal(new Set(tr.traceAll(pkt(POD, '198.18.0.31', 80)).map(outcome)).size, N, 'every endpoint reachable');
+});

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# dnsperf against Portico's DNS server (W UDP workers, and 1 for reference) and against dnsmasq
+# serving the same 1,000 names, in one run: ROUNDS rounds, each server once per round (order
+# rotated every round), same dnsperf settings for all. Prints one line per measurement and the
+# median / min / max per server, and writes bench/dns/results-<date>.json.
+# Usage: bench/dns/run.sh [seconds=10] [rounds=3] [clients=4] [workers=nproc]   (after the build)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+ROUNDS=${2:-3}
+CLIENTS=${3:-4}
+WORKERS=${4:-$(nproc)}
+N=1000
+P_PORT=15353
+P1_PORT=15355
+M_PORT=15354
+OUT=bench/dns/results-$(date +%F).json
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+for i in $(seq 0 $((N - 1))); do
+  ip="198.18.$(( (i >> 8) & 255 )).$(( i & 255 ))"
+  echo "svc-$i.bench.svc.cluster.local A" >> "$TMP/queries"
+  echo "host-record=svc-$i.bench.svc.cluster.local,$ip" >> "$TMP/dnsmasq.conf"
+done
+
+node dist/bench/dns/serve.js "$P_PORT" "$N" "$WORKERS" > "$TMP/portico.out" 2> "$TMP/portico.err" &
+PIDS+=($!)
+node dist/bench/dns/serve.js "$P1_PORT" "$N" 1 > "$TMP/portico1.out" 2> "$TMP/portico1.err" &
+PIDS+=($!)
+dnsmasq --keep-in-foreground --no-resolv --no-hosts --port="$M_PORT" --listen-address=127.0.0.1 \
+  --bind-interfaces --conf-file="$TMP/dnsmasq.conf" --cache-size=10000 --user=root --pid-file="$TMP/dnsmasq.pid" 2> "$TMP/dnsmasq.err" &
+PIDS+=($!)
+for _ in $(seq 100); do grep -q ready "$TMP/portico.out" 2>/dev/null && grep -q ready "$TMP/portico1.out" 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+for port in "$P_PORT" "$P1_PORT" "$M_PORT"; do
+  dig @127.0.0.1 -p "$port" +short svc-1.bench.svc.cluster.local A | grep -q 198.18.0.1 || { echo "server on port $port not answering" >&2; exit 1; }
+done
+
+NAMES=("portico-w$WORKERS" portico-w1 dnsmasq)
+PORTS=("$P_PORT" "$P1_PORT" "$M_PORT")
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "dnsperf -c $CLIENTS -l $SECS, $N names, $ROUNDS rounds; $(nproc) CPUs; load average $LOAD_BEFORE"
+: > "$TMP/rows"
+measure() { # name port round
+  dnsperf -s 127.0.0.1 -p "$2" -d "$TMP/queries" -c "$CLIENTS" -l "$SECS" -v > "$TMP/perf" 2>&1 || true
+  local qps avg p99 lost
+  qps=$(awk '/Queries per second/ {print $4}' "$TMP/perf")
+  avg=$(awk '/Average Latency/ {print $4}' "$TMP/perf")
+  lost=$(awk '/Queries lost/ {print $3}' "$TMP/perf")
+  # -v prints one line per response ending with its latency in seconds.
+  p99=$(awk '/^> / {print $NF}' "$TMP/perf" | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int(NR*0.99)]; else print 0}')
+  printf '%-12s round %d  queries/s %9.0f  avg %8.3f ms  p99 %8.3f ms  lost %s\n' "$1" "$3" "$qps" "$(awk -v x="$avg" 'BEGIN{print x*1000}')" "$(awk -v x="$p99" 'BEGIN{print x*1000}')" "$lost"
+  echo "$1 $3 $qps $avg $p99 $lost" >> "$TMP/rows"
+}
+for r in $(seq 1 "$ROUNDS"); do
+  for k in 0 1 2; do
+    idx=$(( (k + r - 1) % 3 ))
+    measure "${NAMES[$idx]}" "${PORTS[$idx]}" "$r"
+  done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+RESTARTS=$(grep -c 'worker exited' "$TMP/portico.err" || true)
+
+summary() { # name -> "median min max" of queries/s
+  awk -v n="$1" '$1 == n {print $3}' "$TMP/rows" | sort -g | awk '{a[NR]=$1} END {printf "%.0f %.0f %.0f", a[int((NR+1)/2)], a[1], a[NR]}'
+}
+echo "summary (queries/s median, min, max; load average before $LOAD_BEFORE, after $LOAD_AFTER; worker restarts $RESTARTS):"
+for n in "${NAMES[@]}"; do
+  read -r med min max <<< "$(summary "$n")"
+  printf '  %-12s %9s  [%s .. %s]\n' "$n" "$med" "$min" "$max"
+done
+read -r pmed _ _ <<< "$(summary "${NAMES[0]}")"
+read -r mmed _ _ <<< "$(summary dnsmasq)"
+RATIO=$(awk -v a="$pmed" -v b="$mmed" 'BEGIN {printf "%.2f", a / b}')
+echo "  ratio ${NAMES[0]} / dnsmasq (medians): $RATIO"
+# Per-round ratios: each round measures both servers back to back, under the same load.
+awk -v p="${NAMES[0]}" -v n="$ROUNDS" '$1 == p {a[$2]=$3} $1 == "dnsmasq" {b[$2]=$3} END {s = "  per-round ratios:"; for (r = 1; r <= n; r++) s = s sprintf(" %.2f", a[r] / b[r]); print s}' "$TMP/rows"
+
+{
+  printf '{\n  "date": "%s",\n  "cpus": %s,\n  "loadavg_before": "%s",\n  "loadavg_after": "%s",\n' "$(date -Iseconds)" "$(nproc)" "$LOAD_BEFORE" "$LOAD_AFTER"
+  printf '  "dnsperf": {"clients": %s, "seconds": %s, "names": %s, "version": "%s"},\n' "$CLIENTS" "$SECS" "$N" "$(dnsperf -h 2>&1 | awk '/Version/ {print $2; exit}')"
+  printf '  "workers": %s,\n  "worker_restarts": %s,\n  "ratio_median": %s,\n  "runs": [\n' "$WORKERS" "$RESTARTS" "$RATIO"
+  awk '{printf "%s    {\"server\": \"%s\", \"round\": %s, \"qps\": %s, \"avg_s\": %s, \"p99_s\": %s, \"lost\": %s}", (NR > 1 ? ",\n" : ""), $1, $2, $3, $4, $5, $6} END {print ""}' "$TMP/rows"
+  printf '  ]\n}\n'
+} > "$OUT"
+echo "wrote $OUT"

@@ -1,0 +1,132 @@
+// Garbage collection by owner references (kube's garbage collector, background propagation): a
+// dependent whose owners are all gone (no object with that uid) is deleted. Owners are checked
+// with a live read before anything is deleted, so an informer that lags behind a just-created
+// owner never costs a dependent. Watches the dependent kinds (EndpointSlice, Endpoints by default)
+// and the owner kinds it is told about, so the deletion of a Service removes its slices at once.
+import type { Logger } from 'pino';
+import type { ApiRegistry } from '../api/registry.js';
+import type { KubeObject, OwnerReference } from '../registry/kinds/meta.js';
+import { ConflictError, NotFoundError } from '../util/errors.js';
+import type { SharedInformers } from './informers.js';
+import { WorkQueue } from './workqueue.js';
+
+export interface GarbageCollectorOptions {
+  /** Kinds whose objects may be owned and are deleted with their owners. */
+  dependents?: string[];
+  /** Kinds whose deletion is watched to find dependents right away. */
+  owners?: string[];
+  workers?: number;
+}
+
+const depKey = (kind: string, o: KubeObject) => `${kind}|${o.metadata?.namespace ?? ''}|${o.metadata?.name ?? ''}`;
+
+export class GarbageCollector {
+  private readonly queue: WorkQueue;
+  private readonly dependents: string[];
+  private readonly ownerKinds: string[];
+  /** Owner uid → dependent keys. */
+  private readonly byOwner = new Map<string, Set<string>>();
+  private readonly unsubscribe: Array<() => void> = [];
+  deleted = 0;
+
+  constructor(
+    private readonly registry: ApiRegistry,
+    private readonly informers: SharedInformers,
+    private readonly log: Logger,
+    opts: GarbageCollectorOptions = {},
+  ) {
+    this.dependents = opts.dependents ?? ['EndpointSlice', 'Endpoints'];
+    this.ownerKinds = opts.owners ?? ['Service', 'Endpoints'];
+    this.queue = new WorkQueue((k) => this.sync(k), { workers: opts.workers ?? 2, onError: (key, err) => this.log.warn({ err, object: key }, 'garbage collection failed') });
+  }
+
+  async start(): Promise<void> {
+    for (const kind of this.dependents) {
+      const inf = this.informers.get<KubeObject>(kind);
+      const index = (o: KubeObject, add: boolean) => {
+        for (const ref of o.metadata?.ownerReferences ?? []) {
+          let set = this.byOwner.get(ref.uid);
+          if (add) {
+            if (!set) this.byOwner.set(ref.uid, (set = new Set()));
+            set.add(depKey(kind, o));
+          } else if (set) {
+            set.delete(depKey(kind, o));
+            if (set.size === 0) this.byOwner.delete(ref.uid);
+          }
+        }
+      };
+      this.unsubscribe.push(
+        inf.addHandler({
+          onAdd: (o) => {
+            index(o, true);
+            if (o.metadata?.ownerReferences?.length) this.queue.add(depKey(kind, o));
+          },
+          onUpdate: (old, o) => {
+            index(old, false);
+            index(o, true);
+            if (JSON.stringify(old.metadata?.ownerReferences ?? []) !== JSON.stringify(o.metadata?.ownerReferences ?? [])) this.queue.add(depKey(kind, o));
+          },
+          onDelete: (o) => index(o, false),
+        }),
+      );
+    }
+    for (const kind of this.ownerKinds) {
+      this.unsubscribe.push(
+        this.informers.get<KubeObject>(kind).addHandler({
+          onDelete: (o) => {
+            for (const k of this.byOwner.get(o.metadata?.uid ?? '') ?? []) this.queue.add(k);
+          },
+        }),
+      );
+    }
+    await Promise.all([...this.dependents, ...this.ownerKinds].map((k) => this.informers.get(k).waitForSync()));
+  }
+
+  stop(): void {
+    for (const u of this.unsubscribe) u();
+    this.queue.stop();
+  }
+
+  whenIdle(): Promise<void> {
+    return this.queue.whenIdle();
+  }
+
+  /** Whether the owner a reference names still exists (same uid), read from the store itself. */
+  private async ownerExists(ref: OwnerReference, namespace: string): Promise<boolean> {
+    let storage;
+    try {
+      storage = this.registry.kind<KubeObject>(ref.kind);
+    } catch {
+      return true; // a kind this server does not serve: cannot tell, so keep the dependent
+    }
+    try {
+      const owner = await storage.get(storage.def.namespaced ? namespace : undefined, ref.name);
+      return owner.metadata?.uid === ref.uid;
+    } catch (err) {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    }
+  }
+
+  private async sync(key: string): Promise<void> {
+    const [kind = '', ns = '', name = ''] = key.split('|');
+    const storage = this.registry.kind<KubeObject>(kind);
+    let obj: KubeObject;
+    try {
+      obj = await storage.get(ns || undefined, name);
+    } catch (err) {
+      if (err instanceof NotFoundError) return;
+      throw err;
+    }
+    const refs = obj.metadata?.ownerReferences ?? [];
+    if (refs.length === 0) return;
+    for (const ref of refs) if (await this.ownerExists(ref, ns)) return;
+    try {
+      await storage.delete(ns || undefined, name, { preconditions: { uid: obj.metadata?.uid } });
+      this.deleted++;
+      this.log.debug({ kind, namespace: ns, name }, 'deleted object whose owners are gone');
+    } catch (err) {
+      if (!(err instanceof NotFoundError) && !(err instanceof ConflictError)) throw err;
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import net, { type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { TcpRelay, UdpFlowTable } from './relay.js';
+
+/** A proxy of one TcpRelay per connection in front of `backendPort`; keeps the relays for inspection. */
+async function relayProxy(backendPort: number, idleMs = 0) {
+  const relays: TcpRelay[] = [];
+  const closed: TcpRelay[] = [];
+  const halfClosed: TcpRelay[] = [];
+  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
+    const up = net.connect({ host: '127.0.0.1', port: backendPort, allowHalfOpen: true });
+    up.once('connect', () => relays.push(new TcpRelay(client, up, idleMs, { onHalfClose: (r) => halfClosed.push(r), onClose: (r) => closed.push(r) })));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as AddressInfo).port, relays, closed, halfClosed, close: () => server.close() };
+}
+
+async function listen(server: net.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
+function readAll(s: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    s.setEncoding('utf8').on('data', (d: string) => (data += d)).once('end', () => resolve(data)).once('error', reject);
+  });
+}
+
+test('half-close: each side FIN is passed on while the other direction keeps flowing', async () => {
+  const rows = [
+    { why: 'client closes its write side first, then reads the reply', clientFirst: true },
+    { why: 'backend closes first, client still sends and the backend still reads', clientFirst: false },
+  ];
+  for (const r of rows) {
+    let backendGot = '';
+    const backend = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.setEncoding('utf8');
+      if (r.clientFirst) {
+        s.on('data', (d: string) => (backendGot += d)).once('end', () => s.end(`reply to ${backendGot}`));
+      } else {
+        s.end('early');
+        s.on('data', (d: string) => (backendGot += d));
+      }
+    });
+    const proxy = await relayProxy(await listen(backend));
+    const c = net.connect({ host: '127.0.0.1', port: proxy.port, allowHalfOpen: true });
+    const reply = readAll(c);
+    if (r.clientFirst) {
+      c.end('ping');
+      assert.equal(await reply, 'reply to ping', r.why);
+    } else {
+      assert.equal(await reply, 'early', r.why);
+      c.end('late');
+      await until(() => backendGot === 'late');
+    }
+    await until(() => proxy.closed.length === 1);
+    assert.equal(proxy.halfClosed.length, 1, r.why);
+    assert.equal(proxy.relays[0]?.bytesIn, 4, r.why);
+    proxy.close();
+    backend.close();
+  }
+});
+
+test('backpressure: a client that does not read stops the endpoint instead of filling the proxy', async () => {
+  const total = 64 * 1024 * 1024;
+  let sent = 0;
+  const backend = net.createServer((s) => {
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!s.write(chunk)) return void s.once('drain', pump);
+      }
+      s.end();
+    };
+    pump();
+  });
+  const proxy = await relayProxy(await listen(backend));
+  const c = net.connect({ host: '127.0.0.1', port: proxy.port });
+  c.pause();
+  await until(() => proxy.relays[0] !== undefined && proxy.relays[0].upstream.isPaused());
+  const relay = proxy.relays[0] as TcpRelay;
+  const buffered = relay.client.writableLength + relay.upstream.readableLength;
+  assert.ok(buffered < 1024 * 1024, `proxy holds ${buffered} bytes while paused`);
+  assert.ok(sent < total, 'the backend was held back');
+  let got = 0;
+  c.on('data', (d: Buffer) => (got += d.length));
+  c.resume();
+  await once(c, 'end');
+  assert.equal(got, total);
+  proxy.close();
+  backend.close();
+});
+
+test('idle timeout closes both sides; a reset upstream takes the client down', async () => {
+  const backendSockets: net.Socket[] = [];
+  const backend = net.createServer((s) => backendSockets.push(s.on('error', () => undefined)));
+  const port = await listen(backend);
+  const idle = await relayProxy(port, 30);
+  const c1 = net.connect({ host: '127.0.0.1', port: idle.port }).on('error', () => undefined);
+  await new Promise((r) => c1.once('close', r));
+  await until(() => idle.closed.length === 1);
+  await until(() => backendSockets[0]?.destroyed === true);
+
+  const reset = await relayProxy(port);
+  const c2 = net.connect({ host: '127.0.0.1', port: reset.port }).on('error', () => undefined);
+  await until(() => reset.relays.length === 1 && backendSockets.length === 2);
+  backendSockets[1]?.resetAndDestroy();
+  await new Promise((r) => c2.once('close', r));
+  await until(() => reset.closed.length === 1);
+  assert.equal(reset.halfClosed.length, 0);
+  idle.close();
+  reset.close();
+  backend.close();
+});
+
+test('UDP flows: replies come from the listening address, one flow per client, idle flows expire', async () => {
+  const backend = dgram.createSocket('udp4');
+  backend.on('message', (m, r) => backend.send(`echo:${m.toString()}`, r.port, r.address));
+  backend.bind(0, '127.0.0.1');
+  await once(backend, 'listening');
+  const target = { ip: '127.0.0.1', port: backend.address().port };
+  const listener = dgram.createSocket('udp4');
+  listener.bind(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const events: string[] = [];
+  let clock = 0;
+  const table = new UdpFlowTable(listener, { idleTimeoutMs: 20, maxFlows: 1, now: () => clock }, {
+    choose: () => target,
+    onFlowOpen: () => events.push('open'),
+    onFlowClose: (_t, bi, bo) => events.push(`close ${bi}/${bo}`),
+    onDrop: (why) => events.push(`drop ${why}`),
+  });
+  const client = dgram.createSocket('udp4');
+  client.bind(0, '127.0.0.1');
+  await once(client, 'listening');
+  client.send('a', listener.address().port, '127.0.0.1');
+  const [msg, rinfo] = (await once(client, 'message')) as [Buffer, dgram.RemoteInfo];
+  assert.equal(msg.toString(), 'echo:a');
+  assert.deepEqual([rinfo.address, rinfo.port], ['127.0.0.1', listener.address().port]);
+  client.send('bb', listener.address().port, '127.0.0.1');
+  await once(client, 'message');
+  assert.equal(table.size, 1);
+
+  // A second client finds the table full (maxFlows 1).
+  const other = dgram.createSocket('udp4');
+  other.bind(0, '127.0.0.1');
+  await once(other, 'listening');
+  other.send('x', listener.address().port, '127.0.0.1');
+  await until(() => events.includes('drop flow-limit'));
+
+  clock = 1000;
+  await until(() => table.size === 0);
+  assert.deepEqual(events, ['open', 'drop flow-limit', 'close 3/13']);
+  for (const s of [client, other, listener, backend]) s.close();
+});

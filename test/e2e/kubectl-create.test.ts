@@ -1,0 +1,149 @@
+// kubectl's generator commands through the real server. `kubectl create namespace` and `kubectl
+// create service ...` send protobuf bodies (application/vnd.kubernetes.protobuf); `kubectl run` and
+// `kubectl expose` send JSON. Each result is read back with `kubectl get -o json`.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { cleanup, kubectl, kubectlOk, request, startPortico, type Portico, type StatusBody } from './harness.js';
+
+after(cleanup);
+
+interface Obj {
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; creationTimestamp?: string; uid?: string };
+  spec?: Record<string, unknown> & {
+    ports?: Array<Record<string, unknown>>;
+    containers?: Array<{ name: string; image: string; ports?: Array<Record<string, unknown>> }>;
+  };
+  status?: Record<string, unknown>;
+}
+
+let p: Portico;
+
+async function getJSON(args: string[]): Promise<Obj> {
+  return JSON.parse(await kubectlOk(p, ['get', ...args, '-o', 'json'])) as Obj;
+}
+
+// ---- a tiny protobuf encoder for the raw-HTTPS cases ----
+function varint(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n = Math.floor(n / 128);
+    if (n > 0) b |= 0x80;
+    out.push(b);
+  } while (n > 0);
+  return out;
+}
+const bytes = (field: number, b: number[]): number[] => [...varint((field << 3) | 2), ...varint(b.length), ...b];
+const str = (field: number, s: string): number[] => bytes(field, [...Buffer.from(s)]);
+const int = (field: number, v: number): number[] => [...varint(field << 3), ...varint(v)];
+const envelope = (kind: string, raw: number[]) => Buffer.from([0x6b, 0x38, 0x73, 0x00, ...bytes(1, [...str(1, 'v1'), ...str(2, kind)]), ...bytes(2, raw)]);
+const PB = { 'Content-Type': 'application/vnd.kubernetes.protobuf' };
+
+describe('kubectl create / run / expose', () => {
+  before(async () => {
+    p = await startPortico(['--service-cidr', '198.18.0.0/16']);
+  });
+
+  it('kubectl create namespace demo', async () => {
+    assert.equal((await kubectlOk(p, ['create', 'namespace', 'demo'])).trim(), 'namespace/demo created');
+    const ns = await getJSON(['namespace', 'demo']);
+    assert.equal(ns.metadata.name, 'demo');
+    assert.match(ns.metadata.creationTimestamp ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/, 'a real creation time, not the zero time kubectl sent');
+    assert.ok(ns.metadata.uid, 'a uid');
+    assert.deepEqual(ns.spec, { finalizers: ['kubernetes'] });
+    assert.equal(ns.status?.phase, 'Active');
+  });
+
+  it('kubectl create service clusterip web --tcp=80:8080 (in demo)', async () => {
+    assert.equal((await kubectlOk(p, ['create', 'service', 'clusterip', 'web', '--tcp=80:8080', '-n', 'demo'])).trim(), 'service/web created');
+    const s = await getJSON(['service', 'web', '-n', 'demo']);
+    assert.equal(s.metadata.namespace, 'demo');
+    assert.deepEqual(s.metadata.labels, { app: 'web' });
+    assert.equal(s.spec?.type, 'ClusterIP');
+    assert.deepEqual(s.spec?.selector, { app: 'web' });
+    assert.deepEqual(s.spec?.ports, [{ name: '80-8080', protocol: 'TCP', port: 80, targetPort: 8080 }]);
+    assert.match(String(s.spec?.clusterIP), /^198\.18\./);
+    assert.equal(s.spec?.sessionAffinity, 'None');
+  });
+
+  it('kubectl create service nodeport np --tcp=80:8080 --node-port=30080', async () => {
+    assert.equal((await kubectlOk(p, ['create', 'service', 'nodeport', 'np', '--tcp=80:8080', '--node-port=30080'])).trim(), 'service/np created');
+    const s = await getJSON(['service', 'np']);
+    assert.equal(s.spec?.type, 'NodePort');
+    assert.deepEqual(s.spec?.ports, [{ name: '80-8080', protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30080 }]);
+    assert.equal(s.spec?.externalTrafficPolicy, 'Cluster');
+  });
+
+  it('kubectl create service loadbalancer lb --tcp=443:8443 gets a node port', async () => {
+    assert.equal((await kubectlOk(p, ['create', 'service', 'loadbalancer', 'lb', '--tcp=443:8443'])).trim(), 'service/lb created');
+    const s = await getJSON(['service', 'lb']);
+    assert.equal(s.spec?.type, 'LoadBalancer');
+    const port = s.spec?.ports?.[0];
+    assert.equal(port?.port, 443);
+    assert.equal(port?.targetPort, 8443);
+    assert.ok(typeof port?.nodePort === 'number' && port.nodePort >= 30000 && port.nodePort <= 32767, `node port ${String(port?.nodePort)} allocated`);
+  });
+
+  it('kubectl create service externalname ext --external-name db.example.com', async () => {
+    assert.equal((await kubectlOk(p, ['create', 'service', 'externalname', 'ext', '--external-name', 'db.example.com'])).trim(), 'service/ext created');
+    const s = await getJSON(['service', 'ext']);
+    assert.equal(s.spec?.type, 'ExternalName');
+    assert.equal(s.spec?.externalName, 'db.example.com');
+    assert.equal(s.spec?.clusterIP, undefined, 'no cluster IP for ExternalName');
+  });
+
+  it('validation errors from a protobuf body read as for JSON', async () => {
+    const r = await kubectl(p, ['create', 'service', 'nodeport', 'bad', '--tcp=80:8080', '--node-port=80']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Service "bad" is invalid: spec\.ports\[0\]\.nodePort: Invalid value: 80: provided port is not in the valid range\. The range of valid ports is 30000-32767/);
+  });
+
+  it('kubectl run p1 --image=nginx --labels=app=web --port=8080', async () => {
+    assert.equal((await kubectlOk(p, ['run', 'p1', '--image=nginx', '--labels=app=web', '--port=8080'])).trim(), 'pod/p1 created');
+    const pod = await getJSON(['pod', 'p1']);
+    assert.deepEqual(pod.metadata.labels, { app: 'web' });
+    const c = pod.spec?.containers?.[0];
+    assert.equal(c?.name, 'p1');
+    assert.equal(c?.image, 'nginx');
+    assert.deepEqual(c?.ports, [{ containerPort: 8080, protocol: 'TCP' }]);
+  });
+
+  it('kubectl expose pod p1 --port=80 --target-port=8080 --name=exposed', async () => {
+    assert.equal((await kubectlOk(p, ['expose', 'pod', 'p1', '--port=80', '--target-port=8080', '--name=exposed'])).trim(), 'service/exposed exposed');
+    const s = await getJSON(['service', 'exposed']);
+    assert.deepEqual(s.spec?.selector, { app: 'web' });
+    assert.deepEqual(s.spec?.ports, [{ protocol: 'TCP', port: 80, targetPort: 8080 }]);
+  });
+
+  it('a protobuf body over raw HTTPS creates the object; responses are JSON', async () => {
+    const raw = [...bytes(1, str(1, 'raw-ns')), ...bytes(2, []), ...bytes(3, [])];
+    const r = await request(p, 'POST', '/api/v1/namespaces', { body: envelope('Namespace', raw), headers: PB });
+    assert.equal(r.status, 201, r.body);
+    assert.match(String(r.headers['content-type']), /^application\/json/);
+    assert.equal(r.json<Obj>().metadata.name, 'raw-ns');
+  });
+
+  const bad: { why: string; body: Buffer; code: number; reason: string; message: RegExp }[] = [
+    { why: 'no magic prefix', body: Buffer.from('not protobuf'), code: 400, reason: 'BadRequest', message: /expected prefix \[107 56 115 0\]/ },
+    { why: 'truncated object', body: envelope('Service', [0x0a, 0x30, 0x0a, 0x01]), code: 400, reason: 'BadRequest', message: /Service in version "v1" cannot be handled as a Service: unexpected EOF/ },
+    { why: 'unknown field number', body: envelope('Service', [...bytes(1, str(1, 'u')), ...bytes(2, int(99, 1))]), code: 400, reason: 'BadRequest', message: /unknown field 99 \(wire type 0\) in message k8s\.io\.api\.core\.v1\.ServiceSpec/ },
+    { why: 'kind mismatch', body: envelope('Namespace', bytes(1, str(1, 'x'))), code: 400, reason: 'BadRequest', message: /the kind in the data \(Namespace\) does not match the expected kind \(Service\)/ },
+  ];
+  for (const row of bad) {
+    it(`a malformed protobuf body is a ${row.code} Status: ${row.why}`, async () => {
+      const r = await request(p, 'POST', '/api/v1/namespaces/default/services', { body: row.body, headers: PB });
+      assert.equal(r.status, row.code, r.body);
+      const st = r.json<StatusBody>();
+      assert.equal(st.kind, 'Status');
+      assert.equal(st.reason, row.reason);
+      assert.equal(st.code, row.code);
+      assert.match(String(st.message), row.message);
+    });
+  }
+
+  it('kinds without a protobuf table still answer 415', async () => {
+    const r = await request(p, 'POST', '/apis/coordination.k8s.io/v1/namespaces/default/leases', { body: envelope('Lease', bytes(1, str(1, 'l'))), headers: PB });
+    assert.equal(r.status, 415, r.body);
+    assert.equal(r.json<StatusBody>().reason, 'UnsupportedMediaType');
+  });
+});
