@@ -176,17 +176,14 @@ function tcpExchange(port: number, frames: Buffer[], wantId: number): Promise<{ 
       const whole = Buffer.concat(frames);
       const cut = rnd(whole.length);
       c.write(whole.subarray(0, cut));
-      c.write(whole.subarray(cut));
+      c.end(whole.subarray(cut)); // the server closes once it has answered what it could frame
     });
     c.on('data', (d: Buffer) => {
       acc = Buffer.concat([acc, d]);
       while (acc.length >= 2 && acc.length >= 2 + acc.readUInt16BE(0)) {
         const len = acc.readUInt16BE(0);
         replies++;
-        if (len >= 2 && acc.readUInt16BE(2) === wantId) {
-          saw = true;
-          c.end();
-        }
+        if (len >= 2 && acc.readUInt16BE(2) === wantId) saw = true;
         acc = acc.subarray(2 + len);
       }
     });

@@ -129,6 +129,12 @@ export class NodeAgent {
     this.servers.push({ close: () => clearInterval(periodic) } as unknown as Server);
   }
 
+  /** A Service's annotations from the informer cache (per-Service scheduler choices). */
+  serviceAnnotations(namespace: string, name: string): Record<string, string> | undefined {
+    const svc = (this.informers[0] as ListWatchInformer<Service> | undefined)?.get(namespace, name);
+    return svc?.metadata?.annotations;
+  }
+
   private onService(prev: Service | undefined, cur: Service | undefined): void {
     if (this.tracker.serviceUpdate(prev as TrackedService | undefined, cur as TrackedService | undefined)) this.requestSync();
   }

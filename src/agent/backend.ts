@@ -3,6 +3,10 @@
 import type { ProxyModel } from '../proxy/model.js';
 import type { NodeState } from '../proxy/nftables/render.js';
 import { NftApplier, spawnExec, type Exec } from '../proxy/nftables/apply.js';
+import type { Logger } from 'pino';
+import { Gauge, type Registry } from 'prom-client';
+import { UserspaceProxier, type EndpointMetrics } from '../proxy/userspace/proxier.js';
+import { SCHEDULER_ANNOTATION, WEIGHTS_ANNOTATION, isSchedulerName, parseWeights, type SchedulerName } from '../proxy/userspace/schedulers.js';
 
 export type ProxyMode = 'nftables' | 'iptables' | 'ipvs' | 'userspace';
 export const PROXY_MODES: readonly ProxyMode[] = ['nftables', 'iptables', 'ipvs', 'userspace'];
@@ -37,5 +41,126 @@ export class NftablesBackend implements ProxyBackend {
 
   cleanup(): Promise<void> {
     return this.applier.cleanup();
+  }
+}
+
+/**
+ * The userspace data plane: the agent itself accepts connections on each Service address and
+ * relays them (rootless when the Service addresses are local, e.g. in 127.0.0.0/8). As root, the
+ * virtual IPs go on a dummy interface the agent owns.
+ */
+export class UserspaceBackend implements ProxyBackend {
+  readonly mode = 'userspace' as const;
+  readonly proxier: UserspaceProxier;
+
+  constructor(opts: {
+    nodeName: string;
+    nodeIPs: string[];
+    scheduler?: SchedulerName;
+    /** Annotations of a Service (`namespace/name`), for per-Service schedulers and weights. */
+    annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
+    /** Put virtual IPs on a dummy interface (root). */
+    vipInterface?: VipInterface;
+    logger?: Logger;
+  }) {
+    const annotation = (key: string, which: string) => {
+      const [ns, name] = key.split('/');
+      return opts.annotationsOf?.(ns ?? '', name ?? '')?.[which];
+    };
+    this.proxier = new UserspaceProxier({
+      nodeName: opts.nodeName,
+      nodeIPs: opts.nodeIPs,
+      scheduler: opts.scheduler,
+      schedulerFor: (key) => {
+        const s = annotation(key, SCHEDULER_ANNOTATION);
+        return s && isSchedulerName(s) ? s : undefined;
+      },
+      weightsFor: (key) => {
+        const w = annotation(key, WEIGHTS_ANNOTATION);
+        return w ? parseWeights(w) : undefined;
+      },
+      bindAddress: opts.vipInterface ? (ip) => opts.vipInterface!.add(ip) : undefined,
+      releaseAddress: opts.vipInterface ? (ip) => opts.vipInterface!.remove(ip) : undefined,
+      logger: opts.logger,
+    });
+  }
+
+  async sync(model: ProxyModel, _node: NodeState, full: boolean): Promise<BackendSyncResult> {
+    const t = performance.now();
+    await this.proxier.sync(model, full ? 'full' : model.changed);
+    return { kind: full ? 'full' : 'partial', renderMs: 0, applyMs: performance.now() - t };
+  }
+
+  /** Per-endpoint counters as Prometheus gauges, read when scraped. */
+  registerMetrics(registry: Registry): void {
+    const proxier = this.proxier;
+    const labelNames = ['namespace', 'service', 'port', 'protocol', 'endpoint'] as const;
+    const series = (name: string, help: string, pick: (m: EndpointMetrics) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const m of proxier.metrics().endpoints) {
+            this.set({ namespace: m.namespace, service: m.name, port: m.portName, protocol: m.protocol, endpoint: m.endpoint }, pick(m));
+          }
+        },
+      });
+    series('portico_userspace_endpoint_connections_total', 'Connections (TCP) or flows (UDP) relayed to an endpoint', (m) => m.connectionsTotal);
+    series('portico_userspace_endpoint_connections_active', 'Open connections or flows to an endpoint', (m) => m.connectionsActive);
+    series('portico_userspace_endpoint_connect_failures_total', 'Failed connects to an endpoint', (m) => m.connectFailuresTotal);
+    series('portico_userspace_endpoint_bytes_in_total', 'Bytes relayed from clients to an endpoint', (m) => m.bytesIn);
+    series('portico_userspace_endpoint_bytes_out_total', 'Bytes relayed from an endpoint to clients', (m) => m.bytesOut);
+  }
+
+  async cleanup(): Promise<void> {
+    // Nothing lives in the kernel but the dummy interface, which VipInterface.cleanup removes.
+  }
+
+  async close(): Promise<void> {
+    await this.proxier.close();
+  }
+}
+
+/** A dummy interface holding virtual IPs, so the userspace proxy can bind them (root only). */
+export class VipInterface {
+  private device: string | undefined;
+  constructor(
+    readonly name = 'portico-vips',
+    private readonly exec: Exec = spawnExec,
+  ) {}
+
+  private async ip(args: string[], tolerate = /File exists|Cannot assign|Cannot find device/): Promise<{ ok: boolean; stderr: string }> {
+    const r = await this.exec(['ip', ...args], '');
+    if (r.code !== 0 && !tolerate.test(r.stderr)) throw new Error(`ip ${args.join(' ')}: ${r.stderr.trim()}`);
+    return { ok: r.code === 0, stderr: r.stderr };
+  }
+
+  /** The dummy interface, or `lo` where the kernel has no dummy driver (addresses on lo are local too). */
+  private async dev(): Promise<string> {
+    if (this.device) return this.device;
+    const r = await this.ip(['link', 'add', this.name, 'type', 'dummy'], /File exists|Unknown device type|not supported/i);
+    if (!r.ok && !/File exists/.test(r.stderr)) return (this.device = 'lo');
+    await this.ip(['link', 'set', this.name, 'up']);
+    return (this.device = this.name);
+  }
+
+  async add(address: string): Promise<void> {
+    // Loopback addresses are local without configuration.
+    if (address.startsWith('127.') || address === '::1') return;
+    await this.ip(['addr', 'add', address.includes(':') ? `${address}/128` : `${address}/32`, 'dev', await this.dev()]);
+  }
+
+  async remove(address: string): Promise<void> {
+    if (address.startsWith('127.') || address === '::1') return;
+    await this.ip(['addr', 'del', address.includes(':') ? `${address}/128` : `${address}/32`, 'dev', await this.dev()]);
+  }
+
+  /** Removes the dummy interface (with every address on it). Addresses put on `lo` go with their Services. */
+  async cleanup(): Promise<void> {
+    await this.ip(['link', 'del', this.name]);
+    this.device = undefined;
   }
 }

@@ -36,7 +36,7 @@ export interface ControlPlaneOptions {
   compactionIntervalMs: number;
   bookmarkIntervalMs?: number;
   /** The cluster DNS server of this process: `HOST:PORT` to serve on; undefined = none. */
-  dns?: { listen: string; httpListen?: string; upstreams?: string[] };
+  dns?: { listen: string; httpListen?: string; upstreams?: string[]; /** UDP worker processes (default 1). */ workers?: number };
   logger?: Logger;
 }
 
@@ -136,6 +136,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       listen: opts.dns.listen,
       httpListen: opts.dns.httpListen,
       upstreams: opts.dns.upstreams,
+      workers: opts.dns.workers,
       zone: opts.cluster.clusterDomain,
       services: inf<Service>('Service'),
       endpointSlices: inf<EndpointSlice>('EndpointSlice'),

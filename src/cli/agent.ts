@@ -4,9 +4,9 @@ import { newLogger } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
 import { KubeClient, loadKubeconfig } from '../client/http.js';
 import { isValidCIDR, isValidIP } from '../util/ip.js';
-import { NodeAgent } from '../agent/agent.js';
-import { NodeRegistration, defaultNodeName, detectNodeIP } from '../agent/node.js';
-import { NftablesBackend, PROXY_MODES, type ProxyBackend, type ProxyMode } from '../agent/backend.js';
+import { defaultNodeName, detectNodeIP } from '../agent/node.js';
+import { PROXY_MODES, type ProxyMode } from '../agent/backend.js';
+import { cleanupMode, startNodeAgent } from '../agent/start.js';
 import { parseFlags, parseDuration, parseHostPort, type FlagSpec } from './flags.js';
 
 const FLAGS = {
@@ -24,6 +24,7 @@ const FLAGS = {
   'metrics-bind-address': { type: 'string', default: '127.0.0.1:10249' },
   'healthz-bind-address': { type: 'string', default: '0.0.0.0:10256' },
   'no-register-node': { type: 'boolean', default: false },
+  scheduler: { type: 'string', default: 'rr' },
 } as const satisfies FlagSpec;
 
 const USAGE = `usage: portico agent --kubeconfig FILE --node-name NAME [flags]
@@ -46,23 +47,16 @@ flags:
   --sync-period DURATION          full resync period (default 1h)
   --metrics-bind-address H:P      /metrics (default 127.0.0.1:10249; empty: off)
   --healthz-bind-address H:P      /healthz and /livez (default 0.0.0.0:10256; empty: off)
-  --no-register-node              do not create or heartbeat this node's Node and Lease`;
-
-function backendFor(mode: ProxyMode): ProxyBackend {
-  switch (mode) {
-    case 'nftables':
-      return new NftablesBackend();
-    default:
-      throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables)`);
-  }
-}
+  --no-register-node              do not create or heartbeat this node's Node and Lease
+  --scheduler NAME                userspace mode: rr (default), wrr, lc, wlc, sh, dh, sed, nq, random;
+                                  a Service's portico.dev/scheduler annotation overrides it`;
 
 export async function runAgent(argv: string[]): Promise<void> {
   const v = parseFlags(argv, FLAGS, USAGE);
   const mode = String(v.mode) as ProxyMode;
   if (!PROXY_MODES.includes(mode)) throw new UsageError(`--mode: unsupported value "${mode}": supported values: ${PROXY_MODES.map((m) => `"${m}"`).join(', ')}`);
   if (v.cleanup) {
-    await backendFor(mode).cleanup();
+    await cleanupMode(mode);
     process.stdout.write(`portico agent: removed everything the ${mode} data plane had programmed\n`);
     return;
   }
@@ -85,10 +79,9 @@ export async function runAgent(argv: string[]): Promise<void> {
   }
   const logger = newLogger();
   const nodeName = v['node-name'] ? String(v['node-name']) : defaultNodeName();
-  const backend = backendFor(mode);
-  const agent = new NodeAgent({
+  const running = await startNodeAgent({
     client,
-    backend,
+    mode,
     nodeName,
     nodeIPs,
     nodePortAddresses: npa,
@@ -99,16 +92,13 @@ export async function runAgent(argv: string[]): Promise<void> {
     fullSyncPeriodMs: parseDuration('sync-period', String(v['sync-period'])),
     metricsListen: String(v['metrics-bind-address']),
     healthListen: String(v['healthz-bind-address']),
+    scheduler: String(v.scheduler),
+    register: !v['no-register-node'],
     logger,
   });
-  const registration = v['no-register-node'] ? undefined : new NodeRegistration({ client, nodeName, nodeIPs, logger });
-  await registration?.register();
-  await agent.start();
-  await agent.firstSync;
   process.stdout.write(`Portico agent is up: node ${nodeName} (${nodeIPs.join(', ')}), mode ${mode}\n`);
   const stop = () => {
-    registration?.stop();
-    agent.stop().then(
+    running.stop().then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -1,5 +1,6 @@
 // `portico dns`: the cluster DNS server alone, reading Services, EndpointSlices, Pods and
 // Namespaces from any Kubernetes API server through a kubeconfig.
+import { availableParallelism } from 'node:os';
 import { newLogger } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
 import { KubeClient, collectionPath, httpInformer, loadKubeconfig } from '../client/http.js';
@@ -19,6 +20,7 @@ const FLAGS = {
   upstream: { type: 'string', default: '' },
   ttl: { type: 'string', default: '30' },
   pods: { type: 'string', default: 'insecure' },
+  'dns-workers': { type: 'string', default: '' },
 } as const satisfies FlagSpec;
 
 const USAGE = `usage: portico dns --kubeconfig FILE [flags]
@@ -32,7 +34,8 @@ flags:
   --cluster-domain NAME        the zone (default cluster.local)
   --upstream HOST[:PORT],...   resolvers for other names (default: /etc/resolv.conf)
   --ttl SECONDS                record TTL (default 30)
-  --pods disabled|insecure|verified   pod records, as CoreDNS's pods option (default insecure)`;
+  --pods disabled|insecure|verified   pod records, as CoreDNS's pods option (default insecure)
+  --dns-workers N              processes answering UDP (default: the number of CPUs; 1 = this process)`;
 
 export async function runDns(argv: string[]): Promise<void> {
   const v = parseFlags(argv, FLAGS, USAGE);
@@ -43,6 +46,8 @@ export async function runDns(argv: string[]): Promise<void> {
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new UsageError(`--ttl: invalid value "${v.ttl}": want 0-3600 seconds`);
   const podMode = String(v.pods);
   if (podMode !== 'disabled' && podMode !== 'insecure' && podMode !== 'verified') throw new UsageError(`--pods: unsupported value "${podMode}": supported values: "disabled", "insecure", "verified"`);
+  const workers = v['dns-workers'] ? Number(v['dns-workers']) : availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`--dns-workers: invalid value "${v['dns-workers']}": want 1-64`);
   let client: KubeClient;
   try {
     client = new KubeClient(loadKubeconfig(String(v.kubeconfig)));
@@ -63,6 +68,7 @@ export async function runDns(argv: string[]): Promise<void> {
     zone: String(v['cluster-domain']).replace(/\.$/, ''),
     ttl,
     podMode,
+    workers,
     services: inf<Service>('', 'v1', 'services'),
     endpointSlices: inf<EndpointSlice>('discovery.k8s.io', 'v1', 'endpointslices'),
     pods: podMode === 'disabled' ? undefined : inf<Pod>('', 'v1', 'pods'),

@@ -1,6 +1,11 @@
 // `portico up` and `portico server`: flags → ControlPlaneOptions, start, print where to find it,
 // and stop cleanly on SIGINT/SIGTERM.
 import { relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { KubeClient, loadKubeconfig } from '../client/http.js';
+import { PROXY_MODES, type ProxyMode } from '../agent/backend.js';
+import { startNodeAgent } from '../agent/start.js';
+import { defaultNodeName, detectNodeIP } from '../agent/node.js';
 import { UsageError } from '../util/errors.js';
 import { isValidCIDR } from '../util/ip.js';
 import { startControlPlane, DEFAULT_CLUSTER, type ControlPlaneOptions } from '../api/controlplane.js';
@@ -20,6 +25,9 @@ const SERVER_FLAGS = {
   'cluster-domain': { type: 'string', default: DEFAULT_CLUSTER.clusterDomain },
   'compaction-interval': { type: 'string', default: '5m' },
   'bookmark-interval': { type: 'string', default: '1m' },
+  // Only `up` runs a node agent; `server` rejects these as unknown.
+  'proxy-mode': { type: 'string', default: 'auto' },
+  'node-name': { type: 'string', default: '' },
 } as const satisfies FlagSpec;
 
 function usage(cmd: string, what: string): string {
@@ -40,7 +48,22 @@ flags:
   --lb-pool CIDR|A-B[,...]          LoadBalancer ingress addresses (default none: <pending>)
   --cluster-domain NAME             DNS domain (default cluster.local)
   --compaction-interval DURATION    history kept for watchers to resume (default 5m)
-  --bookmark-interval DURATION      watch bookmark period (default 1m)`;
+  --bookmark-interval DURATION      watch bookmark period (default 1m)${
+    cmd === 'up'
+      ? `
+  --proxy-mode auto|nftables|userspace|none   the node agent's data plane (default auto: nftables as
+                                    root with nft installed, else userspace; without root the
+                                    default service CIDR moves into loopback, 127.96.0.0/12)
+  --node-name NAME                  this node's name (default: the host name)`
+      : ''
+  }`;
+}
+
+/** The data plane `portico up` uses: nftables as root with nft installed, else userspace. */
+function autoProxyMode(): ProxyMode {
+  const root = process.getuid?.() === 0;
+  const hasNft = ['/usr/sbin/nft', '/sbin/nft', '/usr/bin/nft'].some((p) => existsSync(p));
+  return root && hasNft ? 'nftables' : 'userspace';
 }
 
 export function controlPlaneOptions(v: Record<keyof typeof SERVER_FLAGS, string | boolean | undefined>): ControlPlaneOptions {
@@ -85,17 +108,53 @@ export function controlPlaneOptions(v: Record<keyof typeof SERVER_FLAGS, string 
 async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   const what = cmd === 'up' ? 'Runs Portico on this host: API server, controllers and cluster DNS.' : 'Runs the control plane and the cluster DNS server, without a node agent.';
   const flags = parseFlags(argv, SERVER_FLAGS, usage(cmd, what));
+  if (cmd === 'server' && (argv.some((a) => a.startsWith('--proxy-mode')) || argv.some((a) => a.startsWith('--node-name')))) {
+    throw new UsageError('portico server runs no node agent: --proxy-mode and --node-name are for portico up and portico agent');
+  }
+  const requested = String(flags['proxy-mode']);
+  if (!['auto', 'none', ...PROXY_MODES].includes(requested)) throw new UsageError(`--proxy-mode: unsupported value "${requested}": supported values: "auto", "none", "nftables", "userspace"`);
+  const mode: ProxyMode | 'none' = cmd === 'server' ? 'none' : requested === 'auto' ? autoProxyMode() : (requested as ProxyMode | 'none');
+  // Rootless userspace needs Service addresses it can bind: loopback holds all of 127.0.0.0/8.
+  if (mode === 'userspace' && process.getuid?.() !== 0 && !argv.some((a) => a.startsWith('--service-cidr'))) flags['service-cidr'] = '127.96.0.0/12';
   const opts = controlPlaneOptions(flags);
   const cp = await startControlPlane(opts);
+  let agent: { stop(): Promise<void> } | undefined;
+  if (mode !== 'none') {
+    const client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
+    const nodeIP = detectNodeIP() ?? '127.0.0.1';
+    try {
+      agent = await startNodeAgent({
+        client,
+        mode,
+        nodeName: String(flags['node-name']) || defaultNodeName(),
+        nodeIPs: [nodeIP],
+        nodePortAddresses: [],
+        clusterCIDR: opts.cluster.podCIDR,
+        serviceCIDRs: opts.cluster.serviceCIDRs,
+        masqueradeAll: false,
+        minSyncPeriodMs: 0,
+        fullSyncPeriodMs: 3_600_000,
+        metricsListen: '127.0.0.1:10249',
+        healthListen: '127.0.0.1:10256',
+        scheduler: 'rr',
+        register: true,
+        logger: cp.logger,
+      });
+    } catch (err) {
+      await cp.close();
+      throw new Error(`node agent (${mode}) failed to start: ${(err as Error).message}`);
+    }
+  }
   const kc = relative(process.cwd(), cp.kubeconfigPath) || cp.kubeconfigPath;
   const dnsLine = cp.dnsAddress ? `\n  cluster DNS on ${cp.dnsAddress} (UDP and TCP): dig @${cp.dnsAddress.replace(/:(\d+)$/, ' -p $1')} kubernetes.default.svc.${opts.cluster.clusterDomain}` : '';
-  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}\n`);
+  const agentLine = mode === 'none' ? '' : `\n  node agent: ${mode} data plane, Service CIDR ${opts.cluster.serviceCIDRs.join(',')}`;
+  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}${agentLine}\n`);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
     stopping = true;
     cp.logger.info({ signal: sig }, 'shutting down');
-    cp.close().then(
+    (agent ? agent.stop() : Promise.resolve()).then(() => cp.close()).then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -128,6 +128,10 @@ describe('dns server conformance (dig)', () => {
     ['ExternalName to a cluster name: CNAME', `alias.default.${S}`, 'A', 'NOERROR', [`web.default.${S}.`], 'CNAME'],
     ['ExternalName to a cluster name: target answered from the cluster', `alias.default.${S}`, 'A', 'NOERROR', ['198.18.0.10']],
     ['dns-version', 'dns-version.cluster.local', 'TXT', 'NOERROR', ['"1.1.0"'], 'TXT'],
+    ['A on dns-version is NXDOMAIN (as CoreDNS)', 'dns-version.cluster.local', 'A', 'NXDOMAIN', []],
+    ['TXT on the apex is NODATA', 'cluster.local', 'TXT', 'NOERROR', []],
+    ['TXT on an unknown namespace name is NODATA (as CoreDNS)', `nons.${S}`, 'TXT', 'NOERROR', []],
+    ['SOA on a nonexistent name below the apex is NODATA (as CoreDNS)', `nope.default.${S}`, 'SOA', 'NOERROR', []],
     ['apex SOA', 'cluster.local', 'SOA', 'NOERROR', ['ns.dns.cluster.local.'], 'SOA'],
     ['apex NS', 'cluster.local', 'NS', 'NOERROR', ['ns.dns.cluster.local.'], 'NS'],
     ['SOA below the apex is NODATA', `web.default.${S}`, 'SOA', 'NOERROR', []],
@@ -327,5 +331,67 @@ describe('dns server under a packet fuzz (bounded)', () => {
       sock.close();
       await server.close();
     }
+  });
+});
+
+/** Retries `probe` until it returns true (the relay to workers is asynchronous); false after `tries`. */
+async function eventually(probe: () => Promise<boolean>, tries = 100): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await probe()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+describe('dns server with UDP workers', () => {
+  it('serves UDP from 2 workers fed by relayed informer events: SERVFAIL before sync, updates, summed metrics, restart, close', async () => {
+    const { default: cluster } = await import('node:cluster');
+    const services = new FakeInformer<Service>([svc('default', 'web', { clusterIP: '198.18.0.10', ports: ports(['http', 80]) })], false);
+    const slices = new FakeInformer<EndpointSlice>([], false);
+    const server = await startDnsServer({
+      listen: '127.0.0.1:0', httpListen: '127.0.0.1:0', services, endpointSlices: slices, upstreams: [], workers: 2, logger: quiet,
+    });
+    const name = 'web.default.svc.cluster.local';
+    try {
+      assert.equal(server.udpProcesses(), 2);
+      assert.equal((await dig(server.port, name, 'A', '+notcp')).status, 'SERVFAIL');
+      services.markSynced();
+      slices.markSynced();
+      // Each worker must have synced: ask enough times that both (kernel-chosen) readers answer.
+      assert.ok(await eventually(async () => {
+        const all = await Promise.all(Array.from({ length: 8 }, () => dig(server.port, name, 'A', '+notcp')));
+        return all.every((r) => r.status === 'NOERROR' && rdata(r.answer, 'A')[0] === '198.18.0.10');
+      }), 'answered after sync');
+      assert.deepEqual(rdata((await dig(server.port, name, 'A', '+tcp')).answer, 'A'), ['198.18.0.10'], 'TCP from the primary');
+
+      services.set(svc('default', 'late', { clusterIP: '198.18.0.20', ports: ports(['http', 80]) }));
+      assert.ok(await eventually(async () => rdata((await dig(server.port, 'late.default.svc.cluster.local', 'A', '+notcp')).answer, 'A')[0] === '198.18.0.20'));
+      services.remove('default', 'late');
+      assert.ok(await eventually(async () => (await dig(server.port, 'late.default.svc.cluster.local', 'A', '+notcp')).status === 'NXDOMAIN'));
+
+      const text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+      const m = /portico_dns_requests_total\{type="A",rcode="NOERROR"\} (\d+)/.exec(text);
+      assert.ok(m && Number(m[1]) >= 10, `UDP answers of the workers are counted: ${text}`);
+
+      // A worker that dies is replaced and the newcomer gets the current zone.
+      const victim = Object.values(cluster.workers ?? {})[0];
+      assert.ok(victim?.process.pid);
+      process.kill(victim.process.pid, 'SIGKILL');
+      assert.ok(await eventually(async () => server.udpProcesses() === 2 && victim.isDead()), 'a new worker replaced the dead one');
+      assert.ok(await eventually(async () => {
+        const all = await Promise.all(Array.from({ length: 8 }, () => dig(server.port, name, 'A', '+notcp')));
+        return all.every((r) => r.status === 'NOERROR');
+      }));
+    } finally {
+      await server.close();
+    }
+    assert.equal(Object.keys(cluster.workers ?? {}).length, 0, 'close stops every worker');
+    // The UDP port is free again once every worker has closed the shared socket.
+    const probe = createSocket('udp4');
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.bind(server.port, '127.0.0.1', () => resolve());
+    });
+    probe.close();
   });
 });

@@ -106,4 +106,6 @@ process.on('message', (m: ToWorker) => {
 });
 
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C reaches the whole process group: let the primary decide (it stops the workers on close).
+process.on('SIGINT', () => undefined);
 reply({ t: 'hello' });

@@ -233,14 +233,25 @@ export function validateCIDR(value: string, path: string): FieldError[] {
  * or link-local multicast. With `noMulticast`, any other multicast address is refused too: Portico's
  * rule for addresses that must reach one host (kube has no such check, so the text is ours).
  */
-export function validateNonSpecialIP(value: string, path: string, opts: { noMulticast?: boolean } = {}): FieldError[] {
+export function validateNonSpecialIP(value: string, path: string, opts: { noMulticast?: boolean; allowLoopback?: boolean } = {}): FieldError[] {
   const ip = parseIP(value);
   if (!ip) return [field.invalid(path, value, 'must be a valid IP address')];
   const errs: FieldError[] = [];
   if (isUnspecified(ip)) errs.push(field.invalid(path, value, `may not be unspecified (${value})`));
-  if (isLoopback(ip)) errs.push(field.invalid(path, value, 'may not be in the loopback range (127.0.0.0/8, ::1/128)'));
+  if (isLoopback(ip) && !opts.allowLoopback) errs.push(field.invalid(path, value, 'may not be in the loopback range (127.0.0.0/8, ::1/128)'));
   if (isLinkLocalUnicast(ip)) errs.push(field.invalid(path, value, 'may not be in the link-local range (169.254.0.0/16, fe80::/10)'));
   if (isLinkLocalMulticast(ip)) errs.push(field.invalid(path, value, 'may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)'));
   else if (opts.noMulticast && isMulticast(ip)) errs.push(field.invalid(path, value, 'may not be in the multicast range (224.0.0.0/4, ff00::/8)'));
   return errs;
+}
+
+/**
+ * A rootless cluster (service CIDR inside 127.0.0.0/8, the userspace data plane) runs its pods on
+ * loopback addresses, so there and only there endpoints may be loopback addresses.
+ */
+export function loopbackCluster(serviceCIDRs: readonly string[]): boolean {
+  return serviceCIDRs.length > 0 && serviceCIDRs.every((c) => {
+    const cidr = parseCIDR(c);
+    return cidr !== null && cidr.family === 4 && cidr.prefix >= 8 && cidr.base >> 24n === 127n;
+  });
 }

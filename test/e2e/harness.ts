@@ -166,6 +166,8 @@ export async function startPortico(extraArgs: string[] = []): Promise<Portico> {
   const withDns = extraArgs.includes('--dns-listen') ? [] : ['--dns-listen', '127.0.0.1:0'];
   // Names outside the cluster must never reach this machine's real resolvers from a test.
   if (!extraArgs.includes('--dns-upstream')) withDns.push('--dns-upstream', '127.0.0.1:9');
+  // The API tests leave this host's kernel alone: no node agent unless a test asks for one.
+  if (!extraArgs.includes('--proxy-mode')) withDns.push('--proxy-mode', 'none');
   let args = extraArgs;
   let r = launch(['up', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', ...withDns, ...args]);
   let url: string;

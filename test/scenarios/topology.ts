@@ -201,6 +201,7 @@ export async function buildCluster(mode: string): Promise<Cluster> {
       '--service-cidr', SERVICE_CIDR,
       '--pod-cidr', POD_CIDR,
       '--lb-pool', LB_POOL,
+      '--proxy-mode', 'none',
     ]);
     await up.waitFor(/^Portico is up: API https:\/\/\S+/m);
 

@@ -24,3 +24,10 @@ test('virtual IPs of every service CIDR are refused', () => {
     assert.deepEqual(validateEndpoints(ep, cfg).map(fieldErrorString), want, reason);
   }
 });
+
+test('loopback endpoints are allowed only in a rootless (loopback service CIDR) cluster', () => {
+  const loopbackCfg: ClusterConfig = { ...cfg, serviceCIDRs: ['127.96.0.0/12'] };
+  const ep: Endpoints = { metadata: { name: 'e' }, subsets: [{ addresses: [{ ip: '127.0.0.5' }], ports: [{ port: 80, protocol: 'TCP' }] }] };
+  assert.deepEqual(validateEndpoints(ep, loopbackCfg).map(fieldErrorString), [], 'rootless cluster');
+  assert.deepEqual(validateEndpoints(ep, cfg).map(fieldErrorString), ['subsets[0].addresses[0].ip: Invalid value: "127.0.0.5": may not be in the loopback range (127.0.0.0/8, ::1/128)'], 'ordinary cluster');
+});

@@ -5,7 +5,7 @@ import { field, type FieldError } from '../../util/errors.js';
 import type { ClusterConfig } from '../types.js';
 import type { EndpointAddress, EndpointPort, Endpoints } from '../kinds/endpoints.js';
 import { cidrContains, parseCIDR, parseIP } from '../../util/ip.js';
-import { isValidPortNum, nameIsDNSSubdomain, validateDNS1123Label, validateIP, validateNonSpecialIP, validateQualifiedName } from '../validation.js';
+import { isValidPortNum, loopbackCluster, nameIsDNSSubdomain, validateDNS1123Label, validateIP, validateNonSpecialIP, validateQualifiedName } from '../validation.js';
 
 const protocols = ['SCTP', 'TCP', 'UDP'];
 
@@ -26,7 +26,7 @@ function validateAddress(a: EndpointAddress, path: string, cfg: ClusterConfig): 
     for (const msg of nameIsDNSSubdomain(a.nodeName, false)) errs.push(field.invalid(`${path}.nodeName`, a.nodeName, msg));
   }
   if (ipErrs.length === 0) {
-    const special = validateNonSpecialIP(a.ip, ipPath, { noMulticast: true });
+    const special = validateNonSpecialIP(a.ip, ipPath, { noMulticast: true, allowLoopback: loopbackCluster(cfg.serviceCIDRs) });
     errs.push(...special);
     const ip = parseIP(a.ip)!;
     for (const c of cfg.serviceCIDRs) {

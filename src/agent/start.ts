@@ -1,0 +1,65 @@
+// Starting a node agent with the data plane of a mode: shared by `portico agent` and by `portico up`,
+// which runs the same agent in-process against its own API.
+import type { Logger } from 'pino';
+import { UsageError } from '../util/errors.js';
+import { NodeAgent, type AgentOptions } from './agent.js';
+import { NodeRegistration } from './node.js';
+import { NftablesBackend, UserspaceBackend, VipInterface, type ProxyBackend, type ProxyMode } from './backend.js';
+import { SCHEDULER_NAMES, isSchedulerName } from '../proxy/userspace/schedulers.js';
+
+interface BackendOptions {
+  nodeName: string;
+  nodeIPs: string[];
+  scheduler: string;
+  annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
+  logger?: Logger;
+}
+
+/** The data plane for a mode; userspace puts virtual IPs on a dummy interface only as root. */
+export function backendFor(mode: ProxyMode, o: BackendOptions): ProxyBackend {
+  switch (mode) {
+    case 'nftables':
+      return new NftablesBackend();
+    case 'userspace': {
+      if (!isSchedulerName(o.scheduler)) throw new UsageError(`--scheduler: unsupported value "${o.scheduler}": supported values: ${SCHEDULER_NAMES.map((n) => `"${n}"`).join(', ')}`);
+      const root = process.getuid?.() === 0;
+      return new UserspaceBackend({ nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, annotationsOf: o.annotationsOf, vipInterface: root ? new VipInterface() : undefined, logger: o.logger });
+    }
+    default:
+      throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, userspace)`);
+  }
+}
+
+export async function cleanupMode(mode: ProxyMode): Promise<void> {
+  if (mode === 'userspace') return new VipInterface().cleanup();
+  if (mode === 'nftables') return new NftablesBackend().cleanup();
+  throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, userspace)`);
+}
+
+export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
+  mode: ProxyMode;
+  scheduler: string;
+  /** Create and heartbeat this node's Node and Lease. */
+  register: boolean;
+}
+
+/** Starts a node agent (used by `portico agent` and by `portico up` in-process); resolves after its first sync. */
+export async function startNodeAgent(o: StartAgentOptions): Promise<{ agent: NodeAgent; stop(): Promise<void> }> {
+  let agentRef: NodeAgent | undefined;
+  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, annotationsOf: (ns, n) => agentRef?.serviceAnnotations(ns, n), logger: o.logger });
+  const agent = new NodeAgent({ ...o, backend });
+  agentRef = agent;
+  if (backend instanceof UserspaceBackend) backend.registerMetrics(agent.metrics);
+  const registration = o.register ? new NodeRegistration({ client: o.client, nodeName: o.nodeName, nodeIPs: o.nodeIPs, logger: o.logger }) : undefined;
+  await registration?.register();
+  await agent.start();
+  await agent.firstSync;
+  return {
+    agent,
+    async stop() {
+      registration?.stop();
+      await agent.stop();
+    },
+  };
+}
+
