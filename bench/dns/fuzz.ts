@@ -3,7 +3,7 @@
 // correctness check with real queries. A crash is the server process (or one of its UDP workers)
 // exiting; a hang is a real query that goes unanswered between two batches.
 // Usage: node dist/bench/dns/fuzz.js [--packets 1000000] [--tcp-share 0.05] [--workers 1]
-//        [--deadline-s 600] [--seed 1]    Writes bench/dns/fuzz-results-<date>.json.
+//        [--deadline-s 600] [--seed 1]    Writes bench/dns/fuzz-results-<date>-w<workers>.json.
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect } from 'node:net';
@@ -309,7 +309,7 @@ async function main(): Promise<void> {
   };
   sock.close();
   child.kill('SIGTERM');
-  const out = fileURLToPath(new URL(`../../../bench/dns/fuzz-results-${result.date.slice(0, 10)}.json`, import.meta.url));
+  const out = fileURLToPath(new URL(`../../../bench/dns/fuzz-results-${result.date.slice(0, 10)}-w${result.workers}.json`, import.meta.url));
   writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(`${JSON.stringify(result, null, 2)}\nwrote ${out}\n`);
   process.exitCode = ok ? 0 : 1;

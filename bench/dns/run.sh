@@ -2,7 +2,7 @@
 # dnsperf against Portico's DNS server (W UDP workers, and 1 for reference) and against dnsmasq
 # serving the same 1,000 names, in one run: ROUNDS rounds, each server once per round (order
 # rotated every round), same dnsperf settings for all. Prints one line per measurement and the
-# median / min / max per server, and writes bench/dns/results-<date>.json.
+# median / min / max per server, and writes bench/dns/results-<date>-<HHMM>.json.
 # Usage: bench/dns/run.sh [seconds=10] [rounds=3] [clients=4] [workers=nproc]   (after the build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +14,7 @@ N=1000
 P_PORT=15353
 P1_PORT=15355
 M_PORT=15354
-OUT=bench/dns/results-$(date +%F).json
+OUT=bench/dns/results-$(date +%F-%H%M).json
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }

@@ -2,7 +2,7 @@
 // separately) beside a plain `iptables-restore --noflush` of the same text into an empty namespace,
 // then a partial sync (one endpoint removed), for the legacy and nft variants. Runs inside network
 // namespaces it creates and always deletes; needs root.
-//   node dist/bench/iptables/run.js [services...]     (default: 1000 10000)
+//   VARIANTS=legacy,nft node dist/bench/iptables/run.js [services...]     (default: 1000 10000)
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { IptApplier, binaries, spawnExec, type Exec, type Variant } from '../../src/proxy/iptables/apply.js';
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const text = render(model, 'full', node).text;
     const renderMs = performance.now() - t0;
-    for (const variant of ['legacy', 'nft'] as Variant[]) {
+    for (const variant of (process.env.VARIANTS ?? 'legacy,nft').split(',') as Variant[]) {
       const plainMs = await withNs(async (exec) => {
         const s = performance.now();
         const r = await exec(binaries(variant, 'ip').restore, text);

@@ -147,7 +147,12 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   }
   const kc = relative(process.cwd(), cp.kubeconfigPath) || cp.kubeconfigPath;
   const dnsLine = cp.dnsAddress ? `\n  cluster DNS on ${cp.dnsAddress} (UDP and TCP): dig @${cp.dnsAddress.replace(/:(\d+)$/, ' -p $1')} kubernetes.default.svc.${opts.cluster.clusterDomain}` : '';
-  const agentLine = mode === 'none' ? '' : `\n  node agent: ${mode} data plane, Service CIDR ${opts.cluster.serviceCIDRs.join(',')}`;
+  const rootless = mode === 'userspace' && process.getuid?.() !== 0;
+  const agentLine =
+    mode === 'none'
+      ? ''
+      : `\n  node agent: ${mode} data plane, Service CIDR ${opts.cluster.serviceCIDRs.join(',')}` +
+        (rootless ? '\n  (without root, Service ports below 1024 cannot be bound unless net.ipv4.ip_unprivileged_port_start is lowered)' : '');
   process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}${agentLine}\n`);
   let stopping = false;
   const stop = (sig: string) => {
