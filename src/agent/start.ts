@@ -45,10 +45,9 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
 
 /** Starts a node agent (used by `portico agent` and by `portico up` in-process); resolves after its first sync. */
 export async function startNodeAgent(o: StartAgentOptions): Promise<{ agent: NodeAgent; stop(): Promise<void> }> {
-  let agentRef: NodeAgent | undefined;
-  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, annotationsOf: (ns, n) => agentRef?.serviceAnnotations(ns, n), logger: o.logger });
-  const agent = new NodeAgent({ ...o, backend });
-  agentRef = agent;
+  // The backend asks the agent's Service cache for annotations; it only does so once syncs run.
+  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
+  const agent: NodeAgent = new NodeAgent({ ...o, backend });
   if (backend instanceof UserspaceBackend) backend.registerMetrics(agent.metrics);
   const registration = o.register ? new NodeRegistration({ client: o.client, nodeName: o.nodeName, nodeIPs: o.nodeIPs, logger: o.logger }) : undefined;
   await registration?.register();

@@ -8,6 +8,7 @@ import { defaultNodeName, detectNodeIP } from '../agent/node.js';
 import { PROXY_MODES, type ProxyMode } from '../agent/backend.js';
 import { cleanupMode, startNodeAgent } from '../agent/start.js';
 import { parseFlags, parseDuration, parseHostPort, type FlagSpec } from './flags.js';
+import { POD_FLAGS, POD_USAGE, startPods } from '../kubelet/cli.js';
 
 const FLAGS = {
   kubeconfig: { type: 'string' },
@@ -25,6 +26,7 @@ const FLAGS = {
   'healthz-bind-address': { type: 'string', default: '0.0.0.0:10256' },
   'no-register-node': { type: 'boolean', default: false },
   scheduler: { type: 'string', default: 'rr' },
+  ...POD_FLAGS,
 } as const satisfies FlagSpec;
 
 const USAGE = `usage: portico agent --kubeconfig FILE --node-name NAME [flags]
@@ -49,7 +51,7 @@ flags:
   --healthz-bind-address H:P      /healthz and /livez (default 0.0.0.0:10256; empty: off)
   --no-register-node              do not create or heartbeat this node's Node and Lease
   --scheduler NAME                userspace mode: rr (default), wrr, lc, wlc, sh, dh, sed, nq, random;
-                                  a Service's portico.dev/scheduler annotation overrides it`;
+                                  a Service's portico.dev/scheduler annotation overrides it${POD_USAGE}`;
 
 export async function runAgent(argv: string[]): Promise<void> {
   const v = parseFlags(argv, FLAGS, USAGE);
@@ -96,9 +98,10 @@ export async function runAgent(argv: string[]): Promise<void> {
     register: !v['no-register-node'],
     logger,
   });
-  process.stdout.write(`Portico agent is up: node ${nodeName} (${nodeIPs.join(', ')}), mode ${mode}\n`);
+  const pods = await startPods(v, { client, nodeName, nodeIPs, logger });
+  process.stdout.write(`Portico agent is up: node ${nodeName} (${nodeIPs.join(', ')}), mode ${mode}${pods?.runner ? ', running pods' : ''}\n`);
   const stop = () => {
-    running.stop().then(
+    (pods ? pods.stop() : Promise.resolve()).then(() => running.stop()).then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -683,3 +683,32 @@ async function* tail(file: string, more: () => boolean, pollMs: number): AsyncGe
     await fh.close();
   }
 }
+
+/**
+ * Stops every pod recorded under a state dir without an API server: SIGKILL to each live container
+ * process group (checked by pid and start time), the pods' namespaces and /etc/netns files removed,
+ * the records deleted. For `portico agent --cleanup` and for tests' teardown. Returns how many pods.
+ */
+export async function cleanupPods(stateDir: string): Promise<number> {
+  const podsDir = join(stateDir, 'pods');
+  let entries: string[] = [];
+  try {
+    entries = await readdir(podsDir);
+  } catch {
+    return 0;
+  }
+  for (const uid of entries) {
+    const dir = join(podsDir, uid);
+    try {
+      const rec = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as PodRecord;
+      for (const c of Object.values(rec.containers)) {
+        if (c.pid !== undefined && (await isAlive(c.pid, c.startTicks ?? ''))) signalGroup(c.pid, 'SIGKILL');
+      }
+      if (rec.netns) await teardownPodNetwork({ netns: rec.netns, veth: rec.veth ?? '' });
+    } catch {
+      // no readable record: only the directory to remove
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+  return entries.length;
+}
