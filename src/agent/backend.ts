@@ -4,6 +4,7 @@ import type { ProxyModel } from '../proxy/model.js';
 import type { NodeState } from '../proxy/nftables/render.js';
 import { NftApplier, spawnExec, type Exec } from '../proxy/nftables/apply.js';
 import type { Logger } from 'pino';
+import { IptApplier, type Variant as IptablesVariant } from '../proxy/iptables/apply.js';
 import { Gauge, type Registry } from 'prom-client';
 import { UserspaceProxier, type EndpointMetrics } from '../proxy/userspace/proxier.js';
 import { SCHEDULER_ANNOTATION, WEIGHTS_ANNOTATION, isSchedulerName, parseWeights, type SchedulerName } from '../proxy/userspace/schedulers.js';
@@ -32,6 +33,25 @@ export class NftablesBackend implements ProxyBackend {
 
   constructor(exec: Exec = spawnExec) {
     this.applier = new NftApplier({ exec });
+  }
+
+  async sync(model: ProxyModel, node: NodeState, full: boolean): Promise<BackendSyncResult> {
+    const r = await this.applier.sync(model, node, full);
+    return { kind: r.kind, renderMs: r.renderMs, applyMs: r.applyMs };
+  }
+
+  cleanup(): Promise<void> {
+    return this.applier.cleanup();
+  }
+}
+
+/** iptables-legacy or iptables-nft (detected, or forced), in kube-proxy's chain layout. */
+export class IptablesBackend implements ProxyBackend {
+  readonly mode = 'iptables' as const;
+  private readonly applier: IptApplier;
+
+  constructor(variant?: IptablesVariant, exec: Exec = spawnExec) {
+    this.applier = new IptApplier({ exec, variant });
   }
 
   async sync(model: ProxyModel, node: NodeState, full: boolean): Promise<BackendSyncResult> {

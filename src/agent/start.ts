@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import { UsageError } from '../util/errors.js';
 import { NodeAgent, type AgentOptions } from './agent.js';
 import { NodeRegistration } from './node.js';
-import { NftablesBackend, UserspaceBackend, VipInterface, type ProxyBackend, type ProxyMode } from './backend.js';
+import { IptablesBackend, NftablesBackend, UserspaceBackend, VipInterface, type ProxyBackend, type ProxyMode } from './backend.js';
+import type { Variant as IptablesVariant } from '../proxy/iptables/apply.js';
 import { SCHEDULER_NAMES, isSchedulerName } from '../proxy/userspace/schedulers.js';
 
 interface BackendOptions {
@@ -12,6 +13,8 @@ interface BackendOptions {
   nodeIPs: string[];
   scheduler: string;
   annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
+  /** iptables mode: force iptables-legacy or iptables-nft instead of detecting. */
+  iptablesVariant?: IptablesVariant;
   logger?: Logger;
 }
 
@@ -20,25 +23,29 @@ export function backendFor(mode: ProxyMode, o: BackendOptions): ProxyBackend {
   switch (mode) {
     case 'nftables':
       return new NftablesBackend();
+    case 'iptables':
+      return new IptablesBackend(o.iptablesVariant);
     case 'userspace': {
       if (!isSchedulerName(o.scheduler)) throw new UsageError(`--scheduler: unsupported value "${o.scheduler}": supported values: ${SCHEDULER_NAMES.map((n) => `"${n}"`).join(', ')}`);
       const root = process.getuid?.() === 0;
       return new UserspaceBackend({ nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, annotationsOf: o.annotationsOf, vipInterface: root ? new VipInterface() : undefined, logger: o.logger });
     }
     default:
-      throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, userspace)`);
+      throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, iptables, userspace)`);
   }
 }
 
 export async function cleanupMode(mode: ProxyMode): Promise<void> {
   if (mode === 'userspace') return new VipInterface().cleanup();
   if (mode === 'nftables') return new NftablesBackend().cleanup();
-  throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, userspace)`);
+  if (mode === 'iptables') return new IptablesBackend().cleanup();
+  throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, iptables, userspace)`);
 }
 
 export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
   mode: ProxyMode;
   scheduler: string;
+  iptablesVariant?: IptablesVariant;
   /** Create and heartbeat this node's Node and Lease. */
   register: boolean;
 }
@@ -46,7 +53,7 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
 /** Starts a node agent (used by `portico agent` and by `portico up` in-process); resolves after its first sync. */
 export async function startNodeAgent(o: StartAgentOptions): Promise<{ agent: NodeAgent; stop(): Promise<void> }> {
   // The backend asks the agent's Service cache for annotations; it only does so once syncs run.
-  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
+  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, iptablesVariant: o.iptablesVariant, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
   const agent: NodeAgent = new NodeAgent({ ...o, backend });
   if (backend instanceof UserspaceBackend) backend.registerMetrics(agent.metrics);
   const registration = o.register ? new NodeRegistration({ client: o.client, nodeName: o.nodeName, nodeIPs: o.nodeIPs, logger: o.logger }) : undefined;

@@ -26,6 +26,7 @@ const FLAGS = {
   'healthz-bind-address': { type: 'string', default: '0.0.0.0:10256' },
   'no-register-node': { type: 'boolean', default: false },
   scheduler: { type: 'string', default: 'rr' },
+  'iptables-variant': { type: 'string', default: '' },
   ...POD_FLAGS,
 } as const satisfies FlagSpec;
 
@@ -52,6 +53,12 @@ flags:
   --no-register-node              do not create or heartbeat this node's Node and Lease
   --scheduler NAME                userspace mode: rr (default), wrr, lc, wlc, sh, dh, sed, nq, random;
                                   a Service's portico.dev/scheduler annotation overrides it${POD_USAGE}`;
+
+function iptablesVariant(v: string): 'legacy' | 'nft' | undefined {
+  if (v === '') return undefined;
+  if (v === 'legacy' || v === 'nft') return v;
+  throw new UsageError(`--iptables-variant: unsupported value "${v}": supported values: "legacy", "nft"`);
+}
 
 export async function runAgent(argv: string[]): Promise<void> {
   const v = parseFlags(argv, FLAGS, USAGE);
@@ -95,6 +102,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     metricsListen: String(v['metrics-bind-address']),
     healthListen: String(v['healthz-bind-address']),
     scheduler: String(v.scheduler),
+    iptablesVariant: iptablesVariant(String(v['iptables-variant'])),
     register: !v['no-register-node'],
     logger,
   });
