@@ -122,6 +122,17 @@ describe('PodRunner (loopback isolation) and Scheduler', () => {
     await readyIs('True');
   });
 
+  it('restartPolicy Never: a container that exits 0 leaves the pod Succeeded, not restarted', async () => {
+    await create('once', { nodeName: 'node-a', restartPolicy: 'Never', containers: [{ name: 'main', command: ['sh', '-c', 'echo done'] }] });
+    const p = await until('once Succeeded', async () => {
+      const x = await getPod('once');
+      return x.status?.phase === 'Succeeded' && x;
+    });
+    const cs = p.status?.containerStatuses?.[0];
+    assert.deepEqual([cs?.state?.terminated?.reason, cs?.state?.terminated?.exitCode, cs?.restartCount], ['Completed', 0, 0]);
+    assert.equal(p.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+  });
+
   it('a crashing container restarts with back-off: restartCount grows, CrashLoopBackOff, --previous logs', async () => {
     await create('crash', { nodeName: 'node-a', containers: [{ name: 'main', command: ['sh', '-c', 'echo run; exit 3'] }] });
     const seen = new Set<string>();

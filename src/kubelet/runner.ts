@@ -95,6 +95,8 @@ const STATE_FILE = 'pod.json';
 class ContainerRuntime {
   run = 0;
   ready = false;
+  /** The environment of the current run (exec probes run with it). */
+  env: Record<string, string> = {};
   backoffTimer: NodeJS.Timeout | undefined;
   killTimer: NodeJS.Timeout | undefined;
   probeTimers: NodeJS.Timeout[] = [];
@@ -239,6 +241,7 @@ class PodWorker {
         netns: this.rec.netns,
         hostname,
       });
+      c.env = Object.fromEntries(env);
       c.rec.pid = sp.pid;
       c.rec.startTicks = sp.startTicks;
       c.rec.startedAtMs = Date.now();
@@ -321,7 +324,7 @@ class PodWorker {
             podIP: this.rec.ip ?? '127.0.0.1',
             container: c.spec,
             execPrefix: this.rec.netns ? ['ip', 'netns', 'exec', this.rec.netns] : [],
-            env: { PATH: process.env.PATH },
+            env: c.env.PATH ? c.env : { PATH: process.env.PATH },
             cwd: c.spec.workingDir || undefined,
           });
           if (c.run !== run || this.done) return;
@@ -569,7 +572,12 @@ export class PodRunner {
   async setupNetwork(w: PodWorker): Promise<void> {
     const next = this.netLock.then(async () => {
       const used = new Set<string>();
-      for (const o of this.workers.values()) if (o.rec.ip) used.add(o.rec.ip);
+      for (const o of this.workers.values()) if (o.rec.ip && !o.pod.spec?.hostNetwork) used.add(o.rec.ip);
+      if (w.pod.spec?.hostNetwork) {
+        // The node's network: the pod's address is the node's, no namespace of its own.
+        w.rec.ip = this.hostIP || '127.0.0.1';
+        return;
+      }
       if (this.isolation === 'loopback') {
         const ip = allocateLoopbackIP(used);
         if (!ip) throw new Error('no free loopback address');
