@@ -50,7 +50,10 @@ export class IptablesBackend implements ProxyBackend {
   readonly mode = 'iptables' as const;
   private readonly applier: IptApplier;
 
-  constructor(variant?: IptablesVariant, exec: Exec = spawnExec) {
+  constructor(
+    private readonly variant?: IptablesVariant,
+    private readonly exec: Exec = spawnExec,
+  ) {
     this.applier = new IptApplier({ exec, variant });
   }
 
@@ -59,8 +62,26 @@ export class IptablesBackend implements ProxyBackend {
     return { kind: r.kind, renderMs: r.renderMs, applyMs: r.applyMs };
   }
 
-  cleanup(): Promise<void> {
-    return this.applier.cleanup();
+  /**
+   * With a forced variant, cleans that one. Otherwise both: an agent run with
+   * `--iptables-variant legacy` on a host whose `iptables` is the nft one (or the reverse) left its
+   * rules where detection would not look. A variant whose tools are not installed is skipped.
+   */
+  async cleanup(): Promise<void> {
+    if (this.variant) return this.applier.cleanup();
+    const errors: Error[] = [];
+    let cleaned = 0;
+    for (const variant of ['nft', 'legacy'] as const) {
+      try {
+        await new IptApplier({ exec: this.exec, variant }).cleanup();
+        cleaned++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        errors.push(err as Error);
+      }
+    }
+    if (errors.length) throw errors[0];
+    if (!cleaned) await this.applier.cleanup(); // neither tool found: report what detection says
   }
 }
 

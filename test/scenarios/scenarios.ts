@@ -81,7 +81,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined>, describe
   }
 }
 
-export function defineScenarios(get: () => Cluster): void {
+export function defineScenarios(mode: string, get: () => Cluster): void {
   const views = new Map<string, SvcView>();
 
   async function view(name: string): Promise<SvcView> {

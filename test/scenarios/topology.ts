@@ -31,9 +31,16 @@ import {
 
 export * from './plan.js';
 
+export interface ClusterOptions {
+  /** Extra `portico agent` flags for both nodes' agents, e.g. `['--iptables-variant', 'legacy']`. */
+  agentArgs?: readonly string[];
+}
+
 export interface Cluster {
   id: string;
   mode: string;
+  /** The extra agent flags the cluster was built with. */
+  agentArgs: readonly string[];
   /** Namespace names by role: link, ctl, n1, n2, cli and one per pod (n1a, ...). */
   ns: Record<string, string>;
   dataDir: string;
@@ -51,7 +58,8 @@ export interface Cluster {
 }
 
 /** Builds the cluster. On failure, what was built is torn down before the error propagates. */
-export async function buildCluster(mode: string): Promise<Cluster> {
+export async function buildCluster(mode: string, opts: ClusterOptions = {}): Promise<Cluster> {
+  const agentArgs = [...(opts.agentArgs ?? [])];
   const id = randomBytes(3).toString('hex');
   const roles = ['link', 'ctl', 'n1', 'n2', 'cli', ...PODS.map((p) => p.name)];
   const ns: Record<string, string> = Object.fromEntries(roles.map((r) => [r, `pt-${id}-${r}`]));
@@ -107,6 +115,7 @@ export async function buildCluster(mode: string): Promise<Cluster> {
   const cluster: Cluster = {
     id,
     mode,
+    agentArgs,
     ns,
     dataDir,
     kubeconfig,
@@ -129,6 +138,7 @@ export async function buildCluster(mode: string): Promise<Cluster> {
         '--cluster-cidr', POD_CIDR,
         '--metrics-bind-address', `${ip}:10249`,
         '--healthz-bind-address', `${ip}:10256`,
+        ...agentArgs,
       ]);
       agents.set(node, p);
       await p.waitFor(/^Portico agent is up/m);
@@ -269,18 +279,23 @@ export async function buildCluster(mode: string): Promise<Cluster> {
 
 /**
  * The shared scenario suite, run against agents in the given mode (nftables, iptables, ipvs,
- * userspace). Every test file of a data plane is one call of this.
+ * userspace), with optional extra agent flags. Every test file of a data plane is one call of this:
+ *
+ *     scenarioSuite('iptables', { agentArgs: ['--iptables-variant', 'legacy'] });
+ *
+ * Scenarios a mode cannot pass by design are skipped, with the reason, per scenarios.ts' table.
  */
-export function scenarioSuite(mode: string): void {
-  describe(`Service scenarios, agents in --mode ${mode}`, () => {
+export function scenarioSuite(mode: string, opts: ClusterOptions = {}): void {
+  const flags = opts.agentArgs?.length ? ` ${opts.agentArgs.join(' ')}` : '';
+  describe(`Service scenarios, agents in --mode ${mode}${flags}`, () => {
     const ctx: { cluster?: Cluster } = {};
     before(async () => {
-      ctx.cluster = await buildCluster(mode);
+      ctx.cluster = await buildCluster(mode, opts);
     });
     after(async () => {
       await ctx.cluster?.destroy();
     });
-    defineScenarios(() => {
+    defineScenarios(mode, () => {
       if (!ctx.cluster) throw new Error('the scenario cluster was not built (see the before hook)');
       return ctx.cluster;
     });

@@ -198,6 +198,12 @@ export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeS
   const dport = `-m ${p} --dport ${sp.port}`;
   const add = (table: TableName, chain: string, spec: string) => dispatch.add(`${table}\0${chain}\0${spec}`);
   const clusterCIDRs = inFamily(f, node.clusterCIDR ? [node.clusterCIDR] : []);
+  // No endpoints: TCP gets a reset, everything else ICMP port unreachable. kube-proxy rejects TCP
+  // with ICMP too, but the kernel rate-limits ICMP errors per destination host (icmp_ratelimit:
+  // a burst of 6, then 1/s), so a pod retrying TCP to an empty Service would use up the budget and
+  // its UDP datagrams would then vanish silently; resets are not rate-limited. The client sees
+  // ECONNREFUSED either way (and the nftables backend's reject chain does the same).
+  const reject = p === 'tcp' ? 'REJECT --reject-with tcp-reset' : 'REJECT';
 
   // Endpoint chains, shared by the SVC and SVL chains of this service port.
   const seps = new Map<string, string>();
@@ -249,7 +255,7 @@ export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeS
     const m = `-d ${cidr(f, ip)} -p ${p}`;
     if (internalEndpoints(sp, cat).length && intChain) add('nat', CH.SERVICES, `${m} ${comment(`${cmt} cluster IP`)} ${dport} -j ${intChain}`);
     else if (cat.hasAny) add('filter', CH.SERVICES, `${m} ${comment(`${cmt} has no local endpoints`)} ${dport} -j DROP`);
-    else add('filter', CH.SERVICES, `${m} ${comment(`${cmt} has no endpoints`)} ${dport} -j REJECT`);
+    else add('filter', CH.SERVICES, `${m} ${comment(`${cmt} has no endpoints`)} ${dport} -j ${reject}`);
   }
 
   // External traffic: external IPs, load-balancer IPs, node port.
@@ -257,8 +263,9 @@ export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeS
   const extIPs = [...new Set(sp.externalIPs.filter(f.is))];
   const lbIPs = [...new Set(sp.loadBalancerIPs.filter(f.is))];
   if (extIPs.length === 0 && lbIPs.length === 0 && sp.nodePort === 0) return { chains, dispatch: [...dispatch] };
-  const filterExternal = (target: 'REJECT' | 'DROP', why: string) => {
+  const filterExternal = (verdict: 'REJECT' | 'DROP', why: string) => {
     const cm = comment(`${cmt} ${why}`);
+    const target = verdict === 'REJECT' ? reject : 'DROP';
     for (const ip of extIPs) add('filter', CH.EXTERNAL, `-d ${cidr(f, ip)} -p ${p} ${cm} ${dport} -j ${target}`);
     for (const ip of lbIPs) add('filter', CH.EXTERNAL, `-d ${cidr(f, ip)} -p ${p} ${cm} ${dport} -j ${target}`);
     if (sp.nodePort > 0) {

@@ -1,0 +1,6 @@
+// The shared Service scenarios with the agents relaying in user space (`--mode userspace`; as root
+// the virtual IPs go on a dummy interface, or on lo without a dummy driver). What this mode cannot
+// do by design is skipped with its reason (CAPABILITIES in scenarios.ts).
+import { scenarioSuite } from './topology.js';
+
+scenarioSuite('userspace');
