@@ -191,7 +191,10 @@ export class VipInterface {
   async add(address: string): Promise<void> {
     // Loopback addresses are local without configuration.
     if (address.startsWith('127.') || address === '::1') return;
-    await this.ip(['addr', 'add', address.includes(':') ? `${address}/128` : `${address}/32`, 'dev', await this.dev()]);
+    const dev = await this.dev();
+    // On lo, IPv4 addresses carry a label, so `--cleanup` finds what a killed agent left there.
+    const label = dev === 'lo' && !address.includes(':') ? ['label', LO_LABEL] : [];
+    await this.ip(['addr', 'add', address.includes(':') ? `${address}/128` : `${address}/32`, 'dev', dev, ...label]);
   }
 
   async remove(address: string): Promise<void> {
@@ -199,9 +202,13 @@ export class VipInterface {
     await this.ip(['addr', 'del', address.includes(':') ? `${address}/128` : `${address}/32`, 'dev', await this.dev()]);
   }
 
-  /** Removes the dummy interface (with every address on it). Addresses put on `lo` go with their Services. */
+  /** Removes the dummy interface (with every address on it) and the labelled IPv4 addresses on `lo`. */
   async cleanup(): Promise<void> {
     await this.ip(['link', 'del', this.name]);
+    await this.ip(['-4', 'addr', 'flush', 'dev', 'lo', 'label', LO_LABEL]);
     this.device = undefined;
   }
 }
+
+/** The label of the Service addresses VipInterface puts on `lo` (IPv4 only: IPv6 has no labels). */
+export const LO_LABEL = 'lo:portico';

@@ -396,7 +396,10 @@ export function render(
     }
     for (const [id, lines] of dispatch) {
       const t = split2(id)[0];
-      s.rules.get(t)!.push(...lines, ...(tail.get(id) ?? []).map((r) => `-A ${split2(id)[1]} ${r}`));
+      // A loop, not a spread: the dispatch chain has a rule per Service address (stack limits).
+      const into = s.rules.get(t)!;
+      for (const l of lines) into.push(l);
+      for (const r of tail.get(id) ?? []) into.push(`-A ${split2(id)[1]} ${r}`);
     }
     // Chains the previous state knew of (or found in the kernel) that are gone: flush, then delete.
     const gone = new Set<string>(prev?.stale ?? []);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { render, renderCleanup, type NodeState } from './render.js';
 import { FakeNftables } from './fake.js';
 import { isOwnedName, objectName, MAX_NAME_LEN } from './names.js';
-import { ep, modelOf, sport } from '../testing.js';
+import { ep, generatedModel, modelOf, sport } from '../testing.js';
 import type { EndpointInfo, ProxyModel, ServicePortInfo } from '../model.js';
 
 const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/16', masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'] };
@@ -228,4 +228,11 @@ test('render: a partial sync of one endpoint change is small and never recreates
   const unchanged = render(m2, [], node, part.mirror);
   assert.equal(unchanged.text, '', 'nothing changed: empty transaction');
   assert.equal(render(m2, [], { ...node, masqueradeAll: true }, part.mirror).kind, 'full', 'node state change forces a full sync');
+});
+
+test('a 30,000-Service full sync renders (no argument spreads that overflow the stack)', () => {
+  const node = { nodeName: 'n1', nodeIPs: ['198.19.255.11'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/16', masqueradeAll: false };
+  const r = render(generatedModel(30_000, 10), 'full', node, undefined, 'ip');
+  assert.equal(r.kind, 'full');
+  assert.equal(r.servicesRendered, 30_000);
 });

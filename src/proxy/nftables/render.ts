@@ -375,7 +375,7 @@ export function render(
         for (const r of rules) ruleLines.push(`add rule ${t} ${name} ${r}`);
       }
     }
-    out.push(...ruleLines);
+    for (const l of ruleLines) out.push(l);
     const adds = new Map<string, string[]>();
     for (const [id, owners] of elements) {
       const [set, key] = splitElem(id);
@@ -462,10 +462,11 @@ export function render(
     if (before !== undefined) pushTo(dels, set, key);
     if (after !== undefined) pushTo(adds, set, elemText(key, after));
   }
-  out.push(...addSets, ...addChains, ...flushChains, ...ruleLines);
+  // Loops, not spreads: a 30k-Service sync has hundreds of thousands of lines (spread overflows the stack).
+  for (const part of [addSets, addChains, flushChains, ruleLines]) for (const l of part) out.push(l);
   emitElements(out, 'delete', t, dels);
   emitElements(out, 'add', t, adds);
-  out.push(...delChains, ...delSets);
+  for (const part of [delChains, delSets]) for (const l of part) out.push(l);
   const next: NftMirror = { family, nodeKey, services, elements };
   return { kind: 'partial', text: out.length ? out.join('\n') + '\n' : '', mirror: next, servicesRendered: rendered };
 }
