@@ -255,3 +255,27 @@ describe('strategic merge patch with the registered schemas', () => {
     assert.deepEqual(out.spec.containers[0]!.env, [{ name: 'A', value: '1' }, { name: 'B', value: '3' }]);
   });
 });
+
+describe('guaranteedUpdate', () => {
+  it('retries a patch-like mutation when another writer got in between, but not one that pins a stale resourceVersion', async () => {
+    const t = await setup();
+    await t.svc.create('default', service('a'));
+    let first = true;
+    const out = await t.svc.guaranteedUpdate('default', 'a', async (cur) => {
+      if (first) {
+        first = false;
+        // Another writer changes the object after our read.
+        await t.svc.guaranteedUpdate('default', 'a', (c) => ({ ...c, metadata: { ...c.metadata, labels: { other: 'writer' } } }));
+      }
+      return { ...cur, metadata: { ...cur.metadata, annotations: { mine: 'yes' } } };
+    });
+    assert.equal(out.metadata?.annotations?.mine, 'yes');
+    assert.equal(out.metadata?.labels?.other, 'writer', 'the retry reapplied the mutation to the newer object');
+    const stale = (await t.svc.get('default', 'a')).metadata!.resourceVersion!;
+    await t.svc.guaranteedUpdate('default', 'a', (c) => ({ ...c, metadata: { ...c.metadata, labels: { bump: '1' } } }));
+    await assert.rejects(
+      t.svc.guaranteedUpdate('default', 'a', (c) => ({ ...c, metadata: { ...c.metadata, resourceVersion: stale, labels: { x: 'y' } } })),
+      ConflictError,
+    );
+  });
+});

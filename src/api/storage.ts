@@ -424,7 +424,9 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
       try {
         return await this.writeUpdate(next, old, cur.modRevision, opts);
       } catch (err) {
-        if (err instanceof ConflictError && !mutated.metadata?.resourceVersion && attempt < 10) continue;
+        // A pinned resourceVersion was checked above, before the write; a conflict here is another
+        // writer between our read and our write, so read again and reapply.
+        if (err instanceof ConflictError && attempt < 10) continue;
         throw err;
       }
     }

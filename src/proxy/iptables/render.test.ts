@@ -80,6 +80,7 @@ test('render: golden rules per feature', () => {
   const noLocal = sport({ name: 'nl', clusterIP: '198.18.0.13', externalIPs: ['198.19.255.50'], externalPolicyLocal: true, endpoints: [ep('198.19.4.1', 8080, B)] });
   const itp = sport({ name: 'itp', clusterIP: '198.18.0.15', internalPolicyLocal: true, endpoints: [ep('198.19.6.2', 8080, B)] });
   const v6 = sport({ name: 'v6', clusterIPs: ['fd00::10'], endpoints: [ep('fd00:1::1', 8080)] });
+  const none = sport({ name: 'none', clusterIP: '198.18.0.19', nodePort: 30090, endpoints: [] });
   const sep = (sp: ServicePortInfo, e: string) => chainName('SEP', sp, e);
   const rows: Array<{ why: string; got: string[]; want: string[] }> = [
     {
@@ -114,6 +115,14 @@ test('render: golden rules per feature', () => {
       why: 'ITP Local without local endpoints: cluster IP dropped, no nat dispatch',
       got: rulesOf(itp),
       want: ['filter: -A PORTICO-SERVICES -d 198.18.0.15/32 -p tcp -m comment --comment "default/itp has no local endpoints" -m tcp --dport 80 -j DROP'],
+    },
+    {
+      why: 'no endpoints, TCP: reset (the kernel rate-limits ICMP errors per host; resets are not)',
+      got: rulesOf(none),
+      want: [
+        'filter: -A PORTICO-SERVICES -d 198.18.0.19/32 -p tcp -m comment --comment "default/none has no endpoints" -m tcp --dport 80 -j REJECT --reject-with tcp-reset',
+        'filter: -A PORTICO-EXTERNAL-SERVICES ! -d 127.0.0.0/8 -p tcp -m comment --comment "default/none has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 30090 -j REJECT --reject-with tcp-reset',
+      ],
     },
     {
       why: 'masqueradeAll marks every cluster IP connection',
