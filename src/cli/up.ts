@@ -51,7 +51,7 @@ flags:
   --bookmark-interval DURATION      watch bookmark period (default 1m)${
     cmd === 'up'
       ? `
-  --proxy-mode auto|nftables|userspace|none   the node agent's data plane (default auto: nftables as
+  --proxy-mode auto|nftables|iptables|userspace|none   the node agent's data plane (default auto: nftables as
                                     root with nft installed, else userspace; without root the
                                     default service CIDR moves into loopback, 127.96.0.0/12)
   --node-name NAME                  this node's name (default: the host name)`
@@ -112,7 +112,7 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
     throw new UsageError('portico server runs no node agent: --proxy-mode and --node-name are for portico up and portico agent');
   }
   const requested = String(flags['proxy-mode']);
-  if (!['auto', 'none', ...PROXY_MODES].includes(requested)) throw new UsageError(`--proxy-mode: unsupported value "${requested}": supported values: "auto", "none", "nftables", "userspace"`);
+  if (!['auto', 'none', ...PROXY_MODES].includes(requested)) throw new UsageError(`--proxy-mode: unsupported value "${requested}": supported values: "auto", "none", "nftables", "iptables", "userspace"`);
   const mode: ProxyMode | 'none' = cmd === 'server' ? 'none' : requested === 'auto' ? autoProxyMode() : (requested as ProxyMode | 'none');
   // Rootless userspace needs Service addresses it can bind: loopback holds all of 127.0.0.0/8.
   if (mode === 'userspace' && process.getuid?.() !== 0 && !argv.some((a) => a.startsWith('--service-cidr'))) flags['service-cidr'] = '127.96.0.0/12';
