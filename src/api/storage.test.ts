@@ -279,3 +279,26 @@ describe('guaranteedUpdate', () => {
     );
   });
 });
+
+describe('dual-stack allocation', () => {
+  it('RequireDualStack gets one cluster IP per family; the default stays single-stack on the primary family', async () => {
+    const store = new MemoryStore();
+    const dual: ClusterConfig = { ...cfg, serviceCIDRs: ['198.18.0.0/28', 'fd00:18::/120'] };
+    const reg = new ApiRegistry(store, dual);
+    const svc = reg.kind<Service>('Service');
+    svc.hooks = new ServiceAllocator(store, dual).hooks();
+    await reg.ensureSystemNamespaces();
+    const both = await svc.create('default', service('both', { ipFamilyPolicy: 'RequireDualStack' }));
+    assert.deepEqual(both.spec?.ipFamilies, ['IPv4', 'IPv6']);
+    assert.equal(both.spec?.clusterIPs?.length, 2);
+    assert.match(both.spec!.clusterIPs![0]!, /^198\.18\.0\./);
+    assert.match(both.spec!.clusterIPs![1]!, /^fd00:18::/);
+    assert.equal(both.spec?.clusterIP, both.spec?.clusterIPs?.[0]);
+    const single = await svc.create('default', service('single'));
+    assert.deepEqual(single.spec?.ipFamilies, ['IPv4']);
+    assert.equal(single.spec?.ipFamilyPolicy, 'SingleStack');
+    assert.equal(single.spec?.clusterIPs?.length, 1);
+    const v6 = await svc.create('default', service('v6', { ipFamilies: ['IPv6'] }));
+    assert.match(v6.spec!.clusterIP!, /^fd00:18::/);
+  });
+});
