@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Proc, run, runOk, type ExecResult } from '../../test/scenarios/plan.js';
-import type { Exec } from '../../src/proxy/nftables/apply.js';
+import type { Exec } from '../../src/proxy/exec.js';
 
 export class Sandbox {
   readonly id = randomBytes(3).toString('hex');

@@ -18,7 +18,7 @@ import type { NodeState } from '../proxy/nftables/render.js';
 import type { ProxyBackend } from './backend.js';
 import { HealthCheckServers } from './healthcheck.js';
 import { deleteStaleUDP, staleUDPEntries } from './conntrack.js';
-import { spawnExec, type Exec } from '../proxy/nftables/apply.js';
+import { spawnExec, type Exec } from '../proxy/exec.js';
 
 export interface AgentOptions {
   client: KubeClient;

@@ -2,7 +2,8 @@
 // whenever asked (first sync, after a failure, periodically), and `cleanup` for `--cleanup`.
 import type { ProxyModel } from '../proxy/model.js';
 import type { NodeState } from '../proxy/nftables/render.js';
-import { NftApplier, spawnExec, type Exec } from '../proxy/nftables/apply.js';
+import { spawnExec, type Exec } from '../proxy/exec.js';
+import { NftApplier } from '../proxy/nftables/apply.js';
 import type { Logger } from 'pino';
 import { IptApplier, type Variant as IptablesVariant } from '../proxy/iptables/apply.js';
 import { Gauge, type Registry } from 'prom-client';

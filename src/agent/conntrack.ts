@@ -4,7 +4,7 @@
 // that no longer serves that Service port are deleted (kube-proxy's conntrack reconciler). TCP is
 // left alone: its connections end by themselves.
 import type { ProxyModel, ServicePortInfo } from '../proxy/model.js';
-import type { Exec } from '../proxy/nftables/apply.js';
+import type { Exec } from '../proxy/exec.js';
 
 export interface ConntrackDeletion {
   /** The Service address (cluster, external or LB IP), or '' for a node-port entry. */

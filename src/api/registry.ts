@@ -25,6 +25,11 @@ export class ApiRegistry {
   private readonly byKind = new Map<string, ResourceStorage>();
   /** Kinds whose DELETE is not a plain storage delete (Namespace). */
   readonly deleteHooks = new Map<string, (name: string, opts: { gracePeriodSeconds?: number; dryRun: boolean }) => Promise<KubeObject>>();
+  /**
+   * Where `pods/log` reads from: the in-process pod runner of `portico up` (undefined: no node of
+   * this process runs pods).
+   */
+  podLogs: ((namespace: string, name: string, container: string | undefined, opts: { follow: boolean; previous: boolean }) => Promise<NodeJS.ReadableStream>) | undefined;
   /** Called when a namespace turns Terminating, so its content can be removed. */
   onNamespaceTerminating: ((name: string) => void) | undefined;
 

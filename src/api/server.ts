@@ -227,6 +227,10 @@ async function route(ctx: Ctx, opts: ApiServerOptions): Promise<void> {
   }
   const storage = reg.storage(group, version, resource);
   if (!storage) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
+  if (sub === 'log' && storage.def.kind === 'Pod' && name !== undefined) {
+    if (method !== 'GET') throw new MethodNotAllowedError();
+    return servePodLogs({ ctx, storage, namespace, name, sub, reg, opts });
+  }
   if (sub && !storage.def.subresources.includes(sub)) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
   if (storage.def.namespaced && name !== undefined && namespace === undefined) {
     throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
@@ -313,6 +317,25 @@ function sendObject(rc: ResourceCtx, code: number, obj: KubeObject): void {
   }
   if (rep.kind === 'partial-metadata') return sendJSON(rc.ctx, code, partialMetadata(obj));
   sendJSON(rc.ctx, code, obj);
+}
+
+/** `kubectl logs`: the container's log from the pod runner of this process, streamed as text. */
+async function servePodLogs(rc: ResourceCtx): Promise<void> {
+  const pod = (await rc.storage.get(rc.namespace, rc.name!)) as KubeObject & { spec?: { nodeName?: string } };
+  if (!pod.spec?.nodeName) throw new BadRequestError(`pod ${rc.name} does not have a host assigned`);
+  const p = rc.ctx.url.searchParams;
+  if (!rc.reg.podLogs) throw new StatusError(503, 'ServiceUnavailable', `no log source for node "${pod.spec.nodeName}": this Portico process runs no pods`);
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = await rc.reg.podLogs(rc.namespace ?? '', rc.name!, p.get('container') ?? undefined, { follow: p.get('follow') === 'true', previous: p.get('previous') === 'true' });
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 404) throw new BadRequestError((err as Error).message);
+    throw err;
+  }
+  const res = rc.ctx.res;
+  res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
+  rc.ctx.req.on('close', () => (stream as unknown as { destroy?: () => void }).destroy?.());
+  stream.pipe(res);
 }
 
 async function serveGet(rc: ResourceCtx): Promise<void> {

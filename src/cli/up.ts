@@ -1,11 +1,16 @@
 // `portico up` and `portico server`: flags → ControlPlaneOptions, start, print where to find it,
 // and stop cleanly on SIGINT/SIGTERM.
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { existsSync } from 'node:fs';
 import { KubeClient, loadKubeconfig } from '../client/http.js';
 import { PROXY_MODES, type ProxyMode } from '../agent/backend.js';
 import { startNodeAgent } from '../agent/start.js';
 import { defaultNodeName, detectNodeIP } from '../agent/node.js';
+import { POD_FLAGS, startPods, type StartedPods } from '../kubelet/cli.js';
+
+
+/** The pod flags' defaults, for the runner `portico up` starts in-process. */
+const POD_DEFAULTS = Object.fromEntries(Object.entries(POD_FLAGS).map(([k, v]) => [k, v.default])) as Record<keyof typeof POD_FLAGS, string | boolean>;
 import { UsageError } from '../util/errors.js';
 import { isValidCIDR } from '../util/ip.js';
 import { startControlPlane, DEFAULT_CLUSTER, type ControlPlaneOptions } from '../api/controlplane.js';
@@ -28,6 +33,7 @@ const SERVER_FLAGS = {
   // Only `up` runs a node agent; `server` rejects these as unknown.
   'proxy-mode': { type: 'string', default: 'auto' },
   'node-name': { type: 'string', default: '' },
+  'no-pods': { type: 'boolean', default: false },
 } as const satisfies FlagSpec;
 
 function usage(cmd: string, what: string): string {
@@ -54,7 +60,8 @@ flags:
   --proxy-mode auto|nftables|iptables|userspace|none   the node agent's data plane (default auto: nftables as
                                     root with nft installed, else userspace; without root the
                                     default service CIDR moves into loopback, 127.96.0.0/12)
-  --node-name NAME                  this node's name (default: the host name)`
+  --node-name NAME                  this node's name (default: the host name)
+  --no-pods                         do not run Pods as processes on this host (default: run them)`
       : ''
   }`;
 }
@@ -108,8 +115,8 @@ export function controlPlaneOptions(v: Record<keyof typeof SERVER_FLAGS, string 
 async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   const what = cmd === 'up' ? 'Runs Portico on this host: API server, controllers and cluster DNS.' : 'Runs the control plane and the cluster DNS server, without a node agent.';
   const flags = parseFlags(argv, SERVER_FLAGS, usage(cmd, what));
-  if (cmd === 'server' && (argv.some((a) => a.startsWith('--proxy-mode')) || argv.some((a) => a.startsWith('--node-name')))) {
-    throw new UsageError('portico server runs no node agent: --proxy-mode and --node-name are for portico up and portico agent');
+  if (cmd === 'server' && ['--proxy-mode', '--node-name', '--no-pods'].some((f) => argv.some((a) => a.startsWith(f)))) {
+    throw new UsageError('portico server runs no node agent: --proxy-mode, --node-name and --no-pods are for portico up and portico agent');
   }
   const requested = String(flags['proxy-mode']);
   if (!['auto', 'none', ...PROXY_MODES].includes(requested)) throw new UsageError(`--proxy-mode: unsupported value "${requested}": supported values: "auto", "none", "nftables", "iptables", "userspace"`);
@@ -119,14 +126,16 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   const opts = controlPlaneOptions(flags);
   const cp = await startControlPlane(opts);
   let agent: { stop(): Promise<void> } | undefined;
+  let pods: StartedPods | undefined;
   if (mode !== 'none') {
     const client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
     const nodeIP = detectNodeIP() ?? '127.0.0.1';
+    const nodeName = String(flags['node-name']) || defaultNodeName();
     try {
       agent = await startNodeAgent({
         client,
         mode,
-        nodeName: String(flags['node-name']) || defaultNodeName(),
+        nodeName,
         nodeIPs: [nodeIP],
         nodePortAddresses: [],
         clusterCIDR: opts.cluster.podCIDR,
@@ -140,7 +149,18 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
         register: true,
         logger: cp.logger,
       });
+      if (!flags['no-pods']) {
+        // One host: this node runs the Pods and schedules them (there is no other node).
+        pods = await startPods(
+          { ...POD_DEFAULTS, 'run-pods': true, 'schedule-pods': true, 'pod-state-dir': join(opts.dataDir, 'pods'), 'cluster-domain': opts.cluster.clusterDomain },
+          { client, nodeName, nodeIPs: [nodeIP], logger: cp.logger },
+        );
+        const runner = pods?.runner;
+        if (runner) cp.registry.podLogs = (ns, name, container, o) => runner.readLogs(ns, name, container, o);
+      }
     } catch (err) {
+      await pods?.stop().catch(() => {});
+      await agent?.stop().catch(() => {});
       await cp.close();
       throw new Error(`node agent (${mode}) failed to start: ${(err as Error).message}`);
     }
@@ -159,7 +179,10 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     cp.logger.info({ signal: sig }, 'shutting down');
-    (agent ? agent.stop() : Promise.resolve()).then(() => cp.close()).then(
+    (pods ? pods.stop() : Promise.resolve())
+      .then(() => agent?.stop())
+      .then(() => cp.close())
+      .then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -4,7 +4,7 @@
 // chains the kernel still holds (after a restart or a failed sync), so the restore text both
 // installs the jumps exactly once and deletes leftovers. The state advances only when the restore
 // succeeded; after any failure the next sync is full.
-import { spawnExec, type Exec, type ExecResult } from '../nftables/apply.js';
+import { ApplyError, firstStderrLine, spawnExec, type Exec, type ExecResult } from '../exec.js';
 import type { ProxyModel } from '../model.js';
 import {
   emptyState, familiesOf, missingJumps, parseSave, render, renderCleanup, staleFromSave, TABLES,
@@ -16,12 +16,9 @@ export { spawnExec, type Exec, type ExecResult };
 /** Which iptables: the legacy x_tables kernel API or the nf_tables-based compatibility layer. */
 export type Variant = 'legacy' | 'nft';
 
-export class IptApplyError extends Error {
+export class IptApplyError extends ApplyError {
   override name = 'IptApplyError';
   readonly code = 'IPTABLES_APPLY_FAILED';
-  constructor(message: string, readonly stderr: string) {
-    super(message);
-  }
 }
 
 export interface SyncReport {
@@ -62,10 +59,6 @@ export function binaries(variant: Variant, family: Family): { restore: string[];
   return { restore: [`${base}-${variant}-restore`, '-w', '--noflush'], save: [`${base}-${variant}-save`] };
 }
 
-function firstLine(r: ExecResult): string {
-  return r.stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${r.code}`;
-}
-
 export class IptApplier {
   private readonly exec: Exec;
   private readonly now: () => number;
@@ -91,7 +84,7 @@ export class IptApplier {
 
   private async save(variant: Variant, family: Family): Promise<string> {
     const r = await this.exec(binaries(variant, family).save, '');
-    if (r.code !== 0) throw new IptApplyError(`${binaries(variant, family).save[0]} failed: ${firstLine(r)}`, r.stderr);
+    if (r.code !== 0) throw new IptApplyError(`${binaries(variant, family).save[0]} failed: ${firstStderrLine(r)}`, r.stderr);
     return r.stdout;
   }
 
@@ -144,7 +137,7 @@ export class IptApplier {
         } catch (err) {
           throw new IptApplyError(`${argv[0]} failed to run: ${err instanceof Error ? err.message : String(err)}`, '');
         }
-        if (res.code !== 0) throw new IptApplyError(`${argv[0]} rejected the ${report.kind} sync: ${firstLine(res)}`, res.stderr);
+        if (res.code !== 0) throw new IptApplyError(`${argv[0]} rejected the ${report.kind} sync: ${firstStderrLine(res)}`, res.stderr);
       }
       report.applyMs += this.now() - t1;
       report.bytes += text.length;
@@ -171,7 +164,7 @@ export class IptApplier {
       const text = renderCleanup(saved);
       if (text === '') continue;
       const res = await this.exec(binaries(variant, fam).restore, text);
-      if (res.code !== 0) throw new IptApplyError(`iptables cleanup failed: ${firstLine(res)}`, res.stderr);
+      if (res.code !== 0) throw new IptApplyError(`iptables cleanup failed: ${firstStderrLine(res)}`, res.stderr);
     }
   }
 }

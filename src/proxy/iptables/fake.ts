@@ -6,12 +6,11 @@
 // missing chain, deleting a chain that is referenced, not empty or built in, deleting a rule that
 // is not there, DNAT/MASQUERADE outside nat, REJECT outside filter) and dumps deterministically.
 
-export class IptError extends Error {
+import { RulesetError } from '../ruleset-error.js';
+
+export class IptError extends RulesetError {
   override name = 'IptError';
   readonly code = 'IPTABLES_ERROR';
-  constructor(message: string, readonly line?: number) {
-    super(line !== undefined ? `line ${line}: ${message}` : message);
-  }
 }
 
 // ---- rules ----

@@ -6,36 +6,13 @@
 // per-list state with an injectable clock, `-m addrtype` answers from the packet's flags.
 import { valueMatches } from '../nftables/trace.js';
 import type { Chain, FakeIptables, Match, Rule, Table } from './fake.js';
+import type { Hook, Packet, TraceResult } from '../trace-types.js';
 
-export type Hook = 'prerouting' | 'output';
-
-export interface Packet {
-  src: string;
-  dst: string;
-  proto: 'tcp' | 'udp' | 'sctp';
-  dport: number;
-  /** The (original) destination is an address of this host. */
-  isLocalDst: boolean;
-  /** Where the packet enters: from the network or a pod ('prerouting') or from a local process ('output'). */
-  hook: Hook;
-  /** The source is an address of this host; defaults to hook === 'output'. */
-  isLocalSrc?: boolean;
-}
+export type { Hook, Packet, TraceResult };
 
 export interface TraceOptions {
   /** Source of `-m statistic --mode random` draws in [0, 1); a rule matches when the draw < probability. Default: always 0 (first candidate). */
   random?: () => number;
-}
-
-export interface TraceResult {
-  verdict: 'dnat' | 'accept' | 'drop' | 'reject';
-  /** Set when DNAT happened. */
-  endpoint?: { ip: string; port: number };
-  masquerade: boolean;
-  /** The chains and rules walked, for `portico explain` and failing tests. */
-  path: string[];
-  /** Comment of the rule that decided, if any. */
-  comment?: string;
 }
 
 interface State {

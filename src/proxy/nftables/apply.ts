@@ -3,22 +3,13 @@
 // transaction; after any failure the next sync is a full one.
 import { emptyMirror, familiesOf, render, renderCleanup, type Family, type NftMirror, type NodeState } from './render.js';
 import type { ProxyModel } from '../model.js';
+import { ApplyError, firstStderrLine, spawnExec, type Exec, type ExecResult } from '../exec.js';
 
-export interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export { spawnExec, type Exec, type ExecResult };
 
-/** Runs `argv[0] argv[1..]` with `stdin`; e.g. ['nft', '-f', '-'] or ['ip', 'netns', 'exec', NS, 'nft', '-f', '-']. */
-export type Exec = (argv: string[], stdin: string) => Promise<ExecResult>;
-
-export class NftApplyError extends Error {
+export class NftApplyError extends ApplyError {
   override name = 'NftApplyError';
   readonly code = 'NFT_APPLY_FAILED';
-  constructor(message: string, readonly stderr: string) {
-    super(message);
-  }
 }
 
 export interface SyncReport {
@@ -87,8 +78,7 @@ export class NftApplier {
       }
       if (res.code !== 0) {
         this.needFull = true;
-        const first = res.stderr.split('\n').find((l) => l.trim() !== '') ?? `exit code ${res.code}`;
-        throw new NftApplyError(`nft rejected the ${kind} transaction: ${first}`, res.stderr);
+        throw new NftApplyError(`nft rejected the ${kind} transaction: ${firstStderrLine(res)}`, res.stderr);
       }
     }
     this.mirrors = next;
@@ -103,22 +93,4 @@ export class NftApplier {
     this.needFull = true;
     if (res.code !== 0) throw new NftApplyError(`nft cleanup failed: ${res.stderr.trim()}`, res.stderr);
   }
-}
-
-/** An Exec backed by child_process.spawn (what the agent injects in production). */
-export async function spawnExec(argv: string[], stdin: string): Promise<ExecResult> {
-  const { spawn } = await import('node:child_process');
-  return new Promise((resolve, reject) => {
-    const [cmd, ...args] = argv;
-    if (!cmd) return reject(new Error('empty argv'));
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    p.stdin.on('error', () => undefined);
-    p.stdin.end(stdin);
-  });
 }

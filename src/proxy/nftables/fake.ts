@@ -5,12 +5,11 @@
 // referenced set, deleting a missing element, re-adding an element with another value) and dumps
 // deterministically.
 
-export class NftError extends Error {
+import { RulesetError } from '../ruleset-error.js';
+
+export class NftError extends RulesetError {
   override name = 'NftError';
   readonly code = 'NFT_ERROR';
-  constructor(message: string, readonly line?: number) {
-    super(line !== undefined ? `line ${line}: ${message}` : message);
-  }
 }
 
 // ---- syntax tree ----

@@ -2,25 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { render, type NodeState } from './render.js';
 import { FakeNftables } from './fake.js';
-import { Tracer, type Packet, type TraceResult } from './trace.js';
-import { ep, modelOf, sport } from '../testing.js';
+import { Tracer, type Packet } from './trace.js';
+import { CLIENT, NODE, outcome, pkt, POD, traceModel } from '../testing.js';
 
 const node: NodeState = {
   nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/17', masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'],
 };
-const A = { nodeName: 'node-a' };
-const B = { nodeName: 'node-b' };
-const model = modelOf([
-  sport({ name: 'web', clusterIP: '198.18.0.10', endpoints: [ep('198.19.1.1', 8080, A), ep('198.19.1.2', 8080, B)] }),
-  sport({ name: 'np', clusterIP: '198.18.0.11', nodePort: 30080, externalIPs: ['198.19.255.50'], endpoints: [ep('198.19.2.1', 8080, B)] }),
-  sport({ name: 'lb', clusterIP: '198.18.0.12', nodePort: 30081, loadBalancerIPs: ['198.19.255.100'], externalPolicyLocal: true, loadBalancerSourceRanges: ['198.19.255.0/28'], endpoints: [ep('198.19.3.1', 8080, A)] }),
-  sport({ name: 'lbnolocal', clusterIP: '198.18.0.13', nodePort: 30082, loadBalancerIPs: ['198.19.255.101'], externalPolicyLocal: true, endpoints: [ep('198.19.4.1', 8080, B)] }),
-  sport({ name: 'itp', clusterIP: '198.18.0.14', internalPolicyLocal: true, endpoints: [ep('198.19.5.1', 8080, A), ep('198.19.5.2', 8080, B)] }),
-  sport({ name: 'itpnone', clusterIP: '198.18.0.15', internalPolicyLocal: true, endpoints: [ep('198.19.6.2', 8080, B)] }),
-  sport({ name: 'empty', clusterIP: '198.18.0.16', nodePort: 30083 }),
-  sport({ name: 'aff', clusterIP: '198.18.0.17', affinityTimeoutSeconds: 60, endpoints: [ep('198.19.7.1', 8080, A), ep('198.19.7.2', 8080, B)] }),
-  sport({ name: 'dns', clusterIP: '198.18.0.18', protocol: 'UDP', port: 53, endpoints: [ep('198.19.8.1', 53, A)] }),
-]);
+const model = traceModel();
 
 function setup(n: NodeState = node): Tracer {
   const fake = new FakeNftables();
@@ -28,11 +16,6 @@ function setup(n: NodeState = node): Tracer {
   return new Tracer(fake);
 }
 
-const POD = '198.19.9.9';
-const CLIENT = '198.19.255.200';
-const NODE = '198.19.255.1';
-const pkt = (src: string, dst: string, dport: number, o: Partial<Packet> = {}): Packet => ({ src, dst, proto: 'tcp', dport, isLocalDst: false, hook: 'prerouting', ...o });
-const outcome = (r: TraceResult) => `${r.verdict}${r.endpoint ? ` ${r.endpoint.ip}:${r.endpoint.port}` : ''}${r.masquerade ? ' masq' : ''}`;
 
 test('tracer: what happens to the first packet', () => {
   const rows: Array<{ why: string; p: Packet; want: string[]; n?: NodeState }> = [

@@ -2,36 +2,13 @@
 // base chains of every table in hook and priority order, as the kernel would, and reports what
 // happens to it (DNAT to an endpoint with or without masquerade, reject, drop, accept).
 import type { AnonItem, Chain, Expr, FakeNftables, Rhs, Stmt, Table, Verdict } from './fake.js';
+import type { Hook, Packet, TraceResult } from '../trace-types.js';
 
-export type Hook = 'prerouting' | 'output';
-
-export interface Packet {
-  src: string;
-  dst: string;
-  proto: 'tcp' | 'udp' | 'sctp';
-  dport: number;
-  /** The (original) destination is an address of this host. */
-  isLocalDst: boolean;
-  /** Where the packet enters: from the network or a pod ('prerouting') or from a local process ('output'). */
-  hook: Hook;
-  /** The source is an address of this host; defaults to hook === 'output'. */
-  isLocalSrc?: boolean;
-}
+export type { Hook, Packet, TraceResult };
 
 export interface TraceOptions {
   /** The value every `numgen random mod N` yields, taken modulo N (default 0). */
   pick?: number;
-}
-
-export interface TraceResult {
-  verdict: 'dnat' | 'accept' | 'drop' | 'reject';
-  /** Set when DNAT happened. */
-  endpoint?: { ip: string; port: number };
-  masquerade: boolean;
-  /** The chains and rules walked, for `portico explain` and failing tests. */
-  path: string[];
-  /** Comment of the rule that decided, if any. */
-  comment?: string;
 }
 
 // ---- address matching ----
