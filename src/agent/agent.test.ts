@@ -4,12 +4,9 @@
 // conntrack cleanup plan.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
-import { startControlPlane, type ControlPlane } from '../api/controlplane.js';
-import { KubeClient, loadKubeconfig } from '../client/http.js';
+import { startTestControlPlane, type TestControlPlane } from '../api/testing.js';
+import type { KubeClient } from '../client/http.js';
 import type { ProxyModel } from '../proxy/model.js';
 import type { NodeState } from '../proxy/nftables/render.js';
 import type { BackendSyncResult, ProxyBackend } from './backend.js';
@@ -38,27 +35,13 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 describe('NodeAgent', () => {
-  let dir: string;
-  let cp: ControlPlane;
+  let env: TestControlPlane;
   let client: KubeClient;
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'portico-agent-'));
-    cp = await startControlPlane({
-      dataDir: dir,
-      apiHost: '127.0.0.1',
-      apiPort: 0,
-      store: 'memory',
-      cluster: { serviceCIDRs: ['198.18.0.0/16'], podCIDR: '198.19.0.0/16', nodePortRange: { base: 30000, size: 1000 }, clusterDomain: 'cluster.local', lbPool: [] },
-      compactionIntervalMs: 60_000,
-      logger: pino({ level: 'silent' }),
-    });
-    client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
+    env = await startTestControlPlane('portico-agent-');
+    client = env.client;
   });
-  after(async () => {
-    client.close();
-    await cp.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  after(() => env.close());
 
   it('syncs full first, then partially with the changed keys, coalescing bursts and recovering from failures', async () => {
     const backend = new RecordingBackend();

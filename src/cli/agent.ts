@@ -2,7 +2,7 @@
 // `portico agent --cleanup --mode M`, which removes everything the agent put in the kernel.
 import { newLogger } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
-import { KubeClient, loadKubeconfig } from '../client/http.js';
+import { kubeClientFromFlag } from './common.js';
 import { isValidCIDR, isValidIP } from '../util/ip.js';
 import { defaultNodeName, detectNodeIP } from '../agent/node.js';
 import { PROXY_MODES, type ProxyMode } from '../agent/backend.js';
@@ -80,12 +80,7 @@ export async function runAgent(argv: string[]): Promise<void> {
   const serviceCIDRs = v['service-cidr'] ? String(v['service-cidr']).split(',').map((s) => s.trim()) : [];
   for (const c of serviceCIDRs) if (!isValidCIDR(c)) throw new UsageError(`--service-cidr: invalid CIDR "${c}"`);
   for (const f of ['metrics-bind-address', 'healthz-bind-address'] as const) if (v[f]) parseHostPort(f, String(v[f]));
-  let client: KubeClient;
-  try {
-    client = new KubeClient(loadKubeconfig(String(v.kubeconfig)));
-  } catch (err) {
-    throw new UsageError(`--kubeconfig: ${(err as Error).message}`);
-  }
+  const client = kubeClientFromFlag(String(v.kubeconfig));
   const logger = newLogger();
   const nodeName = v['node-name'] ? String(v['node-name']) : defaultNodeName();
   const running = await startNodeAgent({

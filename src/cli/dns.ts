@@ -3,7 +3,8 @@
 import { availableParallelism } from 'node:os';
 import { newLogger } from '../util/log.js';
 import { UsageError } from '../util/errors.js';
-import { KubeClient, collectionPath, httpInformer, loadKubeconfig } from '../client/http.js';
+import { collectionPath, httpInformer } from '../client/http.js';
+import { kubeClientFromFlag } from './common.js';
 import type { KubeObject } from '../registry/kinds/meta.js';
 import type { Service } from '../registry/kinds/service.js';
 import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
@@ -48,12 +49,7 @@ export async function runDns(argv: string[]): Promise<void> {
   if (podMode !== 'disabled' && podMode !== 'insecure' && podMode !== 'verified') throw new UsageError(`--pods: unsupported value "${podMode}": supported values: "disabled", "insecure", "verified"`);
   const workers = v['dns-workers'] ? Number(v['dns-workers']) : availableParallelism();
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`--dns-workers: invalid value "${v['dns-workers']}": want 1-64`);
-  let client: KubeClient;
-  try {
-    client = new KubeClient(loadKubeconfig(String(v.kubeconfig)));
-  } catch (err) {
-    throw new UsageError(`--kubeconfig: ${(err as Error).message}`);
-  }
+  const client = kubeClientFromFlag(String(v.kubeconfig));
   const logger = newLogger();
   const informers: Array<{ stop(): void }> = [];
   const inf = <T extends KubeObject>(group: string, version: string, resource: string) => {

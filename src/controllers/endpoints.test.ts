@@ -7,8 +7,8 @@ import type { Service } from '../registry/kinds/service.js';
 import type { Endpoints } from '../registry/kinds/endpoints.js';
 import { NotFoundError } from '../util/errors.js';
 import { ANNOTATION_OVER_CAPACITY, desiredSubsets, endpointsLabels } from './endpoints.js';
-import { startNetworkControllers, type NetworkControllers } from './networking.js';
-import { createPod, eventually, service, setPodReady, silentLogger, testRegistry, type TestAPI } from './testing.js';
+import type { NetworkControllers } from './networking.js';
+import { createPod, eventually, service, setPodReady, startTestNetwork, type TestAPI } from './testing.js';
 
 function pod(name: string, o: { ip?: string; ready?: boolean; phase?: string; ports?: Array<{ name?: string; containerPort: number; protocol?: string }>; deleting?: boolean; hostname?: string; subdomain?: string; node?: string } = {}): Pod {
   return {
@@ -103,8 +103,7 @@ describe('EndpointsController over the API', () => {
   let api: TestAPI;
   let ctl: NetworkControllers;
   beforeEach(async () => {
-    api = await testRegistry();
-    ctl = await startNetworkControllers(api.registry, silentLogger);
+    ({ api, ctl } = await startTestNetwork());
   });
   afterEach(() => ctl.stop());
 

@@ -12,8 +12,7 @@ import { NotFoundError, AlreadyExistsError } from '../util/errors.js';
 import type { SharedInformers } from './informers.js';
 import { WorkQueue } from './workqueue.js';
 import { ServicePodIndex, endpointHostname, isHeadless, isPodReady, isPodTerminal, podIPOfFamily, podIPs, resolveTargetPort, serviceSelector } from './podselection.js';
-import { ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_SKIP_MIRROR, canon, isNamespaceTerminating } from './slicesync.js';
-import type { WriteCounts } from './endpointslices.js';
+import { ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_SKIP_MIRROR, TriggerTimes, canon, isNamespaceTerminating, splitKey, type WriteCounts } from './slicesync.js';
 
 export const MAX_ENDPOINTS_ADDRESSES = 1000;
 export const ANNOTATION_OVER_CAPACITY = 'endpoints.kubernetes.io/over-capacity';
@@ -118,7 +117,7 @@ export class EndpointsController {
   private readonly index: ServicePodIndex;
   private readonly storage;
   private readonly max: number;
-  private readonly triggered = new Map<string, Date>();
+  private readonly triggered = new TriggerTimes();
   /** Own writes the informer has not shown yet (undefined = deleted), so a quick second sync sees them. */
   private readonly written = new Map<string, Endpoints | undefined>();
   private readonly unsubscribe: Array<() => void> = [];
@@ -166,7 +165,7 @@ export class EndpointsController {
   }
 
   private enqueue(key: string): void {
-    if (!this.triggered.has(key)) this.triggered.set(key, new Date());
+    this.triggered.note(key);
     this.queue.add(key);
   }
 
@@ -193,11 +192,8 @@ export class EndpointsController {
   }
 
   private async sync(key: string): Promise<void> {
-    const trigger = this.triggered.get(key);
-    this.triggered.delete(key);
-    const slash = key.indexOf('/');
-    const ns = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const trigger = this.triggered.take(key);
+    const [ns, name] = splitKey(key);
     const svc = this.services.get(ns, name);
     if (!svc) {
       // The Service is gone: so is its Endpoints object, whoever wrote it (as kube does).

@@ -9,8 +9,8 @@ import type { Node } from '../registry/kinds/node.js';
 import { NotFoundError } from '../util/errors.js';
 import { planSlices, type DesiredGroup, type SliceMeta } from './slicesync.js';
 import { desiredSliceGroups, sliceMetaFor } from './endpointslices.js';
-import { startNetworkControllers, type NetworkControllers } from './networking.js';
-import { createPod, eventually, service, setPodReady, silentLogger, slicesOf, testRegistry, type TestAPI } from './testing.js';
+import type { NetworkControllers } from './networking.js';
+import { createPod, eventually, service, setPodReady, slicesOf, startTestNetwork, type TestAPI } from './testing.js';
 
 const meta: SliceMeta = { namespace: 'default', generateName: 'web-', labels: { 'kubernetes.io/service-name': 'web' }, annotations: {}, ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name: 'web', uid: 'u1', controller: true, blockOwnerDeletion: true }] };
 const ports = [{ name: '', port: 8080, protocol: 'TCP' }];
@@ -111,8 +111,7 @@ describe('EndpointSliceController over the API', () => {
   let api: TestAPI;
   let ctl: NetworkControllers;
   beforeEach(async () => {
-    api = await testRegistry();
-    ctl = await startNetworkControllers(api.registry, silentLogger);
+    ({ api, ctl } = await startTestNetwork());
   });
   afterEach(() => ctl.stop());
 

@@ -10,14 +10,14 @@ import type { Service } from '../registry/kinds/service.js';
 import type { Pod } from '../registry/kinds/pod.js';
 import type { Node } from '../registry/kinds/node.js';
 import type { DiscoveryEndpointPort, Endpoint, EndpointSlice } from '../registry/kinds/endpointslice.js';
-import { AlreadyExistsError, ConflictError, NotFoundError } from '../util/errors.js';
 import { ipFamilyOf } from '../util/ip.js';
 import type { SharedInformers } from './informers.js';
 import { WorkQueue } from './workqueue.js';
 import { ServicePodIndex, endpointHostname, isHeadless, isPodReady, isPodTerminal, podIPOfFamily, resolveTargetPort, serviceSelector } from './podselection.js';
 import {
   ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_ZONE, MANAGED_BY_SLICES,
-  SliceCache, isNamespaceTerminating, planSlices, portsKey, type AddressType, type DesiredGroup, type SliceMeta,
+  SliceCache, TriggerTimes, planSlices, portsKey, removeSlice, splitKey, writeSlicePlan,
+  type AddressType, type DesiredGroup, type SliceMeta, type SliceWriter, type WriteCounts,
 } from './slicesync.js';
 
 export interface EndpointSliceControllerOptions {
@@ -26,12 +26,7 @@ export interface EndpointSliceControllerOptions {
   workers?: number;
 }
 
-/** Counters for tests and benchmarks. */
-export interface WriteCounts {
-  creates: number;
-  updates: number;
-  deletes: number;
-}
+export type { WriteCounts };
 
 /** The address families a Service's slices are kept for. */
 export function serviceAddressTypes(svc: Service): AddressType[] {
@@ -111,7 +106,8 @@ export class EndpointSliceController {
   private readonly storage;
   private readonly max: number;
   /** When the first change not yet synced was seen, per Service (the trigger-time annotation). */
-  private readonly triggered = new Map<string, Date>();
+  private readonly triggered = new TriggerTimes();
+  private readonly writer: SliceWriter;
   private readonly unsubscribe: Array<() => void> = [];
   readonly writes: WriteCounts = { creates: 0, updates: 0, deletes: 0 };
 
@@ -128,6 +124,7 @@ export class EndpointSliceController {
     this.index = ServicePodIndex.for(informers);
     this.queue = new WorkQueue((k) => this.sync(k), { workers: opts.workers, onError: (key, err) => this.log.warn({ err, service: key }, 'endpointslice sync failed') });
     this.cache = new SliceCache(informers.get<EndpointSlice>('EndpointSlice'), MANAGED_BY_SLICES, (k) => this.enqueue(k));
+    this.writer = { storage: this.storage, cache: this.cache, writes: this.writes, requeue: (k) => this.queue.add(k) };
   }
 
   async start(): Promise<void> {
@@ -153,7 +150,7 @@ export class EndpointSliceController {
   }
 
   private enqueue(key: string): void {
-    if (!this.triggered.has(key)) this.triggered.set(key, new Date());
+    this.triggered.note(key);
     this.queue.add(key);
   }
 
@@ -164,11 +161,8 @@ export class EndpointSliceController {
   }
 
   private async sync(key: string): Promise<void> {
-    const trigger = this.triggered.get(key);
-    this.triggered.delete(key);
-    const slash = key.indexOf('/');
-    const ns = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const trigger = this.triggered.take(key);
+    const [ns, name] = splitKey(key);
     const svc = this.services.get(ns, name);
     const existing = this.cache.slicesFor(key);
     // A deleted Service's slices go with it through the garbage collector (owner references).
@@ -177,7 +171,7 @@ export class EndpointSliceController {
     const mine = existing.filter((s) => (s.metadata?.ownerReferences ?? []).some((o) => o.uid === svc.metadata?.uid));
     if (!serviceSelector(svc) || svc.spec?.type === 'ExternalName') {
       // No selector (any more): the endpoints are someone else's business; ours are withdrawn.
-      for (const s of mine) await this.remove(key, s);
+      for (const s of mine) await removeSlice(this.writer, key, s);
       return;
     }
     const groups = desiredSliceGroups(svc, this.index.podsFor(svc), (n) => this.nodes.get('', n)?.metadata?.labels?.[LABEL_ZONE]);
@@ -185,41 +179,6 @@ export class EndpointSliceController {
     const plan = planSlices(mine, groups, meta, this.max, serviceAddressTypes(svc)[0]);
     const stamp = (trigger ?? new Date()).toISOString();
     for (const s of [...plan.update, ...plan.create]) (s.metadata!.annotations ??= {})[ANNOTATION_TRIGGER_TIME] = stamp;
-    for (const s of plan.update) {
-      try {
-        const out = await this.storage.update(ns, s.metadata!.name!, s);
-        this.writes.updates++;
-        this.cache.recordWrite(key, out);
-      } catch (err) {
-        if (err instanceof NotFoundError) {
-          // Gone under us: the informer will tell; sync again then.
-          this.queue.add(key);
-          continue;
-        }
-        throw err;
-      }
-    }
-    for (const s of plan.create) {
-      try {
-        const out = await this.storage.create(ns, s);
-        this.writes.creates++;
-        this.cache.recordWrite(key, out);
-      } catch (err) {
-        if (isNamespaceTerminating(err)) return;
-        if (err instanceof AlreadyExistsError) throw new ConflictError({ resource: 'endpointslices', group: 'discovery.k8s.io', name: s.metadata?.generateName ?? '' });
-        throw err;
-      }
-    }
-    for (const s of plan.delete) await this.remove(key, s);
-  }
-
-  private async remove(key: string, s: EndpointSlice): Promise<void> {
-    try {
-      await this.storage.delete(s.metadata?.namespace, s.metadata!.name!, { preconditions: { uid: s.metadata?.uid } });
-      this.writes.deletes++;
-    } catch (err) {
-      if (!(err instanceof NotFoundError) && !(err instanceof ConflictError)) throw err;
-    }
-    this.cache.recordDelete(key, s);
+    await writeSlicePlan(this.writer, key, ns, plan);
   }
 }

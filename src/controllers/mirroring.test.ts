@@ -3,8 +3,8 @@ import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Endpoints } from '../registry/kinds/endpoints.js';
 import { mirroredGroups, mirroredMeta } from './mirroring.js';
-import { startNetworkControllers, type NetworkControllers } from './networking.js';
-import { createPod, eventually, service, silentLogger, slicesOf, testRegistry, type TestAPI } from './testing.js';
+import type { NetworkControllers } from './networking.js';
+import { createPod, eventually, service, slicesOf, startTestNetwork, type TestAPI } from './testing.js';
 
 const eps = (subsets: Endpoints['subsets'], labels?: Record<string, string>): Endpoints =>
   ({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'ext', namespace: 'default', uid: 'e1', ...(labels ? { labels } : {}) }, subsets }) as Endpoints;
@@ -35,8 +35,7 @@ describe('EndpointSliceMirroringController over the API', () => {
   let api: TestAPI;
   let ctl: NetworkControllers;
   beforeEach(async () => {
-    api = await testRegistry();
-    ctl = await startNetworkControllers(api.registry, silentLogger);
+    ({ api, ctl } = await startTestNetwork());
   });
   afterEach(() => ctl.stop());
 

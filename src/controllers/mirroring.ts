@@ -8,16 +8,15 @@ import type { ApiRegistry } from '../api/registry.js';
 import type { Service } from '../registry/kinds/service.js';
 import type { EndpointAddress, Endpoints } from '../registry/kinds/endpoints.js';
 import type { DiscoveryEndpointPort, Endpoint, EndpointSlice } from '../registry/kinds/endpointslice.js';
-import { AlreadyExistsError, ConflictError, NotFoundError } from '../util/errors.js';
 import { ipFamilyOf } from '../util/ip.js';
 import type { SharedInformers } from './informers.js';
 import { WorkQueue } from './workqueue.js';
 import { serviceSelector } from './podselection.js';
 import {
   ANNOTATION_LAST_APPLIED, LABEL_MANAGED_BY, LABEL_SERVICE_NAME, LABEL_SKIP_MIRROR, MANAGED_BY_MIRRORING,
-  SliceCache, isNamespaceTerminating, planSlices, portsKey, type AddressType, type DesiredGroup, type SliceMeta,
+  SliceCache, planSlices, portsKey, removeSlice, splitKey, writeSlicePlan,
+  type AddressType, type DesiredGroup, type SliceMeta, type SliceWriter, type WriteCounts,
 } from './slicesync.js';
-import type { WriteCounts } from './endpointslices.js';
 
 /** Addresses mirrored per subset at most (kube's mirroringMaxEndpointsPerSubset). */
 export const MAX_MIRRORED_PER_SUBSET = 1000;
@@ -78,6 +77,7 @@ export class EndpointSliceMirroringController {
   private readonly cache: SliceCache;
   private readonly storage;
   private readonly max: number;
+  private readonly writer: SliceWriter;
   private readonly unsubscribe: Array<() => void> = [];
   readonly writes: WriteCounts = { creates: 0, updates: 0, deletes: 0 };
 
@@ -93,6 +93,7 @@ export class EndpointSliceMirroringController {
     this.endpoints = informers.get<Endpoints>('Endpoints');
     this.queue = new WorkQueue((k) => this.sync(k), { workers: opts.workers, onError: (key, err) => this.log.warn({ err, endpoints: key }, 'endpointslice mirroring failed') });
     this.cache = new SliceCache(informers.get<EndpointSlice>('EndpointSlice'), MANAGED_BY_MIRRORING, (k) => this.queue.add(k));
+    this.writer = { storage: this.storage, cache: this.cache, writes: this.writes, requeue: (k) => this.queue.add(k) };
   }
 
   async start(): Promise<void> {
@@ -121,50 +122,19 @@ export class EndpointSliceMirroringController {
   }
 
   private async sync(key: string): Promise<void> {
-    const slash = key.indexOf('/');
-    const ns = key.slice(0, slash);
-    const name = key.slice(slash + 1);
+    const [ns, name] = splitKey(key);
     const ep = this.endpoints.get(ns, name);
     const svc = this.services.get(ns, name);
     const existing = this.cache.slicesFor(key);
     const mirror = ep && svc && !serviceSelector(svc) && ep.metadata?.labels?.[LABEL_SKIP_MIRROR] !== 'true';
     if (!mirror) {
       // Nothing (or no longer anything) to mirror: withdraw what was mirrored.
-      for (const s of existing) await this.remove(key, s);
+      for (const s of existing) await removeSlice(this.writer, key, s);
       return;
     }
     const mine = existing.filter((s) => (s.metadata?.ownerReferences ?? []).some((o) => o.uid === ep.metadata?.uid));
-    for (const s of existing) if (!mine.includes(s)) await this.remove(key, s);
+    for (const s of existing) if (!mine.includes(s)) await removeSlice(this.writer, key, s);
     const plan = planSlices(mine, mirroredGroups(ep), mirroredMeta(ep), this.max);
-    for (const s of plan.update) {
-      try {
-        this.cache.recordWrite(key, await this.storage.update(ns, s.metadata!.name!, s));
-        this.writes.updates++;
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-        this.queue.add(key);
-      }
-    }
-    for (const s of plan.create) {
-      try {
-        this.cache.recordWrite(key, await this.storage.create(ns, s));
-        this.writes.creates++;
-      } catch (err) {
-        if (isNamespaceTerminating(err)) return;
-        if (err instanceof AlreadyExistsError) throw new ConflictError({ resource: 'endpointslices', group: 'discovery.k8s.io', name: s.metadata?.generateName ?? '' });
-        throw err;
-      }
-    }
-    for (const s of plan.delete) await this.remove(key, s);
-  }
-
-  private async remove(key: string, s: EndpointSlice): Promise<void> {
-    try {
-      await this.storage.delete(s.metadata?.namespace, s.metadata!.name!, { preconditions: { uid: s.metadata?.uid } });
-      this.writes.deletes++;
-    } catch (err) {
-      if (!(err instanceof NotFoundError) && !(err instanceof ConflictError)) throw err;
-    }
-    this.cache.recordDelete(key, s);
+    await writeSlicePlan(this.writer, key, ns, plan);
   }
 }

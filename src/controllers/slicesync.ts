@@ -7,7 +7,8 @@
 import type { DiscoveryEndpointPort, Endpoint, EndpointSlice } from '../registry/kinds/endpointslice.js';
 import type { OwnerReference } from '../registry/kinds/meta.js';
 import type { ListWatchInformer } from '../client/informer.js';
-import { StatusError } from '../util/errors.js';
+import type { ResourceStorage } from '../api/storage.js';
+import { AlreadyExistsError, ConflictError, NotFoundError, StatusError } from '../util/errors.js';
 
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 export const LABEL_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
@@ -266,4 +267,83 @@ export class SliceCache {
 /** A create refused because the namespace is going away: nothing to retry. */
 export function isNamespaceTerminating(err: unknown): boolean {
   return err instanceof StatusError && err.code === 403 && (err.details?.causes ?? []).some((c) => c.reason === 'NamespaceTerminating');
+}
+
+// ---- what the Endpoints, EndpointSlice and mirroring controllers' sync loops share ----
+
+/** Counters for tests and benchmarks. */
+export interface WriteCounts {
+  creates: number;
+  updates: number;
+  deletes: number;
+}
+
+/** A queue key `namespace/name` as [namespace, name]. */
+export function splitKey(key: string): [string, string] {
+  const slash = key.indexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+/** When the first change not yet synced was seen, per key (the trigger-time annotation). */
+export class TriggerTimes {
+  private readonly times = new Map<string, Date>();
+
+  /** Notes a change to `key` now, unless an earlier one is still waiting for a sync. */
+  note(key: string): void {
+    if (!this.times.has(key)) this.times.set(key, new Date());
+  }
+
+  /** The time of the first change since the last sync of `key`, forgetting it. */
+  take(key: string): Date | undefined {
+    const t = this.times.get(key);
+    this.times.delete(key);
+    return t;
+  }
+}
+
+/** What writing an owner's slices needs: the storage, the controller's cache and counters, and a way to sync the owner again. */
+export interface SliceWriter {
+  storage: ResourceStorage<EndpointSlice>;
+  cache: SliceCache;
+  writes: WriteCounts;
+  requeue: (ownerKey: string) => void;
+}
+
+/**
+ * Writes the updates and creates of a plan, then its deletes. A slice gone under an update
+ * requeues the owner (the informer will tell); a create in a terminating namespace stops the
+ * whole write quietly; a name clash on create is a conflict (retried by the queue).
+ */
+export async function writeSlicePlan(w: SliceWriter, ownerKey: string, ns: string, plan: SlicePlan): Promise<void> {
+  for (const s of plan.update) {
+    try {
+      w.cache.recordWrite(ownerKey, await w.storage.update(ns, s.metadata!.name!, s));
+      w.writes.updates++;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      w.requeue(ownerKey);
+    }
+  }
+  for (const s of plan.create) {
+    try {
+      w.cache.recordWrite(ownerKey, await w.storage.create(ns, s));
+      w.writes.creates++;
+    } catch (err) {
+      if (isNamespaceTerminating(err)) return;
+      if (err instanceof AlreadyExistsError) throw new ConflictError({ resource: 'endpointslices', group: 'discovery.k8s.io', name: s.metadata?.generateName ?? '' });
+      throw err;
+    }
+  }
+  for (const s of plan.delete) await removeSlice(w, ownerKey, s);
+}
+
+/** Deletes one slice (if it is still that very slice); already gone or replaced is fine. */
+export async function removeSlice(w: SliceWriter, ownerKey: string, s: EndpointSlice): Promise<void> {
+  try {
+    await w.storage.delete(s.metadata?.namespace, s.metadata!.name!, { preconditions: { uid: s.metadata?.uid } });
+    w.writes.deletes++;
+  } catch (err) {
+    if (!(err instanceof NotFoundError) && !(err instanceof ConflictError)) throw err;
+  }
+  w.cache.recordDelete(ownerKey, s);
 }

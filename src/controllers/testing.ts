@@ -10,6 +10,7 @@ import type { Pod, PodStatus } from '../registry/kinds/pod.js';
 import type { Node } from '../registry/kinds/node.js';
 import type { Endpoints } from '../registry/kinds/endpoints.js';
 import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
+import { startNetworkControllers, type NetworkControllers } from './networking.js';
 
 export const testCluster: ClusterConfig = {
   serviceCIDRs: ['198.18.0.0/16'],
@@ -39,6 +40,12 @@ export async function testRegistry(cfg: ClusterConfig = testCluster) {
 }
 
 export type TestAPI = Awaited<ReturnType<typeof testRegistry>>;
+
+/** A fresh in-process API with the Service networking controllers running over it; the caller stops `ctl`. */
+export async function startTestNetwork(cfg: ClusterConfig = testCluster): Promise<{ api: TestAPI; ctl: NetworkControllers }> {
+  const api = await testRegistry(cfg);
+  return { api, ctl: await startNetworkControllers(api.registry, silentLogger) };
+}
 
 /** Polls `check` until it returns without throwing; rethrows its last error after `timeoutMs`. */
 export async function eventually<T>(check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {

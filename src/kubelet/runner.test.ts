@@ -4,12 +4,11 @@
 // --previous, follow); adoption by a second runner; graceful deletion (SIGTERM seen, Pod gone).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { startControlPlane, type ControlPlane } from '../api/controlplane.js';
-import { KubeClient, loadKubeconfig } from '../client/http.js';
+import { startTestControlPlane, type TestControlPlane } from '../api/testing.js';
+import type { KubeClient } from '../client/http.js';
 import type { Pod } from '../registry/kinds/pod.js';
 import type { Node } from '../registry/kinds/node.js';
 import { StatusError } from '../util/errors.js';
@@ -40,8 +39,8 @@ async function streamText(s: NodeJS.ReadableStream): Promise<string> {
 }
 
 describe('PodRunner (loopback isolation) and Scheduler', () => {
+  let env: TestControlPlane | undefined;
   let dir: string;
-  let cp: ControlPlane;
   let client: KubeClient;
   let runner: PodRunner | undefined;
   let scheduler: Scheduler | undefined;
@@ -52,17 +51,8 @@ describe('PodRunner (loopback isolation) and Scheduler', () => {
     new PodRunner({ client, nodeName: 'node-a', nodeIPs: ['127.0.0.1'], stateDir: join(dir, 'state'), isolation: 'loopback', clusterDNS: ['198.18.0.10'], clusterDomain: 'cluster.local', backoff: { initialMs: 300, maxMs: 600, resetAfterMs: 600_000 }, pollMs: 100, logger });
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'portico-kubelet-'));
-    cp = await startControlPlane({
-      dataDir: dir,
-      apiHost: '127.0.0.1',
-      apiPort: 0,
-      store: 'memory',
-      cluster: { serviceCIDRs: ['198.18.0.0/16'], podCIDR: '198.19.0.0/16', nodePortRange: { base: 30000, size: 1000 }, clusterDomain: 'cluster.local', lbPool: [] },
-      compactionIntervalMs: 60_000,
-      logger,
-    });
-    client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
+    env = await startTestControlPlane('portico-kubelet-');
+    ({ dir, client } = env);
     await client.request('POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
     await client.request('POST', '/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a' } });
     await client.request('PATCH', '/api/v1/nodes/node-a/status', { status: { conditions: [{ type: 'Ready', status: 'True' }] } }, 'application/merge-patch+json');
@@ -74,9 +64,7 @@ describe('PodRunner (loopback isolation) and Scheduler', () => {
   after(async () => {
     scheduler?.stop();
     await runner?.stop({ killPods: true });
-    client?.close();
-    await cp?.close();
-    await rm(dir, { recursive: true, force: true });
+    await env?.close();
   });
 
   const create = (name: string, spec: Record<string, unknown>) => client.request<Pod>('POST', base, { apiVersion: 'v1', kind: 'Pod', metadata: { name }, spec });

@@ -26,3 +26,17 @@ export interface TraceResult {
   /** Comment of the rule that decided, if any. */
   comment?: string;
 }
+
+/** A tracer's walk so far: the packet as NAT and marks have changed it, and what was decided. */
+export interface TraceState {
+  pkt: Packet;
+  saddr: string;
+  daddr: string;
+  dport: number;
+  mark: number;
+  dnat: boolean;
+  masquerade: boolean;
+  endpoint?: { ip: string; port: number };
+  path: string[];
+  comment?: string;
+}

@@ -17,6 +17,7 @@ import {
   type WatchOptions,
   type Watcher,
 } from './types.js';
+import { resolveRevision } from './revision.js';
 import { lowerBound } from './keys.js';
 import { WatchHub } from './watchhub.js';
 
@@ -57,7 +58,7 @@ export class MemoryStore implements Store {
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     this.check();
-    const at = this.resolveRevision(opts.revision);
+    const at = resolveRevision(opts.revision, this.rev, this.compacted);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     const after = opts.startAfter;
     const items: KeyValue[] = [];
@@ -167,13 +168,6 @@ export class MemoryStore implements Store {
 
   private check(): void {
     if (this.closed) throw new StoreClosedError();
-  }
-
-  private resolveRevision(revision: number | undefined): number {
-    if (!revision) return this.rev;
-    if (revision < this.compacted) throw new StoreCompactedError(revision, this.compacted);
-    if (revision > this.rev) throw new RangeError(`revision ${revision} is in the future (current ${this.rev})`);
-    return revision;
   }
 
   /** Index of the first log event with revision > rev. */

@@ -18,6 +18,7 @@ import {
   type WatchOptions,
   type Watcher,
 } from './types.js';
+import { resolveRevision } from './revision.js';
 import { prefixEnd } from './keys.js';
 import { WatchHub, type HubWatcher } from './watchhub.js';
 
@@ -268,7 +269,7 @@ export class SqliteStore implements Store {
 
   async list(prefix: string, opts: ListOptions = {}): Promise<ListResult> {
     this.check();
-    const at = this.resolveRevision(opts.revision);
+    const at = resolveRevision(opts.revision, this.rev, this.compacted);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
     if (at === this.rev) {
       const range = nameRange(prefix, opts.startAfter);
@@ -466,13 +467,6 @@ export class SqliteStore implements Store {
 
   private readTx<T>(fn: () => T): T {
     return this.db.transaction(fn).deferred();
-  }
-
-  private resolveRevision(revision: number | undefined): number {
-    if (!revision) return this.rev;
-    if (revision < this.compacted) throw new StoreCompactedError(revision, this.compacted);
-    if (revision > this.rev) throw new RangeError(`revision ${revision} is in the future (current ${this.rev})`);
-    return revision;
   }
 
   private stmt(sql: string): Database.Statement {

@@ -5,12 +5,10 @@ import {
 } from './render.js';
 import { FakeIptables } from './fake.js';
 import { chainName, isOwnedChain, MAX_CHAIN_LEN, CH } from './names.js';
-import { ep, modelOf, sport } from '../testing.js';
-import type { EndpointInfo, ProxyModel, ServicePortInfo } from '../model.js';
+import { ep, modelOf, mutate, randomService, rng, sortedLines, sport, type RandomServiceOptions } from '../testing.js';
+import type { ServicePortInfo } from '../model.js';
 
 const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/16', masqueradeAll: false };
-
-const sortedLines = (s: string) => s.split('\n').filter((l) => l.trim() !== '').sort();
 
 // A ClusterIP service with two endpoints and a UDP NodePort service without endpoints.
 const GOLDEN_FULL = `
@@ -176,60 +174,7 @@ test('names: bounded, deterministic, recognised by isOwnedChain', () => {
 
 // ---- partial sync == full sync, over random model changes ----
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-function randomService(r: () => number, i: number): ServicePortInfo {
-  const eps: EndpointInfo[] = [];
-  const n = Math.floor(r() * 5);
-  for (let j = 0; j < n; j++) {
-    const ready = r() < 0.8;
-    eps.push(ep(`198.19.${i}.${j + 1}`, 8080, { ready, serving: ready || r() < 0.5, terminating: !ready && r() < 0.7, nodeName: r() < 0.5 ? 'node-a' : 'node-b' }));
-  }
-  const type = r();
-  const lb = type > 0.7;
-  return sport({
-    name: `svc${i}`,
-    portName: r() < 0.5 ? 'http' : '',
-    protocol: r() < 0.8 ? 'TCP' : 'UDP',
-    clusterIP: `198.18.0.${i + 1}`,
-    port: r() < 0.5 ? 80 : 443,
-    nodePort: type > 0.4 ? 30000 + i : 0,
-    healthCheckNodePort: lb && r() < 0.5 ? 32000 + i : 0,
-    externalIPs: r() < 0.2 ? [`198.19.255.${50 + i}`] : [],
-    loadBalancerIPs: lb ? [`198.19.255.${150 + i}`] : [],
-    loadBalancerSourceRanges: lb && r() < 0.5 ? ['198.19.255.0/28'] : [],
-    externalPolicyLocal: r() < 0.3,
-    internalPolicyLocal: r() < 0.2,
-    affinityTimeoutSeconds: r() < 0.2 ? (r() < 0.5 ? 60 : 10800) : 0,
-    endpoints: eps,
-  });
-}
-
-function mutate(r: () => number, m: ProxyModel, size: number): ProxyModel {
-  const ports = new Map(m.services);
-  const changes = 1 + Math.floor(r() * 4);
-  for (let c = 0; c < changes; c++) {
-    const i = Math.floor(r() * size);
-    const key = [...ports.keys()].find((k) => k.startsWith(`default/svc${i}/`));
-    if (key && r() < 0.25) ports.delete(key);
-    else {
-      if (key) ports.delete(key);
-      const s = randomService(r, i);
-      ports.set(s.key, s);
-    }
-  }
-  const changed = new Set<string>();
-  for (const k of new Set([...m.services.keys(), ...ports.keys()])) {
-    if (JSON.stringify(m.services.get(k)) !== JSON.stringify(ports.get(k))) changed.add(k);
-  }
-  return { services: ports, changed };
-}
+const RANDOM: RandomServiceOptions = { healthCheckNodePorts: true };
 
 /**
  * A dump in which the order of rules inside the shared dispatch chains does not count (each rule
@@ -258,13 +203,13 @@ test('render: full(m1) then partial(m1→m2) equals full(m2) on the fake, over r
   for (let seed = 1; seed <= 40; seed++) {
     const r = rng(seed);
     const size = 12;
-    let model = modelOf(Array.from({ length: size }, (_, i) => randomService(r, i)));
+    let model = modelOf(Array.from({ length: size }, (_, i) => randomService(r, i, RANDOM)));
     const n: NodeState = { ...node, masqueradeAll: seed % 7 === 0, clusterCIDR: seed % 5 === 0 ? '' : node.clusterCIDR };
     const incremental = new FakeIptables();
     let res = render(model, 'full', n);
     incremental.apply(res.text);
     for (let step = 0; step < 6; step++) {
-      model = mutate(r, model, size);
+      model = mutate(r, model, size, RANDOM);
       res = render(model, model.changed, n, res.state);
       assert.equal(res.kind, 'partial');
       assert.ok(!/^:PORTICO-(SERVICES|NODEPORTS|EXTERNAL-SERVICES|PROXY-FIREWALL|FORWARD|POSTROUTING|MARK-MASQ) /m.test(res.text), 'a partial sync never flushes a fixed chain');

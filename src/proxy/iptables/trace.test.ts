@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { jumps, render, type NodeState } from './render.js';
 import { FakeIptables } from './fake.js';
 import { Tracer, type Packet } from './trace.js';
-import { CLIENT, NODE, outcome, pkt, POD, traceModel } from '../testing.js';
+import { CLIENT, ep, modelOf, NODE, outcome, pkt, POD, sport, traceModel } from '../testing.js';
 
 const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/17', masqueradeAll: false };
 const model = traceModel({ externalIPs: ['198.19.255.51'] });
@@ -13,7 +13,6 @@ function setup(n: NodeState = node): Tracer {
   fake.apply(render(model, 'full', n, undefined, 'ip', { installJumps: jumps() }).text);
   return new Tracer(fake);
 }
-
 
 test('tracer: what happens to the first packet', () => {
   const rows: Array<{ why: string; p: Packet; want: string[]; n?: NodeState }> = [

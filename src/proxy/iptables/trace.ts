@@ -6,7 +6,7 @@
 // per-list state with an injectable clock, `-m addrtype` answers from the packet's flags.
 import { valueMatches } from '../nftables/trace.js';
 import type { Chain, FakeIptables, Match, Rule, Table } from './fake.js';
-import type { Hook, Packet, TraceResult } from '../trace-types.js';
+import type { Hook, Packet, TraceResult, TraceState } from '../trace-types.js';
 
 export type { Hook, Packet, TraceResult };
 
@@ -15,17 +15,7 @@ export interface TraceOptions {
   random?: () => number;
 }
 
-interface State {
-  pkt: Packet;
-  saddr: string;
-  daddr: string;
-  dport: number;
-  mark: number;
-  dnat: boolean;
-  masquerade: boolean;
-  endpoint?: { ip: string; port: number };
-  path: string[];
-  comment?: string;
+interface State extends TraceState {
   random: () => number;
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { render, type NodeState } from './render.js';
 import { FakeNftables } from './fake.js';
 import { Tracer, type Packet } from './trace.js';
-import { CLIENT, NODE, outcome, pkt, POD, traceModel } from '../testing.js';
+import { CLIENT, ep, modelOf, NODE, outcome, pkt, POD, sport, traceModel } from '../testing.js';
 
 const node: NodeState = {
   nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/17', masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'],
@@ -15,7 +15,6 @@ function setup(n: NodeState = node): Tracer {
   fake.apply(render(model, 'full', n).text);
   return new Tracer(fake);
 }
-
 
 test('tracer: what happens to the first packet', () => {
   const rows: Array<{ why: string; p: Packet; want: string[]; n?: NodeState }> = [

@@ -2,7 +2,7 @@
 // base chains of every table in hook and priority order, as the kernel would, and reports what
 // happens to it (DNAT to an endpoint with or without masquerade, reject, drop, accept).
 import type { AnonItem, Chain, Expr, FakeNftables, Rhs, Stmt, Table, Verdict } from './fake.js';
-import type { Hook, Packet, TraceResult } from '../trace-types.js';
+import type { Hook, Packet, TraceResult, TraceState } from '../trace-types.js';
 
 export type { Hook, Packet, TraceResult };
 
@@ -67,18 +67,7 @@ function keyMatches(values: string[], key: string[]): boolean {
 
 // ---- evaluation ----
 
-interface State {
-  pkt: Packet;
-  saddr: string;
-  daddr: string;
-  dport: number;
-  mark: number;
-  dnat: boolean;
-  masquerade: boolean;
-  endpoint?: { ip: string; port: number };
-  path: string[];
-  comment?: string;
-}
+type State = TraceState;
 
 type Outcome = { k: 'continue' } | { k: 'verdict'; v: 'accept' | 'drop' | 'reject' | 'nat' };
 
