@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { startTestControlPlane, type TestControlPlane } from '../api/testing.js';
 import type { KubeClient } from '../client/http.js';
 import type { ProxyModel } from '../proxy/model.js';
-import type { NodeState } from '../proxy/nftables/render.js';
+import type { NodeState } from '../proxy/model.js';
 import type { BackendSyncResult, ProxyBackend } from './backend.js';
 import { NodeAgent } from './agent.js';
 import { conntrackArgv, staleUDPEntries } from './conntrack.js';

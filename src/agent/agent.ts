@@ -14,7 +14,7 @@ import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
 import type { Node } from '../registry/kinds/node.js';
 import { ChangeTracker, type TrackedEndpointSlice, type TrackedService } from '../proxy/tracker.js';
 import type { ProxyModel, ServicePortInfo } from '../proxy/model.js';
-import type { NodeState } from '../proxy/nftables/render.js';
+import type { NodeState } from '../proxy/model.js';
 import type { ProxyBackend } from './backend.js';
 import { HealthCheckServers } from './healthcheck.js';
 import { deleteStaleUDP, staleUDPEntries } from './conntrack.js';

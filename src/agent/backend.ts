@@ -1,7 +1,7 @@
 // The data-plane contract the agent drives: one `sync` per coalesced batch of changes, a full one
 // whenever asked (first sync, after a failure, periodically), and `cleanup` for `--cleanup`.
 import type { ProxyModel } from '../proxy/model.js';
-import type { NodeState } from '../proxy/nftables/render.js';
+import type { NodeState } from '../proxy/model.js';
 import { spawnExec, type Exec } from '../proxy/exec.js';
 import { NftApplier } from '../proxy/nftables/apply.js';
 import type { Logger } from 'pino';

@@ -145,3 +145,18 @@ export function internalEndpoints(sp: ServicePortInfo, c: CategorizedEndpoints):
 export function externalEndpoints(sp: ServicePortInfo, c: CategorizedEndpoints): EndpointInfo[] {
   return sp.externalPolicyLocal ? c.local : c.cluster;
 }
+
+/** What every data plane needs to know about the node it programs (the same for all backends). */
+export interface NodeState {
+  nodeName: string;
+  /** topology.kubernetes.io/zone of this node ('' when unknown). */
+  zone?: string;
+  nodeIPs: string[];
+  /** CIDRs whose local addresses accept node ports; empty = every local address except loopback. */
+  nodePortAddresses: string[];
+  /** Pod CIDR of the cluster ('' = unknown: no masquerade decision by source). */
+  clusterCIDR: string;
+  masqueradeAll: boolean;
+  /** Service CIDRs: unallocated addresses in them are dropped. */
+  serviceCIDRs?: string[];
+}

@@ -29,8 +29,8 @@ import {
   type EndpointInfo,
   type ProxyModel,
   type ServicePortInfo,
+  type NodeState,
 } from '../model.js';
-import type { NodeState } from '../nftables/render.js';
 import { CH, chainName, FIXED_CHAINS, isOwnedChain, serviceComment } from './names.js';
 
 export type { NodeState };

@@ -18,22 +18,12 @@ import {
   type EndpointInfo,
   type ProxyModel,
   type ServicePortInfo,
+  type NodeState,
 } from '../model.js';
 import { objectName, TABLE_NAME } from './names.js';
 
-export interface NodeState {
-  nodeName: string;
-  /** topology.kubernetes.io/zone of this node ('' when unknown). */
-  zone?: string;
-  nodeIPs: string[];
-  /** CIDRs whose local addresses accept node ports; empty = every local address except loopback. */
-  nodePortAddresses: string[];
-  /** Pod CIDR of the cluster ('' = unknown: no masquerade decision by source). */
-  clusterCIDR: string;
-  masqueradeAll: boolean;
-  /** Service CIDRs: unallocated addresses in them are dropped. */
-  serviceCIDRs?: string[];
-}
+export type { NodeState };
+
 
 export type Family = 'ip' | 'ip6';
 
