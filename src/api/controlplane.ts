@@ -50,6 +50,11 @@ export interface ControlPlane {
   registry: ApiRegistry;
   store: Store;
   logger: Logger;
+  /**
+   * Makes the cluster DNS answer on `ip` too (same port; nothing to bind when it listens on the
+   * wildcard) and points the kube-dns Endpoints there: for pods, which cannot reach loopback.
+   */
+  serveDnsAt(ip: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -174,6 +179,11 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     registry,
     store,
     logger,
+    async serveDnsAt(ip: string) {
+      if (!dns) throw new Error('this process runs no cluster DNS');
+      if (dns.host !== ip && dns.host !== '0.0.0.0' && dns.host !== '::') await dns.listenAlso(ip);
+      await builtin.setDnsAddress({ ip, port: dns.port });
+    },
     async close() {
       const step = async (what: string, fn: () => unknown) => {
         const t = Date.now();

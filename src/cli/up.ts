@@ -157,6 +157,11 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
         );
         const runner = pods?.runner;
         if (runner) cp.registry.podLogs = (ns, name, container, o) => runner.readLogs(ns, name, container, o);
+        // Pods in their own network namespaces cannot reach a loopback DNS address: the DNS also
+        // answers on the pod bridge's address, and kube-dns's endpoint (behind the cluster IP in
+        // every pod's resolv.conf) moves there.
+        const bridgeIP = await runner?.ensureNodeBridge();
+        if (bridgeIP && cp.dnsAddress) await cp.serveDnsAt(bridgeIP);
       }
     } catch (err) {
       await pods?.stop().catch(() => {});
@@ -179,7 +184,9 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     cp.logger.info({ signal: sig }, 'shutting down');
-    (pods ? pods.stop() : Promise.resolve())
+    // Unlike `portico agent`, `up` takes its pods down with it (SIGTERM, SIGKILL after their grace
+    // period; namespaces removed); the Pods stay in the API and run again on the next `up`.
+    (pods ? pods.stop({ killPods: true, graceful: true }) : Promise.resolve())
       .then(() => agent?.stop())
       .then(() => cp.close())
       .then(

@@ -94,7 +94,7 @@ export class BuiltinServicesController {
 
   constructor(
     private readonly registry: ApiRegistry,
-    private readonly addrs: BuiltinAddresses,
+    private addrs: BuiltinAddresses,
     private readonly log: Logger,
     private readonly intervalMs = 10_000,
   ) {}
@@ -107,6 +107,12 @@ export class BuiltinServicesController {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Points kube-dns's Endpoints at a new address of the DNS server (e.g. one pods can reach). */
+  async setDnsAddress(dns: { ip: string; port: number }): Promise<void> {
+    this.addrs = { ...this.addrs, dns };
+    await this.reconcile();
   }
 
   async reconcile(): Promise<void> {

@@ -48,6 +48,11 @@ export interface DnsServer {
   udpProcesses(): number;
   /** The Prometheus text of /metrics (summed over the workers). */
   metricsText(): Promise<string>;
+  /**
+   * Also answers on `host`, same port, UDP and TCP (one UDP process only): for an address pods can
+   * reach when the main one is loopback. Closed with the server.
+   */
+  listenAlso(host: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -216,6 +221,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const tcpServer = tcp;
   const udpSock = udp;
   const pool = workers;
+  const extra: Array<{ udp: UdpSocket; tcp: TcpServer }> = [];
   return {
     host,
     port: boundPort,
@@ -224,6 +230,22 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     registry: metrics.registry,
     udpProcesses: () => (pool ? pool.size() : 1),
     metricsText,
+    async listenAlso(h: string) {
+      if (pool) throw new Error('dns: a second address needs a single UDP process (workers 1)');
+      const u = createUdpSocket(isIPv6(h) ? 'udp6' : 'udp4');
+      await listenUdp(u, h, boundPort);
+      const t = newTcp();
+      try {
+        await listenTcp(t, h, boundPort);
+      } catch (err) {
+        u.close();
+        throw err;
+      }
+      u.on('error', (err) => log.warn({ err }, 'dns: UDP socket error'));
+      serveUdp(u, handler);
+      extra.push({ udp: u, tcp: t });
+      log.info({ listen: `${h}:${boundPort}` }, 'dns: serving');
+    },
     async close() {
       syncAbort.abort();
       unsubscribe();
@@ -236,6 +258,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
           for (const c of conns) c.destroy();
         }),
         http ? new Promise<void>((r) => { http.close(() => r()); http.closeAllConnections(); }) : Promise.resolve(),
+        ...extra.flatMap((x) => [new Promise<void>((r) => x.udp.close(() => r())), new Promise<void>((r) => x.tcp.close(() => r()))]),
       ]);
     },
   };

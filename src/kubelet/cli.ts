@@ -38,8 +38,8 @@ type PodFlagValues = Record<keyof typeof POD_FLAGS, string | boolean | undefined
 export interface StartedPods {
   runner?: PodRunner;
   scheduler?: Scheduler;
-  /** Stops watching; pods keep running for the next agent to adopt. */
-  stop(): Promise<void>;
+  /** Stops watching; pods keep running for the next agent to adopt unless killPods (see PodRunner.stop). */
+  stop(opts?: { killPods?: boolean; graceful?: boolean }): Promise<void>;
 }
 
 /** Starts the pod runner (and scheduler) of `portico agent --run-pods`; undefined when not asked for. */
@@ -76,9 +76,9 @@ export async function startPods(v: PodFlagValues, o: { client: KubeClient; nodeN
   return {
     runner,
     scheduler,
-    async stop() {
+    async stop(opts = {}) {
       scheduler?.stop();
-      await runner?.stop();
+      await runner?.stop(opts);
     },
   };
 }

@@ -27,7 +27,7 @@ import { ProbeTracker, runProbe, type ProbeKind } from './probe.js';
 import { computePodStatus, rfc3339, type ContainerView } from './status.js';
 import { isAlive, readExitStatus, signalGroup, spawnContainer, terminationOf } from './process.js';
 import {
-  allocateLoopbackIP, allocatePodIP, ensureBridge, hostsFile, podNetnsName, podNetworkExists, podVethName, resolvConf, setupPodNetwork, teardownPodNetwork, writePodEtc,
+  allocateLoopbackIP, allocatePodIP, ensureBridge, gatewayOf, hostsFile, podNetnsName, podNetworkExists, podVethName, resolvConf, setupPodNetwork, teardownPodNetwork, writePodEtc,
 } from './network.js';
 
 export interface PodRunnerOptions {
@@ -171,7 +171,8 @@ class PodWorker {
   }
 
   private async sync(): Promise<void> {
-    if (this.done) return;
+    // A stopped runner starts nothing and writes no status (the next one takes over from the API).
+    if (this.done || this.runner.stopped) return;
     if (this.removedFromAPI || this.pod.metadata?.deletionTimestamp) {
       await this.terminate();
       return;
@@ -399,10 +400,14 @@ class PodWorker {
     }
   }
 
-  /** Stops everything at once (SIGKILL) without touching the API: for `stop({ killPods: true })`. */
-  async killNow(): Promise<void> {
+  /**
+   * Stops every container without touching the API, for `stop({ killPods: true })`: SIGKILL at once,
+   * or (graceful) SIGTERM and SIGKILL after the pod's terminationGracePeriodSeconds.
+   */
+  async killNow(graceful = false): Promise<void> {
     this.terminating = true;
-    await Promise.all([...this.containers.values()].map((c) => this.kill(c, 0)));
+    const grace = graceful ? (this.pod.spec?.terminationGracePeriodSeconds ?? 30) : 0;
+    await Promise.all([...this.containers.values()].map((c) => this.kill(c, grace)));
   }
 
   view(): ContainerView[] {
@@ -452,7 +457,8 @@ export class PodRunner {
   private unsubscribe: (() => void) | undefined;
   private podCIDR: string | undefined;
   private netLock: Promise<void> = Promise.resolve();
-  private stopped = false;
+  /** Set by stop(): workers stop syncing. */
+  stopped = false;
 
   constructor(private readonly opts: PodRunnerOptions) {
     this.log = opts.logger;
@@ -498,8 +504,13 @@ export class PodRunner {
     });
   }
 
-  /** Stops watching. Pods keep running (a later runner adopts them) unless killPods is set. */
-  async stop(opts: { killPods?: boolean } = {}): Promise<void> {
+  /**
+   * Stops watching. Pods keep running (a later runner adopts them) unless killPods is set: then
+   * their containers end (SIGKILL, or with `graceful` SIGTERM and SIGKILL after each pod's grace
+   * period) and their namespaces, records and logs go; the Pods stay in the API, and the next
+   * runner starts them again, as after a node reboot.
+   */
+  async stop(opts: { killPods?: boolean; graceful?: boolean } = {}): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
     this.podInformer?.stop();
@@ -507,7 +518,7 @@ export class PodRunner {
     for (const w of this.workers.values()) for (const c of w.containers.values()) c.clearTimers();
     if (opts.killPods) {
       await Promise.all([...this.workers.values()].map(async (w) => {
-        await w.killNow();
+        await w.killNow(opts.graceful);
         await this.forget(w);
       }));
     }
@@ -608,6 +619,17 @@ export class PodRunner {
     this.netLock = next.catch(() => undefined);
     await next;
     await w.persist();
+  }
+
+  /**
+   * As root: makes the node's pod bridge (waiting for the node's podCIDR) and returns its address,
+   * the node address every pod reaches; undefined without network namespaces.
+   */
+  async ensureNodeBridge(): Promise<string | undefined> {
+    if (this.isolation !== 'netns') return undefined;
+    const cidr = await this.nodePodCIDR();
+    await ensureBridge(this.opts.bridge ?? 'portico0', cidr);
+    return gatewayOf(cidr).ip;
   }
 
   private async nodePodCIDR(): Promise<string> {
