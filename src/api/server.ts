@@ -334,7 +334,8 @@ async function servePodLogs(rc: ResourceCtx): Promise<void> {
   }
   const res = rc.ctx.res;
   res.writeHead(200, { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
-  rc.ctx.req.on('close', () => (stream as unknown as { destroy?: () => void }).destroy?.());
+  // The response's close (not the request's, which ends once its body is read) says the client went.
+  res.once('close', () => (stream as unknown as { destroy?: () => void }).destroy?.());
   stream.pipe(res);
 }
 

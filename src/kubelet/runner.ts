@@ -684,7 +684,10 @@ export class PodRunner {
     const run = c.run;
     const live = () => !w.done && c.run === run && c.running;
     const pollMs = opts.pollMs ?? 250;
-    return Readable.from(tail(file, follow ? live : () => false, pollMs));
+    // A reader that goes away (kubectl stopped) must end the poll loop too: destroying the stream
+    // only reaches the generator at its next yield, which a quiet log never makes.
+    const stream: Readable = Readable.from(tail(file, () => follow && !stream.destroyed && live(), pollMs));
+    return stream;
   }
 }
 
