@@ -127,6 +127,7 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   const cp = await startControlPlane(opts);
   let agent: { stop(): Promise<void> } | undefined;
   let pods: StartedPods | undefined;
+  let podDnsLine = '';
   if (mode !== 'none') {
     const client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
     const nodeIP = detectNodeIP() ?? '127.0.0.1';
@@ -161,7 +162,10 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
         // answers on the pod bridge's address, and kube-dns's endpoint (behind the cluster IP in
         // every pod's resolv.conf) moves there.
         const bridgeIP = await runner?.ensureNodeBridge();
-        if (bridgeIP && cp.dnsAddress) await cp.serveDnsAt(bridgeIP);
+        if (bridgeIP && cp.dnsAddress) {
+          await cp.serveDnsAt(bridgeIP);
+          podDnsLine = `\n  pods: cluster DNS through the kube-dns cluster IP, answered on ${bridgeIP}:${cp.dnsAddress.replace(/^.*:/, '')} (bridge ${String(POD_DEFAULTS['pod-bridge'])})`;
+        }
       }
     } catch (err) {
       await pods?.stop().catch(() => {});
@@ -178,7 +182,7 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
       ? ''
       : `\n  node agent: ${mode} data plane, Service CIDR ${opts.cluster.serviceCIDRs.join(',')}` +
         (rootless ? '\n  (without root, Service ports below 1024 cannot be bound unless net.ipv4.ip_unprivileged_port_start is lowered)' : '');
-  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}${agentLine}\n`);
+  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}${podDnsLine}${agentLine}\n`);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;

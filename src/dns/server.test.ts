@@ -3,6 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Resolver } from 'node:dns/promises';
 import { pino } from 'pino';
 import { FakeInformer } from '../client/fake.js';
@@ -217,6 +219,15 @@ describe('dns server conformance (dig)', () => {
     res.setServers([`127.0.0.1:${server.port}`]);
     assert.deepEqual(await res.resolve4(`web.default.${S}`), ['198.18.0.10']);
     assert.deepEqual((await res.resolveSrv(`_http._tcp.web.default.${S}`)).map((s) => `${s.name}:${s.port}`), [`web.default.${S}:80`]);
+  });
+
+  it('answers on a second address too (listenAlso: where pods reach it), UDP and TCP', async () => {
+    await server.listenAlso('127.0.0.3');
+    const res = new Resolver();
+    res.setServers([`127.0.0.3:${server.port}`]);
+    assert.deepEqual(await res.resolve4(`web.default.${S}`), ['198.18.0.10']);
+    const { stdout } = await promisify(execFile)('dig', ['@127.0.0.3', '-p', String(server.port), '+tcp', '+short', '+tries=1', '+time=3', `web.default.${S}`, 'A']);
+    assert.equal(stdout.trim(), '198.18.0.10');
   });
 
   it('serves a record right after the informer event, and drops it after the delete', async () => {
