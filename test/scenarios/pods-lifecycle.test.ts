@@ -213,6 +213,47 @@ describe('process pods in network namespaces (portico agent --run-pods)', { skip
     assert.equal(p.status.containerStatuses?.[0]?.lastState?.terminated?.exitCode, 1);
   });
 
+  it('a failing liveness probe restarts the container; passing again, it stays up', async () => {
+    const flag = join(root, 'alive');
+    await writeFile(flag, '');
+    const pod = echoPod('lively', { livenessProbe: { exec: { command: ['test', '-f', flag] }, periodSeconds: 1, failureThreshold: 2 } });
+    await kubectlOk(['apply', '-f', '-'], manifest([{ ...pod, spec: { ...pod.spec, terminationGracePeriodSeconds: 2 } }]));
+    const first = await readyPod('lively');
+    assert.equal(first.status.containerStatuses?.[0]?.restartCount, 0);
+    await rm(flag);
+    const restarted = await until('lively restarted by its liveness probe', async () => {
+      const p = await getPod('lively');
+      return (p.status.containerStatuses?.[0]?.restartCount ?? 0) >= 1 && p;
+    }, 60_000);
+    await writeFile(flag, '');
+    assert.ok(restarted.status.containerStatuses?.[0]?.lastState?.terminated, 'the killed run is the last state');
+    const again = await readyPod('lively');
+    assert.notEqual(again.status.containerStatuses?.[0]?.containerID, first.status.containerStatuses?.[0]?.containerID);
+    const count = again.status.containerStatuses?.[0]?.restartCount;
+    // Three more probe periods with the probe passing: no further restart.
+    await new Promise((r) => setTimeout(r, 3_000));
+    assert.equal((await getPod('lively')).status.containerStatuses?.[0]?.restartCount, count);
+  });
+
+  it('a startup probe holds readiness back until it passes', async () => {
+    const flag = join(root, 'started');
+    await kubectlOk(['apply', '-f', '-'], manifest([echoPod('slowstart', { startupProbe: { exec: { command: ['test', '-f', flag] }, periodSeconds: 1, failureThreshold: 60 } })]));
+    const p = await until('slowstart running', async () => {
+      const x = await getPod('slowstart');
+      return x.status.phase === 'Running' && x;
+    });
+    // Running for a few probe periods, the startup probe failing: not started, not Ready.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const held = await getPod('slowstart');
+    assert.equal(isReady(held), false);
+    assert.equal((held.status.containerStatuses?.[0] as { started?: boolean } | undefined)?.started, false);
+    assert.equal(await endpointOf(p.status.podIP!).then((e) => e?.conditions?.ready ?? false), false);
+    await writeFile(flag, '');
+    const ready = await readyPod('slowstart');
+    assert.equal((ready.status.containerStatuses?.[0] as { started?: boolean } | undefined)?.started, true);
+    assert.equal(ready.status.containerStatuses?.[0]?.restartCount, 0);
+  });
+
   it('a restarted agent adopts the running pods: same process, no restart, still serving', async () => {
     const before1 = await getPod('echo-1');
     await agent?.stop();
