@@ -1,9 +1,13 @@
-// The nftables applier: renders (pure) and hands the transaction to one injected exec of
-// `nft -f -`. Its only side effect is that exec. The mirror advances only when nft accepted the
-// transaction; after any failure the next sync is a full one.
+// The nftables applier: renders (pure) and hands the transaction to the kernel, either as one
+// nf_tables netlink batch sent straight from this process (transport 'netlink': no `nft` process,
+// no cache read back from the kernel) or through one injected exec of `nft -f -` (transport 'cli',
+// and the fallback for anything the netlink compiler does not cover). The mirror advances only when
+// the kernel accepted the transaction; after any failure the next sync is a full one.
 import { emptyMirror, familiesOf, render, renderCleanup, type Family, type NftMirror, type NodeState } from './render.js';
 import type { ProxyModel } from '../model.js';
 import { ApplyError, firstStderrLine, spawnExec, type Exec, type ExecResult } from '../exec.js';
+import { NetlinkCompiler, UnsupportedError } from './netlink/compile.js';
+import { NetlinkSocket, NetlinkTransactionError } from './netlink/socket.js';
 
 export { spawnExec, type Exec, type ExecResult };
 
@@ -12,6 +16,8 @@ export class NftApplyError extends ApplyError {
   readonly code = 'NFT_APPLY_FAILED';
 }
 
+export type NftTransport = 'cli' | 'netlink';
+
 export interface SyncReport {
   kind: 'full' | 'partial';
   /** Per family: bytes of transaction text sent (0 = nothing to send). */
@@ -19,6 +25,8 @@ export interface SyncReport {
   servicesRendered: number;
   renderMs: number;
   applyMs: number;
+  /** How the transaction reached the kernel ('none' when there was nothing to send). */
+  via: NftTransport | 'none';
 }
 
 export interface NftApplierOptions {
@@ -27,6 +35,13 @@ export interface NftApplierOptions {
   nftArgv?: string[];
   /** Monotonic clock in ms, injectable for tests; default performance.now. */
   now?: () => number;
+  /**
+   * 'netlink': send batches over a NETLINK_NETFILTER socket (needs the native addon), falling back
+   * to `nft -f` per transaction for syntax the compiler does not cover. Default 'cli'.
+   */
+  transport?: NftTransport;
+  /** For 'netlink': the network namespace to program (/run/netns/NAME); default this process's. */
+  netnsPath?: string;
 }
 
 export class NftApplier {
@@ -35,11 +50,19 @@ export class NftApplier {
   private readonly now: () => number;
   private mirrors = new Map<Family, NftMirror>();
   private needFull = true;
+  readonly transport: NftTransport;
+  private readonly compiler = new NetlinkCompiler();
+  private socket: NetlinkSocket | undefined;
+  private readonly netnsPath: string | undefined;
 
   constructor(opts: NftApplierOptions) {
     this.exec = opts.exec;
     this.argv = opts.nftArgv ?? ['nft', '-f', '-'];
     this.now = opts.now ?? (() => performance.now());
+    this.transport = opts.transport ?? 'cli';
+    this.netnsPath = opts.netnsPath;
+    // Open now, so a missing addon or capability shows at start-up, not at the first sync.
+    if (this.transport === 'netlink') this.socket = new NetlinkSocket(this.netnsPath);
   }
 
   /** Forces the next sync to be full (e.g. after a restart or an external flush). */
@@ -47,9 +70,46 @@ export class NftApplier {
     this.needFull = true;
   }
 
+  /** Sends one transaction; returns how. Throws NftApplyError when the kernel (or nft) refused it. */
+  private async send(text: string, what: string): Promise<NftTransport> {
+    if (this.socket) {
+      let batch;
+      try {
+        batch = this.compiler.compile(text);
+      } catch (err) {
+        if (!(err instanceof UnsupportedError)) throw err;
+        batch = undefined;
+      }
+      if (batch) {
+        try {
+          this.socket.transact(batch);
+        } catch (err) {
+          this.compiler.reset();
+          if (err instanceof NetlinkTransactionError) throw new NftApplyError(`the kernel rejected the ${what} transaction: ${err.message}`, err.message);
+          throw new NftApplyError(`netlink failed: ${err instanceof Error ? err.message : String(err)}`, '');
+        }
+        this.compiler.commit();
+        return 'netlink';
+      }
+    }
+    let res: ExecResult;
+    try {
+      res = await this.exec(this.argv, text);
+    } catch (err) {
+      this.compiler.reset();
+      throw new NftApplyError(`nft failed to run: ${err instanceof Error ? err.message : String(err)}`, '');
+    }
+    if (res.code !== 0) {
+      this.compiler.reset();
+      throw new NftApplyError(`nft rejected the ${what} transaction: ${firstStderrLine(res)}`, res.stderr);
+    }
+    this.compiler.commit();
+    return 'cli';
+  }
+
   /**
    * Syncs the kernel to the model: a full sync the first time, after a failure or when asked;
-   * otherwise a partial one for `model.changed`. One nft transaction for all families.
+   * otherwise a partial one for `model.changed`. One transaction for all families.
    */
   async sync(model: ProxyModel, node: NodeState, full = false): Promise<SyncReport> {
     const t0 = this.now();
@@ -68,29 +128,36 @@ export class NftApplier {
     }
     const text = texts.join('');
     const t1 = this.now();
+    let via: SyncReport['via'] = 'none';
     if (text !== '') {
-      let res: ExecResult;
       try {
-        res = await this.exec(this.argv, text);
+        via = await this.send(text, kind);
       } catch (err) {
         this.needFull = true;
-        throw new NftApplyError(`nft failed to run: ${err instanceof Error ? err.message : String(err)}`, '');
-      }
-      if (res.code !== 0) {
-        this.needFull = true;
-        throw new NftApplyError(`nft rejected the ${kind} transaction: ${firstStderrLine(res)}`, res.stderr);
+        throw err;
       }
     }
     this.mirrors = next;
     this.needFull = false;
-    return { kind, bytes: text.length, servicesRendered: rendered, renderMs: t1 - t0, applyMs: this.now() - t1 };
+    return { kind, bytes: text.length, servicesRendered: rendered, renderMs: t1 - t0, applyMs: this.now() - t1, via };
   }
 
   /** Removes Portico's tables (both families) in one transaction. */
   async cleanup(): Promise<void> {
-    const res = await this.exec(this.argv, renderCleanup('ip') + renderCleanup('ip6'));
     this.mirrors.clear();
     this.needFull = true;
-    if (res.code !== 0) throw new NftApplyError(`nft cleanup failed: ${res.stderr.trim()}`, res.stderr);
+    try {
+      await this.send(renderCleanup('ip') + renderCleanup('ip6'), 'cleanup');
+    } catch (err) {
+      throw err instanceof NftApplyError ? new NftApplyError(`nft cleanup failed: ${err.stderr.trim() || err.message}`, err.stderr) : err;
+    } finally {
+      this.compiler.reset();
+    }
+  }
+
+  /** Closes the netlink socket (if any). */
+  close(): void {
+    this.socket?.close();
+    this.socket = undefined;
   }
 }

@@ -204,7 +204,15 @@ function parseAnon(c: Cursor, isMap: boolean): AnonItem[] {
   return items;
 }
 
-function parseVerdict(words: string[], line: number): Verdict {
+/** The items of an element list `{ k . k [: v], ... }` as the renderer writes it (shared with the netlink compiler). */
+export function parseElementList(text: string, isMap: boolean, line = 0): AnonItem[] {
+  const c = new Cursor(tokenize(text, line), line);
+  const items = parseAnon(c, isMap);
+  if (!c.done()) throw new NftError('trailing tokens after elements', line);
+  return items;
+}
+
+export function parseVerdict(words: string[], line: number): Verdict {
   const [a, b] = words;
   if ((a === 'accept' || a === 'drop' || a === 'return') && words.length === 1) return { k: a };
   if ((a === 'jump' || a === 'goto') && b !== undefined && words.length === 2 && NAME_RE.test(b)) return { k: a, chain: b };

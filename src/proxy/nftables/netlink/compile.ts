@@ -1,0 +1,864 @@
+// Compiles the renderer's transaction text (the `nft -f` subset render.ts emits and fake.ts parses)
+// into one nf_tables netlink batch: the same commands, the same expressions `nft` would send
+// (checked against `nft --debug=netlink` and by listing both results with `nft list`). Pure.
+//
+// Stateful only in what `nft` would read from the kernel: the key and data types of named sets
+// defined by earlier transactions (a partial sync adds elements to maps made by the full sync).
+// Anything outside that subset throws UnsupportedError, and the applier hands the text to `nft -f`.
+import { NftError, parseElementList, parseRule, parseVerdict, type AnonItem, type Expr, type Stmt, type Verdict } from '../fake.js';
+import { MSG, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFPROTO, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer } from './batch.js';
+
+export class UnsupportedError extends Error {
+  override name = 'UnsupportedError';
+}
+
+// ---- nf_tables attribute numbers ----
+const TABLE_NAME = 1;
+const CHAIN = { TABLE: 1, NAME: 3, HOOK: 4, POLICY: 5, TYPE: 7 } as const;
+const HOOK = { NUM: 1, PRIORITY: 2 } as const;
+const RULE = { TABLE: 1, CHAIN: 2, EXPRESSIONS: 4, USERDATA: 7 } as const;
+const LIST_ELEM = 1;
+const EXPR = { NAME: 1, DATA: 2 } as const;
+const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, DATA_TYPE: 6, DATA_LEN: 7, DESC: 9, ID: 10, TIMEOUT: 11 } as const;
+const SET_F = { ANONYMOUS: 1, CONSTANT: 2, INTERVAL: 4, MAP: 8, TIMEOUT: 16, EVAL: 32 } as const;
+const ELEMS = { TABLE: 1, SET: 2, ELEMENTS: 3, SET_ID: 4 } as const;
+const ELEM = { KEY: 1, DATA: 2, FLAGS: 3 } as const;
+const ELEM_INTERVAL_END = 1;
+const DATA = { VALUE: 1, VERDICT: 2 } as const;
+const VERDICT = { CODE: 1, CHAIN: 2 } as const;
+const VERDICT_CODE: Record<Verdict['k'], number> = { accept: 1, drop: 0, return: -5, jump: -3, goto: -4 };
+const HOOKS: Record<string, number> = { prerouting: 0, input: 1, forward: 2, output: 3, postrouting: 4 };
+
+// nft's datatype numbers (a concatenation is `(a << 6) | b`, left to right).
+const TYPE = { verdict: 1, integer: 4, ipv4_addr: 7, ipv6_addr: 8, inet_proto: 12, inet_service: 13 } as const;
+type TypeName = keyof typeof TYPE;
+const TYPE_LEN: Record<TypeName, number> = { verdict: 0, integer: 4, ipv4_addr: 4, ipv6_addr: 16, inet_proto: 1, inet_service: 2 };
+const VERDICT_DATA_TYPE = 0xffffff00;
+
+/** Key (and map data) types of a set, as component type names. */
+interface SetType {
+  key: TypeName[];
+  data?: TypeName[];
+}
+
+const PROTOS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, icmp: 1, icmpv6: 58 };
+
+// ---- value encoding ----
+
+function ipv4(s: string): Buffer {
+  const p = s.split('.');
+  if (p.length !== 4) throw new UnsupportedError(`bad IPv4 address ${s}`);
+  const b = Buffer.allocUnsafe(4);
+  for (let i = 0; i < 4; i++) {
+    const n = Number(p[i]);
+    if (!(n >= 0 && n <= 255) || p[i] === '') throw new UnsupportedError(`bad IPv4 address ${s}`);
+    b[i] = n;
+  }
+  return b;
+}
+
+function ipv6(s: string): Buffer {
+  const b = Buffer.alloc(16);
+  let head = s;
+  let tail = '';
+  const dbl = s.indexOf('::');
+  if (dbl >= 0) {
+    head = s.slice(0, dbl);
+    tail = s.slice(dbl + 2);
+  }
+  const words = (x: string): number[] => {
+    if (x === '') return [];
+    const out: number[] = [];
+    for (const part of x.split(':')) {
+      if (part.includes('.')) {
+        const v4 = ipv4(part);
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      } else {
+        const n = parseInt(part, 16);
+        if (!/^[0-9a-fA-F]{1,4}$/.test(part)) throw new UnsupportedError(`bad IPv6 address ${s}`);
+        out.push(n);
+      }
+    }
+    return out;
+  };
+  const h = words(head);
+  const t = words(tail);
+  if (dbl < 0 && h.length !== 8) throw new UnsupportedError(`bad IPv6 address ${s}`);
+  if (h.length + t.length > 8) throw new UnsupportedError(`bad IPv6 address ${s}`);
+  h.forEach((w, i) => b.writeUInt16BE(w, i * 2));
+  t.forEach((w, i) => b.writeUInt16BE(w, (8 - t.length + i) * 2));
+  return b;
+}
+
+function addr(s: string): Buffer {
+  return s.includes(':') ? ipv6(s) : ipv4(s);
+}
+
+/** One value of a datatype, padded to a 4-byte register like nft does in concatenations. */
+function valueOf(t: TypeName, s: string, pad: boolean): Buffer {
+  let b: Buffer;
+  switch (t) {
+    case 'ipv4_addr': b = ipv4(s); break;
+    case 'ipv6_addr': b = ipv6(s); break;
+    case 'inet_proto': {
+      const n = PROTOS[s] ?? Number(s);
+      if (!Number.isInteger(n)) throw new UnsupportedError(`bad protocol ${s}`);
+      b = Buffer.from([n]);
+      break;
+    }
+    case 'inet_service': {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UnsupportedError(`bad port ${s}`);
+      b = Buffer.allocUnsafe(2);
+      b.writeUInt16BE(n);
+      break;
+    }
+    case 'integer': {
+      const n = Number(s);
+      if (!Number.isInteger(n)) throw new UnsupportedError(`bad integer ${s}`);
+      b = Buffer.allocUnsafe(4);
+      b.writeUInt32LE(n >>> 0); // numgen output: host order
+      break;
+    }
+    default:
+      throw new UnsupportedError(`no value of type ${t}`);
+  }
+  if (pad && b.length & 3) return Buffer.concat([b, Buffer.alloc(4 - (b.length & 3))]);
+  return b;
+}
+
+function concatValue(types: readonly TypeName[], parts: readonly string[]): Buffer {
+  if (types.length !== parts.length) throw new UnsupportedError(`expected ${types.length} components, got ${parts.join(' . ')}`);
+  if (types.length === 1) return valueOf(types[0]!, parts[0]!, false);
+  return Buffer.concat(types.map((t, i) => valueOf(t, parts[i]!, true)));
+}
+
+function typeId(types: readonly TypeName[]): number {
+  let id = 0;
+  for (const t of types) id = id * 64 + TYPE[t];
+  return id;
+}
+
+function typeLen(types: readonly TypeName[]): number {
+  if (types.length === 1) return TYPE_LEN[types[0]!];
+  return types.reduce((n, t) => n + ((TYPE_LEN[t] + 3) & ~3), 0);
+}
+
+function u32le(v: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+}
+
+function u32be(v: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(v >>> 0);
+  return b;
+}
+
+function parseTypeList(s: string): TypeName[] {
+  return s.split('.').map((x) => {
+    const t = x.trim();
+    if (!(t in TYPE)) throw new UnsupportedError(`unsupported set type ${t}`);
+    return t as TypeName;
+  });
+}
+
+// ---- expressions ----
+
+/** A field load: which expression fills a register, and the type it holds. */
+interface Field {
+  type: TypeName | 'u32' | 'ctstate' | 'ctstatus' | 'fibtype';
+  len: number;
+  load(w: Writer, dreg: number): void;
+}
+
+function expr(w: Writer, name: string, body: (w: Writer) => void): void {
+  const e = w.open(LIST_ELEM);
+  w.str(EXPR.NAME, name);
+  const d = w.open(EXPR.DATA);
+  body(w);
+  w.close(d);
+  w.close(e);
+}
+
+const payload = (base: number, offset: number, len: number) => (w: Writer, dreg: number) =>
+  expr(w, 'payload', (w) => {
+    w.u32be(1, dreg); // NFTA_PAYLOAD_DREG
+    w.u32be(2, base);
+    w.u32be(3, offset);
+    w.u32be(4, len);
+  });
+const meta = (key: number) => (w: Writer, dreg: number) => expr(w, 'meta', (w) => { w.u32be(2, key); w.u32be(1, dreg); });
+const ct = (key: number) => (w: Writer, dreg: number) => expr(w, 'ct', (w) => { w.u32be(2, key); w.u32be(1, dreg); });
+const fib = (flags: number) => (w: Writer, dreg: number) => expr(w, 'fib', (w) => { w.u32be(1, dreg); w.u32be(2, 3 /* ADDRTYPE */); w.u32be(3, flags); });
+
+function field(e: Expr, fam: 'ip' | 'ip6'): Field {
+  if (e.k !== 'field') throw new UnsupportedError(`unsupported expression ${e.k}`);
+  const v6 = fam === 'ip6';
+  switch (e.name) {
+    case 'saddr': return { type: v6 ? 'ipv6_addr' : 'ipv4_addr', len: v6 ? 16 : 4, load: payload(1, v6 ? 8 : 12, v6 ? 16 : 4) };
+    case 'daddr': return { type: v6 ? 'ipv6_addr' : 'ipv4_addr', len: v6 ? 16 : 4, load: payload(1, v6 ? 24 : 16, v6 ? 16 : 4) };
+    case 'l4proto': return { type: 'inet_proto', len: 1, load: meta(16) };
+    case 'dport': return { type: 'inet_service', len: 2, load: payload(2, 2, 2) };
+    case 'mark': return { type: 'u32', len: 4, load: meta(3) };
+    case 'ct state': return { type: 'ctstate', len: 4, load: ct(0) };
+    case 'ct status': return { type: 'ctstatus', len: 4, load: ct(2) };
+    case 'fib saddr': return { type: 'fibtype', len: 4, load: fib(1) };
+    case 'fib daddr': return { type: 'fibtype', len: 4, load: fib(2) };
+  }
+}
+
+/** Loads a (possibly concatenated) expression into registers from NFT_REG_1; returns its component types. */
+function loadExpr(w: Writer, e: Expr, fam: 'ip' | 'ip6'): { types: TypeName[]; len: number } {
+  const parts = e.k === 'concat' ? e.parts : [e];
+  const types: TypeName[] = [];
+  let off = 0;
+  for (const p of parts) {
+    if (p.k === 'numgen') {
+      numgen(w, p.mod, off === 0 ? 1 : 8 + off / 4);
+      types.push('integer');
+      off += 4;
+      continue;
+    }
+    const f = field(p, fam);
+    if (f.type === 'u32' || f.type === 'ctstate' || f.type === 'ctstatus' || f.type === 'fibtype') throw new UnsupportedError(`${p.k} in a set key`);
+    f.load(w, off === 0 ? 1 : 8 + off / 4);
+    types.push(f.type);
+    off += (f.len + 3) & ~3;
+  }
+  return { types, len: types.length === 1 ? TYPE_LEN[types[0]!] : off };
+}
+
+function numgen(w: Writer, mod: number, dreg: number): void {
+  expr(w, 'numgen', (w) => {
+    w.u32be(1, dreg);
+    w.u32be(2, mod);
+    w.u32be(3, 1); // NFT_NG_RANDOM
+  });
+}
+
+function cmp(w: Writer, op: 'eq' | 'neq', data: Buffer): void {
+  expr(w, 'cmp', (w) => {
+    w.u32be(1, 1);
+    w.u32be(2, op === 'eq' ? 0 : 1);
+    const d = w.open(3);
+    w.bytes(DATA.VALUE, data);
+    w.close(d);
+  });
+}
+
+function bitwise(w: Writer, len: number, mask: Buffer, xor: Buffer): void {
+  expr(w, 'bitwise', (w) => {
+    w.u32be(1, 1);
+    w.u32be(2, 1);
+    w.u32be(3, len);
+    const m = w.open(4);
+    w.bytes(DATA.VALUE, mask);
+    w.close(m);
+    const x = w.open(5);
+    w.bytes(DATA.VALUE, xor);
+    w.close(x);
+  });
+}
+
+function immediateData(w: Writer, dreg: number, data: Buffer): void {
+  expr(w, 'immediate', (w) => {
+    w.u32be(1, dreg);
+    const d = w.open(2);
+    w.bytes(DATA.VALUE, data);
+    w.close(d);
+  });
+}
+
+function verdictAttr(w: Writer, type: number, v: Verdict): void {
+  const d = w.open(type);
+  const vv = w.open(DATA.VERDICT);
+  w.i32be(VERDICT.CODE, VERDICT_CODE[v.k]);
+  if (v.k === 'jump' || v.k === 'goto') w.str(VERDICT.CHAIN, v.chain);
+  w.close(vv);
+  w.close(d);
+}
+
+function immediateVerdict(w: Writer, v: Verdict): void {
+  expr(w, 'immediate', (w) => {
+    w.u32be(1, 0);
+    verdictAttr(w, 2, v);
+  });
+}
+
+const CT_STATE: Record<string, number> = { invalid: 1, established: 2, related: 4, new: 8, untracked: 64 };
+const CT_STATUS: Record<string, number> = { expected: 1, 'seen-reply': 2, assured: 4, confirmed: 8, snat: 16, dnat: 32, dying: 512 };
+const FIB_TYPE: Record<string, number> = { unspec: 0, unicast: 1, local: 2, broadcast: 3, anycast: 4, multicast: 5, blackhole: 6, unreachable: 7, prohibit: 8 };
+
+function num(s: string): number {
+  const n = Number(s);
+  if (!Number.isFinite(n)) throw new UnsupportedError(`bad number ${s}`);
+  return n;
+}
+
+/** `addr[/len]` → [network bytes, prefix length]. */
+function prefix(s: string): [Buffer, number] {
+  const [a, l] = s.split('/');
+  const b = addr(a!);
+  return [b, l === undefined ? b.length * 8 : num(l)];
+}
+
+function maskBytes(bytes: number, plen: number): Buffer {
+  const m = Buffer.alloc(bytes);
+  for (let i = 0; i < bytes; i++) {
+    const bits = Math.max(0, Math.min(8, plen - i * 8));
+    m[i] = bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff;
+  }
+  return m;
+}
+
+/** A match of one field against a literal, as nft encodes it. */
+function matchLiteral(w: Writer, e: Expr, fam: 'ip' | 'ip6', neg: boolean, lit: string): void {
+  if (e.k === 'numgen') {
+    numgen(w, e.mod, 1);
+    cmp(w, neg ? 'neq' : 'eq', u32le(num(lit)));
+    return;
+  }
+  let mask: number | undefined;
+  let inner: Expr = e;
+  if (e.k === 'mask') {
+    mask = e.mask;
+    inner = e.e;
+  }
+  const f = field(inner, fam);
+  const op = neg ? 'neq' : 'eq';
+  switch (f.type) {
+    case 'ipv4_addr':
+    case 'ipv6_addr': {
+      const [net, plen] = prefix(lit);
+      if (net.length !== f.len) throw new UnsupportedError(`address family mismatch: ${lit}`);
+      if (plen % 8 === 0 && inner.k === 'field') {
+        // Whole bytes: load only the prefix bytes (nft does the same).
+        const n = plen / 8;
+        const off = inner.name === 'saddr' ? (fam === 'ip6' ? 8 : 12) : fam === 'ip6' ? 24 : 16;
+        payload(1, off, n)(w, 1);
+        cmp(w, op, net.subarray(0, n));
+      } else {
+        f.load(w, 1);
+        const m = maskBytes(f.len, plen);
+        bitwise(w, f.len, m, Buffer.alloc(f.len));
+        const masked = Buffer.from(net.map((x, i) => x & m[i]!));
+        cmp(w, op, masked);
+      }
+      return;
+    }
+    case 'inet_proto':
+    case 'inet_service':
+      f.load(w, 1);
+      cmp(w, op, valueOf(f.type, lit, false));
+      return;
+    case 'u32': {
+      f.load(w, 1);
+      if (mask !== undefined) bitwise(w, 4, u32le(mask), u32le(0));
+      cmp(w, op, u32le(num(lit)));
+      return;
+    }
+    case 'ctstate':
+    case 'ctstatus': {
+      const table = f.type === 'ctstate' ? CT_STATE : CT_STATUS;
+      let bits = 0;
+      for (const s of lit.split(',')) {
+        const v = table[s];
+        if (v === undefined) throw new UnsupportedError(`unknown ${f.type} ${s}`);
+        bits |= v;
+      }
+      f.load(w, 1);
+      bitwise(w, 4, u32le(bits), u32le(0));
+      cmp(w, neg ? 'eq' : 'neq', u32le(0));
+      return;
+    }
+    case 'fibtype': {
+      const v = FIB_TYPE[lit];
+      if (v === undefined) throw new UnsupportedError(`unknown fib type ${lit}`);
+      f.load(w, 1);
+      cmp(w, op, u32le(v));
+      return;
+    }
+    default:
+      throw new UnsupportedError(`cannot match ${f.type}`);
+  }
+}
+
+function lookup(w: Writer, set: { name: string; id?: number }, neg: boolean, dreg?: number): void {
+  expr(w, 'lookup', (w) => {
+    w.str(1, set.name);
+    if (set.id !== undefined) w.u32be(4, set.id);
+    w.u32be(2, 1);
+    if (dreg !== undefined) w.u32be(3, dreg);
+    if (neg) w.u32be(5, 1);
+  });
+}
+
+/** Merges CIDRs into sorted, disjoint [start, end) ranges as big integers. */
+function ranges(items: readonly string[], bytes: number): Array<[bigint, bigint]> {
+  const bits = BigInt(bytes * 8);
+  const out: Array<[bigint, bigint]> = [];
+  for (const s of items) {
+    const [net, plen] = prefix(s);
+    if (net.length !== bytes) throw new UnsupportedError(`address family mismatch: ${s}`);
+    let v = 0n;
+    for (const x of net) v = (v << 8n) | BigInt(x);
+    const size = 1n << (bits - BigInt(plen));
+    const start = v & ~(size - 1n);
+    out.push([start, start + size]);
+  }
+  out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const merged: Array<[bigint, bigint]> = [];
+  for (const r of out) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1]) last[1] = r[1] > last[1] ? r[1] : last[1];
+    else merged.push([r[0], r[1]]);
+  }
+  return merged;
+}
+
+function bigBytes(v: bigint, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  for (let i = bytes - 1; i >= 0; i--) {
+    b[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return b;
+}
+
+// ---- the compiler ----
+
+interface Ctx {
+  w: Writer;
+  fam: 'ip' | 'ip6';
+  table: string;
+  /** Anonymous sets are sent before the rule that uses them (as nft does); queued here. */
+  pre: Writer;
+}
+
+export interface CompiledBatch {
+  /** BATCH_BEGIN … BATCH_END, ready for one sendmsg. */
+  bytes: Uint8Array;
+  /** seq → the transaction line it came from (for error messages). */
+  tags: ReadonlyMap<number, string>;
+  messages: number;
+}
+
+/** Max bytes of element attributes per NEWSETELEM message (attribute lengths are 16-bit). */
+const ELEMENTS_PER_MESSAGE_BYTES = 60_000;
+
+export class NetlinkCompiler {
+  /** `family table set` → its types, remembered across transactions (the kernel's sets). */
+  private readonly sets = new Map<string, SetType>();
+  private anonId = 0;
+
+  /** Forgets remembered set types (after a failure or cleanup: the next transaction is full). */
+  reset(): void {
+    this.sets.clear();
+  }
+
+  compile(text: string): CompiledBatch {
+    const w = new Writer(Math.max(1 << 16, text.length * 2));
+    w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, NFNL_SUBSYS_NFTABLES);
+    const sets = new Map(this.sets);
+    let messages = 0;
+    let unsupported: UnsupportedError | undefined;
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      const line = text.slice(start, end).trim();
+      start = end + 1;
+      if (line === '' || line.startsWith('#')) continue;
+      try {
+        messages += this.command(w, line, sets);
+      } catch (err) {
+        // Keep going so the set types are learnt even when `nft -f` has to send this transaction.
+        if (!(err instanceof UnsupportedError || err instanceof NftError)) throw err;
+        w.abort();
+        unsupported ??= err instanceof UnsupportedError ? err : new UnsupportedError(err.message);
+      }
+    }
+    w.message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 0, NFNL_SUBSYS_NFTABLES);
+    // Remembered only once the kernel took the transaction (commit()).
+    this.pending = sets;
+    if (unsupported) throw unsupported;
+    return { bytes: w.view(), tags: w.tags, messages };
+  }
+
+  private pending: Map<string, SetType> | undefined;
+
+  /** The kernel accepted the last compiled batch: remember the sets it made or removed. */
+  commit(): void {
+    if (!this.pending) return;
+    this.sets.clear();
+    for (const [k, v] of this.pending) this.sets.set(k, v);
+    this.pending = undefined;
+  }
+
+  private command(w: Writer, line: string, sets: Map<string, SetType>): number {
+    const sp = line.indexOf(' ');
+    const verb = line.slice(0, sp);
+    const rest = line.slice(sp + 1);
+    const sp2 = rest.indexOf(' ');
+    const what = rest.slice(0, sp2);
+    const args = rest.slice(sp2 + 1);
+    const [famS, table, name, ...more] = splitN(args, 3);
+    const tail = more[0] ?? '';
+    if (famS !== 'ip' && famS !== 'ip6') throw new UnsupportedError(`family ${famS}`);
+    const fam = famS;
+    const family = NFPROTO[fam];
+    const create = NLM_F_REQUEST | NLM_F_CREATE;
+    switch (`${verb} ${what}`) {
+      case 'add table':
+      case 'delete table': {
+        if (name !== undefined) throw new UnsupportedError(line);
+        w.begin(verb === 'add' ? MSG.NEWTABLE : MSG.DELTABLE, verb === 'add' ? create : NLM_F_REQUEST, family, 0, line);
+        w.str(TABLE_NAME, table!);
+        if (verb === 'add') w.u32be(2, 0);
+        w.end();
+        if (verb === 'delete') for (const k of [...sets.keys()]) if (k.startsWith(`${fam} ${table} `)) sets.delete(k);
+        return 1;
+      }
+      case 'add chain': {
+        w.begin(MSG.NEWCHAIN, create, family, 0, line);
+        w.str(CHAIN.TABLE, table!);
+        w.str(CHAIN.NAME, name!);
+        if (tail) {
+          const m = /^\{ type (filter|nat) hook (\w+) priority (-?\d+) ; policy (accept|drop) ; \}$/.exec(tail);
+          if (!m || HOOKS[m[2]!] === undefined) throw new UnsupportedError(line);
+          const h = w.open(CHAIN.HOOK);
+          w.u32be(HOOK.NUM, HOOKS[m[2]!]!);
+          w.i32be(HOOK.PRIORITY, Number(m[3]));
+          w.close(h);
+          w.u32be(CHAIN.POLICY, m[4] === 'accept' ? 1 : 0);
+          w.str(CHAIN.TYPE, m[1]!);
+        }
+        w.end();
+        return 1;
+      }
+      case 'flush chain':
+      case 'delete chain':
+        if (tail) throw new UnsupportedError(line);
+        w.begin(verb === 'flush' ? MSG.DELRULE : MSG.DELCHAIN, NLM_F_REQUEST, family, 0, line);
+        w.str(verb === 'flush' ? RULE.TABLE : CHAIN.TABLE, table!);
+        w.str(verb === 'flush' ? RULE.CHAIN : CHAIN.NAME, name!);
+        w.end();
+        return 1;
+      case 'add map':
+      case 'add set': {
+        const m = /^\{(.*)\}$/.exec(tail);
+        if (!m) throw new UnsupportedError(line);
+        const props = m[1]!.split(';').map((p) => p.trim()).filter(Boolean);
+        let type: SetType | undefined;
+        let flags = 0;
+        let timeoutMs: number | undefined;
+        for (const p of props) {
+          let pm: RegExpExecArray | null;
+          if ((pm = /^type (.+?)(?: : (.+))?$/.exec(p))) type = { key: parseTypeList(pm[1]!), ...(pm[2] ? { data: parseTypeList(pm[2]) } : {}) };
+          else if ((pm = /^flags (.+)$/.exec(p))) {
+            for (const f of pm[1]!.split(',').map((x) => x.trim())) {
+              if (f === 'dynamic') flags |= SET_F.EVAL;
+              else if (f === 'timeout') flags |= SET_F.TIMEOUT;
+              else if (f === 'interval') flags |= SET_F.INTERVAL;
+              else throw new UnsupportedError(`set flag ${f}`);
+            }
+          } else if ((pm = /^timeout (\d+)s$/.exec(p))) timeoutMs = Number(pm[1]) * 1000;
+          else throw new UnsupportedError(`set property ${p}`);
+        }
+        if (!type || (what === 'map') !== !!type.data) throw new UnsupportedError(line);
+        if (type.data) flags |= SET_F.MAP;
+        w.begin(MSG.NEWSET, create, family, 0, line);
+        w.str(SET.TABLE, table!);
+        w.str(SET.NAME, name!);
+        w.u32be(SET.FLAGS, flags);
+        w.u32be(SET.KEY_TYPE, typeId(type.key));
+        w.u32be(SET.KEY_LEN, typeLen(type.key));
+        if (type.data) {
+          const isVerdict = type.data.length === 1 && type.data[0] === 'verdict';
+          w.u32be(SET.DATA_TYPE, isVerdict ? VERDICT_DATA_TYPE : typeId(type.data));
+          w.u32be(SET.DATA_LEN, isVerdict ? 0 : typeLen(type.data));
+        }
+        w.u32be(SET.ID, ++this.anonId);
+        if (timeoutMs !== undefined) w.u64be(SET.TIMEOUT, timeoutMs);
+        w.end();
+        sets.set(`${fam} ${table} ${name}`, type);
+        return 1;
+      }
+      case 'delete map':
+      case 'delete set':
+        if (tail) throw new UnsupportedError(line);
+        w.begin(MSG.DELSET, NLM_F_REQUEST, family, 0, line);
+        w.str(SET.TABLE, table!);
+        w.str(SET.NAME, name!);
+        w.end();
+        sets.delete(`${fam} ${table} ${name}`);
+        return 1;
+      case 'add element':
+      case 'delete element': {
+        const type = sets.get(`${fam} ${table} ${name}`);
+        if (!type) throw new UnsupportedError(`set ${name} of unknown type`);
+        const items = parseElementList(tail, verb === 'add' && !!type.data);
+        return this.elements(w, verb === 'add' ? MSG.NEWSETELEM : MSG.DELSETELEM, family, table!, { name: name! }, type, items, line);
+      }
+      case 'add rule':
+        return this.rule(w, fam, table!, name!, tail, line);
+      default:
+        throw new UnsupportedError(line);
+    }
+  }
+
+  private elements(w: Writer, type: number, family: number, table: string, set: { name: string; id?: number }, st: SetType, items: readonly AnonItem[], tag: string, flagsOf?: (i: number) => number): number {
+    let msgs = 0;
+    let i = 0;
+    const flags = type === MSG.NEWSETELEM ? NLM_F_REQUEST | NLM_F_CREATE : NLM_F_REQUEST;
+    while (i < items.length) {
+      w.begin(type, flags, family, 0, tag);
+      w.str(ELEMS.SET, set.name);
+      if (set.id !== undefined) w.u32be(ELEMS.SET_ID, set.id);
+      w.str(ELEMS.TABLE, table);
+      const list = w.open(ELEMS.ELEMENTS);
+      const listStart = w.pos;
+      for (; i < items.length && w.pos - listStart < ELEMENTS_PER_MESSAGE_BYTES; i++) {
+        const it = items[i]!;
+        const e = w.open(LIST_ELEM);
+        const k = w.open(ELEM.KEY);
+        w.bytes(DATA.VALUE, concatValue(st.key, it.key));
+        w.close(k);
+        const f = flagsOf?.(i) ?? 0;
+        if (f) w.u32be(ELEM.FLAGS, f);
+        if (type === MSG.NEWSETELEM && st.data && it.value) {
+          if (st.data.length === 1 && st.data[0] === 'verdict') verdictAttr(w, ELEM.DATA, parseVerdict(it.value, 0));
+          else {
+            const d = w.open(ELEM.DATA);
+            w.bytes(DATA.VALUE, concatValue(st.data, it.value.filter((x) => x !== '.')));
+            w.close(d);
+          }
+        }
+        w.close(e);
+      }
+      w.close(list);
+      w.end();
+      msgs++;
+    }
+    return msgs;
+  }
+
+  /** An anonymous constant set (or map) sent before the rule; returns its name and id. */
+  private anonSet(c: Ctx, st: SetType, items: readonly AnonItem[], interval: boolean): { name: string; id: number } {
+    const id = ++this.anonId;
+    const name = '__set%d';
+    const w = c.pre;
+    const family = NFPROTO[c.fam];
+    const flags = SET_F.ANONYMOUS | SET_F.CONSTANT | (st.data ? SET_F.MAP : 0) | (interval ? SET_F.INTERVAL : 0);
+    if (interval && st.data) throw new UnsupportedError('interval map');
+    let elems = items;
+    let elemFlags: ((i: number) => number) | undefined;
+    if (interval) {
+      const bytes = TYPE_LEN[st.key[0]!];
+      const rs = ranges(items.map((it) => it.key[0]!), bytes);
+      const list: AnonItem[] = [];
+      const fl: number[] = [];
+      // nft's interval encoding: a range is [start, end) with the end marked; a leading gap from 0 is an end too.
+      if (rs.length && rs[0]![0] !== 0n) { list.push({ key: ['0'] }); fl.push(ELEM_INTERVAL_END); }
+      const limit = 1n << BigInt(bytes * 8);
+      for (const [s, e] of rs) {
+        list.push({ key: [String(s)] }); fl.push(0);
+        if (e < limit) { list.push({ key: [String(e)] }); fl.push(ELEM_INTERVAL_END); }
+      }
+      elems = list;
+      elemFlags = (i) => fl[i]!;
+      // Keys are raw numbers here: encode them as addresses of the set's width.
+      st = { key: [st.key[0]!] };
+      const raw = list.map((it) => bigBytes(BigInt(it.key[0]!), bytes));
+      w.begin(MSG.NEWSET, NLM_F_REQUEST | NLM_F_CREATE, family);
+      w.str(SET.TABLE, c.table);
+      w.str(SET.NAME, name);
+      w.u32be(SET.FLAGS, flags);
+      w.u32be(SET.KEY_TYPE, typeId(st.key));
+      w.u32be(SET.KEY_LEN, bytes);
+      w.u32be(SET.ID, id);
+      const desc = w.open(SET.DESC);
+      w.u32be(1, raw.length);
+      w.close(desc);
+      w.end();
+      w.begin(MSG.NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE, family);
+      w.str(ELEMS.SET, name);
+      w.u32be(ELEMS.SET_ID, id);
+      w.str(ELEMS.TABLE, c.table);
+      const l = w.open(ELEMS.ELEMENTS);
+      raw.forEach((k, i) => {
+        const e = w.open(LIST_ELEM);
+        const kk = w.open(ELEM.KEY);
+        w.bytes(DATA.VALUE, k);
+        w.close(kk);
+        if (elemFlags!(i)) w.u32be(ELEM.FLAGS, elemFlags!(i));
+        w.close(e);
+      });
+      w.close(l);
+      w.end();
+      return { name, id };
+    }
+    w.begin(MSG.NEWSET, NLM_F_REQUEST | NLM_F_CREATE, family);
+    w.str(SET.TABLE, c.table);
+    w.str(SET.NAME, name);
+    w.u32be(SET.FLAGS, flags);
+    w.u32be(SET.KEY_TYPE, typeId(st.key));
+    w.u32be(SET.KEY_LEN, typeLen(st.key));
+    if (st.data) {
+      const isVerdict = st.data.length === 1 && st.data[0] === 'verdict';
+      w.u32be(SET.DATA_TYPE, isVerdict ? VERDICT_DATA_TYPE : typeId(st.data));
+      w.u32be(SET.DATA_LEN, isVerdict ? 0 : typeLen(st.data));
+    }
+    w.u32be(SET.ID, id);
+    const desc = w.open(SET.DESC);
+    w.u32be(1, elems.length);
+    w.close(desc);
+    w.end();
+    this.elements(w, MSG.NEWSETELEM, family, c.table, { name, id }, st, elems, '');
+    return { name, id };
+  }
+
+  private rule(w: Writer, fam: 'ip' | 'ip6', table: string, chain: string, text: string, line: string): number {
+    const r = parseRule(text);
+    const pre = new Writer(256, w.nextSeq);
+    const body = new Writer(512, 0);
+    const c: Ctx = { w: body, fam, table, pre };
+    // Build expressions into a scratch writer first: anonymous sets must precede the rule.
+    const exprsAt = body.open(RULE.EXPRESSIONS);
+    for (const s of r.stmts) this.stmt(c, s, r.text);
+    body.close(exprsAt);
+    if (r.comment !== undefined) {
+      const s = Buffer.from(r.comment, 'utf8');
+      const ud = Buffer.alloc(2 + s.length + 1);
+      ud[0] = 0; // NFTNL_UDATA_RULE_COMMENT
+      ud[1] = s.length + 1;
+      s.copy(ud, 2);
+      body.bytes(RULE.USERDATA, ud);
+    }
+    let msgs = 0;
+    if (pre.pos > 0) {
+      // Re-emit the anonymous set messages with this batch's sequence numbers.
+      msgs += copyMessages(pre, w);
+    }
+    w.begin(MSG.NEWRULE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND, NFPROTO[fam], 0, line);
+    w.str(RULE.TABLE, table);
+    w.str(RULE.CHAIN, chain);
+    w.raw(body.view());
+    w.end();
+    return msgs + 1;
+  }
+
+  private stmt(c: Ctx, s: Stmt, text: string): void {
+    const w = c.w;
+    switch (s.k) {
+      case 'match': {
+        if (s.rhs.k === 'lit') return matchLiteral(w, s.e, c.fam, s.neg, s.rhs.v);
+        if (s.rhs.k === 'anon' && s.rhs.items.length === 1 && s.rhs.items[0]!.key.length === 1) return matchLiteral(w, s.e, c.fam, s.neg, s.rhs.items[0]!.key[0]!);
+        const { types } = loadExpr(w, s.e, c.fam);
+        if (s.rhs.k === 'setref') return lookup(w, { name: s.rhs.name }, s.neg);
+        const interval = s.rhs.items.some((it) => it.key.some((k) => k.includes('/')));
+        return lookup(w, this.anonSet(c, { key: types }, s.rhs.items, interval), s.neg);
+      }
+      case 'vmap': {
+        const { types } = loadExpr(w, s.e, c.fam);
+        if (s.ref) return lookup(w, { name: s.ref }, false, 0);
+        return lookup(w, this.anonSet(c, { key: types, data: ['verdict'] }, s.items!, false), false, 0);
+      }
+      case 'markset': {
+        meta(3)(w, 1);
+        if (s.op === '|') bitwise(w, 4, u32le(~s.value), u32le(s.value));
+        else bitwise(w, 4, u32le(0xffffffff), u32le(s.value));
+        expr(w, 'meta', (w) => { w.u32be(2, 3); w.u32be(3, 1); });
+        return;
+      }
+      case 'masquerade':
+        expr(w, 'masq', (w) => { if (/fully-random/.test(text)) w.u32be(1, 0x10); });
+        return;
+      case 'dnat': {
+        const a = addr(s.ip);
+        const port = Buffer.allocUnsafe(2);
+        port.writeUInt16BE(s.port);
+        immediateData(w, 1, a);
+        immediateData(w, 2, port);
+        nat(w, a.length === 16 ? 'ip6' : 'ip', 1, 2);
+        return;
+      }
+      case 'dnatmap': {
+        const { types } = loadExpr(w, s.e, c.fam);
+        const v6 = c.fam === 'ip6';
+        const data: TypeName[] = [v6 ? 'ipv6_addr' : 'ipv4_addr', 'inet_service'];
+        const set = this.anonSet(c, { key: types, data }, s.items, false);
+        lookup(w, set, false, 1);
+        nat(w, c.fam, 1, v6 ? 12 : 9);
+        return;
+      }
+      case 'update': {
+        loadExpr(w, s.e, c.fam);
+        expr(w, 'dynset', (w) => {
+          w.str(1, s.set);
+          w.u32be(3, 1); // NFT_DYNSET_OP_UPDATE
+          w.u32be(4, 1);
+        });
+        return;
+      }
+      case 'reject': {
+        const tcp = s.with === 'tcp reset';
+        if (s.with !== '' && !tcp) throw new UnsupportedError(`reject with ${s.with}`);
+        expr(w, 'reject', (w) => {
+          w.u32be(1, tcp ? 1 : 0);
+          w.u8(2, tcp ? 0 : c.fam === 'ip6' ? 4 : 3); // ICMP(v6) port unreachable
+        });
+        return;
+      }
+      case 'counter':
+        expr(w, 'counter', () => undefined);
+        return;
+      case 'verdict':
+        return immediateVerdict(w, s.v);
+    }
+  }
+}
+
+function nat(w: Writer, fam: 'ip' | 'ip6', addrReg: number, portReg: number): void {
+  expr(w, 'nat', (w) => {
+    w.u32be(1, 1); // NFT_NAT_DNAT
+    w.u32be(2, NFPROTO[fam]);
+    w.u32be(3, addrReg);
+    w.u32be(5, portReg);
+    w.u32be(7, 2); // NF_NAT_RANGE_PROTO_SPECIFIED (the kernel adds MAP_IPS)
+  });
+}
+
+/** Copies complete messages from a scratch writer, renumbering their sequence numbers. */
+function copyMessages(from: Writer, to: Writer): number {
+  const src = from.view();
+  const b = Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+  let p = 0;
+  let n = 0;
+  while (p < b.length) {
+    const len = b.readUInt32LE(p);
+    to.rawMessage(b.subarray(p, p + len));
+    p += len;
+    n++;
+  }
+  return n;
+}
+
+/** Splits off the first n space-separated words; the remainder (if any) is the last item. */
+function splitN(s: string, n: number): string[] {
+  const out: string[] = [];
+  let i = 0;
+  for (let k = 0; k < n; k++) {
+    const j = s.indexOf(' ', i);
+    if (j < 0) {
+      out.push(s.slice(i));
+      return out;
+    }
+    out.push(s.slice(i, j));
+    i = j + 1;
+  }
+  out.push(s.slice(i));
+  return out;
+}
