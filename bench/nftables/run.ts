@@ -15,7 +15,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { NftApplier, type SyncReport } from '../../src/proxy/nftables/apply.js';
+import { NftApplier, type NftTransport, type SyncReport } from '../../src/proxy/nftables/apply.js';
 import type { NodeState } from '../../src/proxy/nftables/render.js';
 import { ep, generatedModel, modelOf, sport } from '../../src/proxy/testing.js';
 import type { ProxyModel, ServicePortInfo } from '../../src/proxy/model.js';
@@ -38,6 +38,13 @@ const FLIPS = Number(arg('flips', '200'));
 const CONNECTS = Number(arg('connects', '200'));
 const CONN_BIG = Number(arg('conn-big', '30000'));
 const SKIP = new Set(arg('skip', '').split(',').filter(Boolean).map(Number));
+/** How Portico's applier reaches the kernel: netlink (the agent's default) or `nft -f`. */
+const TRANSPORT = arg('nft-backend', 'netlink') as NftTransport;
+
+/** Portico's applier for a namespace: a netlink socket opened inside it, or `ip netns exec NS nft -f -`. */
+function applierFor(sb: Sandbox, ns: string): NftApplier {
+  return new NftApplier({ exec: sb.nftExec(ns), transport: TRANSPORT, netnsPath: `/run/netns/${ns}` });
+}
 
 const node = (ip: string): NodeState => ({
   nodeName: 'node-a', nodeIPs: [ip], nodePortAddresses: [], clusterCIDR: POD_CIDR, masqueradeAll: false, serviceCIDRs: [SERVICE_CIDR],
@@ -46,11 +53,15 @@ const log = (s: string) => process.stderr.write(`[bench:nftables] ${s}\n`);
 const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
 
 interface FullRow {
+  /** How Portico's transaction reached the kernel. */
+  via?: SyncReport['via'];
   services: number;
   endpoints: number;
   bytes: number;
   renderMs: number;
   applyMs: number;
+  /** Part of applyMs: compiling the text to netlink messages (0 through `nft -f`). */
+  encodeMs?: number;
   totalMs: number;
   anchorBytes: number;
   anchorApplyMs: number | null;
@@ -71,15 +82,16 @@ async function fullSync(sb: Sandbox, n: number, partials: number): Promise<{ row
   let row: FullRow = { services: n, endpoints: 10, bytes: 0, renderMs: NaN, applyMs: NaN, totalMs: NaN, anchorBytes: 0, anchorApplyMs: null, ratio: null };
   let partial: object | undefined;
   try {
-    const applier = new NftApplier({ exec: sb.nftExec(portNs) });
+    const applier = applierFor(sb, portNs);
     const full = await applier.sync(model, node('198.19.255.11'));
     if (full.kind !== 'full') throw new Error('first sync was not full');
-    log(`${n}: Portico render ${Math.round(full.renderMs)} ms, nft -f ${Math.round(full.applyMs)} ms (${full.bytes} bytes)`);
+    log(`${n}: Portico render ${Math.round(full.renderMs)} ms, apply (${full.via}) ${Math.round(full.applyMs)} ms of which encoding ${Math.round(full.encodeMs)} ms (${full.bytes} bytes of text)`);
     row = {
-      services: n, endpoints: 10, bytes: full.bytes, renderMs: Math.round(full.renderMs), applyMs: Math.round(full.applyMs),
+      via: full.via, services: n, endpoints: 10, bytes: full.bytes, renderMs: Math.round(full.renderMs), applyMs: Math.round(full.applyMs), encodeMs: Math.round(full.encodeMs),
       totalMs: Math.round(full.renderMs + full.applyMs), anchorBytes: 0, anchorApplyMs: null, ratio: null,
     };
     if (partials > 0) partial = await partialSyncs(sb, portNs, applier, model, partials);
+    applier.close();
   } catch (err) {
     row.error = `${(err as Error).name}: ${(err as Error).message}; ${(err as Error).stack?.split('\n')[1]?.trim() ?? ''}`;
     log(`${n}: Portico full sync FAILED: ${row.error}`);
@@ -134,6 +146,7 @@ async function partialSyncs(sb: Sandbox, ns: string, applier: NftApplier, model0
     const r = await applier.sync(model, node('198.19.255.11'));
     wall.push(performance.now() - t0);
     if (r.kind !== 'partial') throw new Error('expected a partial sync');
+    if (r.via !== TRANSPORT) throw new Error(`partial sync went through ${r.via}, not ${TRANSPORT}`);
     reports.push(r);
   }
   // Floor: the `nft` process alone, against the same 10k-service table, for a transaction that
@@ -271,8 +284,9 @@ async function firstConnectionAt(sb: Sandbox, bigSize: number): Promise<object> 
       const server = sb.spawn(podNs, `server ${which}`, [process.execPath, PORTICO, 'echo', '--name', which, '--tcp', `0.0.0.0:${TARGET_PORT}`]);
       procs.push(server);
       await server.waitFor(/^Portico echo is up/m);
-      const applier = new NftApplier({ exec: sb.nftExec(nodeNs) });
+      const applier = applierFor(sb, nodeNs);
       syncs[which] = await applier.sync(withTarget(generatedModel(sizes[which], 10), r.vip), node(r.ip));
+      applier.close();
       log(`first connection: ${which} node has ${sizes[which] + 1} Services (full sync ${Math.round(syncs[which].applyMs)} ms)`);
     }
     const client = sb.spawn(cli, 'client', [process.execPath, '-e', CLIENT, `${routers.small.vip},${routers.big.vip}`, String(CONNECTS)]);

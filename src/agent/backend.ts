@@ -3,7 +3,7 @@
 import type { ProxyModel } from '../proxy/model.js';
 import type { NodeState } from '../proxy/model.js';
 import { spawnExec, type Exec } from '../proxy/exec.js';
-import { NftApplier } from '../proxy/nftables/apply.js';
+import { NftApplier, type NftTransport } from '../proxy/nftables/apply.js';
 import type { Logger } from 'pino';
 import { IptApplier, type Variant as IptablesVariant } from '../proxy/iptables/apply.js';
 import { Gauge, type Registry } from 'prom-client';
@@ -28,12 +28,30 @@ export interface ProxyBackend {
   close?(): Promise<void>;
 }
 
+/** How the nftables data plane reaches the kernel: `auto` is netlink when the addon loads and the socket opens, else `nft -f`. */
+export type NftBackendChoice = 'auto' | NftTransport;
+export const NFT_BACKENDS: readonly NftBackendChoice[] = ['auto', 'netlink', 'cli'];
+
 export class NftablesBackend implements ProxyBackend {
   readonly mode = 'nftables' as const;
   private readonly applier: NftApplier;
 
-  constructor(exec: Exec = spawnExec) {
-    this.applier = new NftApplier({ exec });
+  constructor(exec: Exec = spawnExec, choice: NftBackendChoice = 'auto', logger?: Logger) {
+    let applier: NftApplier | undefined;
+    if (choice !== 'cli') {
+      try {
+        applier = new NftApplier({ exec, transport: 'netlink' });
+      } catch (err) {
+        if (choice === 'netlink') throw err;
+        logger?.warn({ err: (err as Error).message }, 'nftables: netlink unavailable, programming the kernel with nft -f');
+      }
+    }
+    this.applier = applier ?? new NftApplier({ exec });
+  }
+
+  /** 'netlink' or 'cli'. */
+  get transport(): NftTransport {
+    return this.applier.transport;
   }
 
   async sync(model: ProxyModel, node: NodeState, full: boolean): Promise<BackendSyncResult> {
@@ -43,6 +61,10 @@ export class NftablesBackend implements ProxyBackend {
 
   cleanup(): Promise<void> {
     return this.applier.cleanup();
+  }
+
+  async close(): Promise<void> {
+    this.applier.close();
   }
 }
 

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { UsageError } from '../util/errors.js';
 import { NodeAgent, type AgentOptions } from './agent.js';
 import { NodeRegistration } from './node.js';
-import { IptablesBackend, NftablesBackend, UserspaceBackend, VipInterface, type ProxyBackend, type ProxyMode } from './backend.js';
+import { IptablesBackend, NftablesBackend, type NftBackendChoice, UserspaceBackend, VipInterface, type ProxyBackend, type ProxyMode } from './backend.js';
 import type { Variant as IptablesVariant } from '../proxy/iptables/apply.js';
 import { SCHEDULER_NAMES, isSchedulerName } from '../proxy/userspace/schedulers.js';
 
@@ -15,6 +15,8 @@ interface BackendOptions {
   annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
   /** iptables mode: force iptables-legacy or iptables-nft instead of detecting. */
   iptablesVariant?: IptablesVariant;
+  /** nftables mode: netlink, `nft -f`, or netlink when available (default). */
+  nftBackend?: NftBackendChoice;
   logger?: Logger;
 }
 
@@ -22,7 +24,7 @@ interface BackendOptions {
 export function backendFor(mode: ProxyMode, o: BackendOptions): ProxyBackend {
   switch (mode) {
     case 'nftables':
-      return new NftablesBackend();
+      return new NftablesBackend(undefined, o.nftBackend, o.logger);
     case 'iptables':
       return new IptablesBackend(o.iptablesVariant);
     case 'userspace': {
@@ -35,9 +37,16 @@ export function backendFor(mode: ProxyMode, o: BackendOptions): ProxyBackend {
   }
 }
 
-export async function cleanupMode(mode: ProxyMode): Promise<void> {
+export async function cleanupMode(mode: ProxyMode, nftBackend?: NftBackendChoice): Promise<void> {
   if (mode === 'userspace') return new VipInterface().cleanup();
-  if (mode === 'nftables') return new NftablesBackend().cleanup();
+  if (mode === 'nftables') {
+    const b = new NftablesBackend(undefined, nftBackend);
+    try {
+      return await b.cleanup();
+    } finally {
+      await b.close();
+    }
+  }
   if (mode === 'iptables') return new IptablesBackend().cleanup();
   throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, iptables, userspace)`);
 }
@@ -46,6 +55,7 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
   mode: ProxyMode;
   scheduler: string;
   iptablesVariant?: IptablesVariant;
+  nftBackend?: NftBackendChoice;
   /** Create and heartbeat this node's Node and Lease. */
   register: boolean;
 }
@@ -53,7 +63,7 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
 /** Starts a node agent (used by `portico agent` and by `portico up` in-process); resolves after its first sync. */
 export async function startNodeAgent(o: StartAgentOptions): Promise<{ agent: NodeAgent; stop(): Promise<void> }> {
   // The backend asks the agent's Service cache for annotations; it only does so once syncs run.
-  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, iptablesVariant: o.iptablesVariant, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
+  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, iptablesVariant: o.iptablesVariant, nftBackend: o.nftBackend, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
   const agent: NodeAgent = new NodeAgent({ ...o, backend });
   if (backend instanceof UserspaceBackend) backend.registerMetrics(agent.metrics);
   const registration = o.register ? new NodeRegistration({ client: o.client, nodeName: o.nodeName, nodeIPs: o.nodeIPs, logger: o.logger }) : undefined;

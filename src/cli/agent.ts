@@ -5,7 +5,7 @@ import { UsageError } from '../util/errors.js';
 import { kubeClientFromFlag } from './common.js';
 import { isValidCIDR, isValidIP } from '../util/ip.js';
 import { defaultNodeName, detectNodeIP } from '../agent/node.js';
-import { PROXY_MODES, type ProxyMode } from '../agent/backend.js';
+import { NFT_BACKENDS, PROXY_MODES, type NftBackendChoice, type ProxyMode } from '../agent/backend.js';
 import { cleanupMode, startNodeAgent } from '../agent/start.js';
 import { parseFlags, parseDuration, parseHostPort, type FlagSpec } from './flags.js';
 import { POD_FLAGS, POD_USAGE, startPods } from '../kubelet/cli.js';
@@ -27,6 +27,7 @@ const FLAGS = {
   'no-register-node': { type: 'boolean', default: false },
   scheduler: { type: 'string', default: 'rr' },
   'iptables-variant': { type: 'string', default: '' },
+  'nft-backend': { type: 'string', default: 'auto' },
   ...POD_FLAGS,
 } as const satisfies FlagSpec;
 
@@ -51,6 +52,8 @@ flags:
   --metrics-bind-address H:P      /metrics (default 127.0.0.1:10249; empty: off)
   --healthz-bind-address H:P      /healthz and /livez (default 0.0.0.0:10256; empty: off)
   --no-register-node              do not create or heartbeat this node's Node and Lease
+  --nft-backend auto|netlink|cli  nftables mode: send rules over netlink or through \`nft -f\`
+                                  (default auto: netlink when the native addon loads)
   --scheduler NAME                userspace mode: rr (default), wrr, lc, wlc, sh, dh, sed, nq, random;
                                   a Service's portico.dev/scheduler annotation overrides it${POD_USAGE}`;
 
@@ -60,12 +63,18 @@ function iptablesVariant(v: string): 'legacy' | 'nft' | undefined {
   throw new UsageError(`--iptables-variant: unsupported value "${v}": supported values: "legacy", "nft"`);
 }
 
+function nftBackend(v: string): NftBackendChoice {
+  if ((NFT_BACKENDS as readonly string[]).includes(v)) return v as NftBackendChoice;
+  throw new UsageError(`--nft-backend: unsupported value "${v}": supported values: ${NFT_BACKENDS.map((b) => `"${b}"`).join(', ')}`);
+}
+
 export async function runAgent(argv: string[]): Promise<void> {
   const v = parseFlags(argv, FLAGS, USAGE);
+  const nft = nftBackend(String(v['nft-backend']));
   const mode = String(v.mode) as ProxyMode;
   if (!PROXY_MODES.includes(mode)) throw new UsageError(`--mode: unsupported value "${mode}": supported values: ${PROXY_MODES.map((m) => `"${m}"`).join(', ')}`);
   if (v.cleanup) {
-    await cleanupMode(mode);
+    await cleanupMode(mode, nft);
     process.stdout.write(`portico agent: removed everything the ${mode} data plane had programmed\n`);
     return;
   }
@@ -98,6 +107,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     healthListen: String(v['healthz-bind-address']),
     scheduler: String(v.scheduler),
     iptablesVariant: iptablesVariant(String(v['iptables-variant'])),
+    nftBackend: nft,
     register: !v['no-register-node'],
     logger,
   });

@@ -25,6 +25,8 @@ export interface SyncReport {
   servicesRendered: number;
   renderMs: number;
   applyMs: number;
+  /** Part of applyMs: compiling the text to netlink messages. */
+  encodeMs: number;
   /** How the transaction reached the kernel ('none' when there was nothing to send). */
   via: NftTransport | 'none';
 }
@@ -54,6 +56,7 @@ export class NftApplier {
   private readonly compiler = new NetlinkCompiler();
   private socket: NetlinkSocket | undefined;
   private readonly netnsPath: string | undefined;
+  private encodeMs = 0;
 
   constructor(opts: NftApplierOptions) {
     this.exec = opts.exec;
@@ -74,12 +77,14 @@ export class NftApplier {
   private async send(text: string, what: string): Promise<NftTransport> {
     if (this.socket) {
       let batch;
+      const t0 = this.now();
       try {
         batch = this.compiler.compile(text);
       } catch (err) {
         if (!(err instanceof UnsupportedError)) throw err;
         batch = undefined;
       }
+      this.encodeMs = this.now() - t0;
       if (batch) {
         try {
           this.socket.transact(batch);
@@ -129,6 +134,7 @@ export class NftApplier {
     const text = texts.join('');
     const t1 = this.now();
     let via: SyncReport['via'] = 'none';
+    this.encodeMs = 0;
     if (text !== '') {
       try {
         via = await this.send(text, kind);
@@ -139,7 +145,7 @@ export class NftApplier {
     }
     this.mirrors = next;
     this.needFull = false;
-    return { kind, bytes: text.length, servicesRendered: rendered, renderMs: t1 - t0, applyMs: this.now() - t1, via };
+    return { kind, bytes: text.length, servicesRendered: rendered, renderMs: t1 - t0, applyMs: this.now() - t1, encodeMs: this.encodeMs, via };
   }
 
   /** Removes Portico's tables (both families) in one transaction. */

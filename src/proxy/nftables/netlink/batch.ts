@@ -79,6 +79,12 @@ export class Writer {
     this.msgStart = -1;
   }
 
+  /** Empties the writer for reuse as scratch space. */
+  clear(): void {
+    this.pos = 0;
+    this.msgStart = -1;
+  }
+
   /** Drops a message begun but not ended. */
   abort(): void {
     if (this.msgStart < 0) return;

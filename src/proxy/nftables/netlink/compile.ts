@@ -19,7 +19,7 @@ const HOOK = { NUM: 1, PRIORITY: 2 } as const;
 const RULE = { TABLE: 1, CHAIN: 2, EXPRESSIONS: 4, USERDATA: 7 } as const;
 const LIST_ELEM = 1;
 const EXPR = { NAME: 1, DATA: 2 } as const;
-const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, DATA_TYPE: 6, DATA_LEN: 7, DESC: 9, ID: 10, TIMEOUT: 11 } as const;
+const SET = { TABLE: 1, NAME: 2, FLAGS: 3, KEY_TYPE: 4, KEY_LEN: 5, DATA_TYPE: 6, DATA_LEN: 7, DESC: 9, ID: 10, TIMEOUT: 11, USERDATA: 13 } as const;
 const SET_F = { ANONYMOUS: 1, CONSTANT: 2, INTERVAL: 4, MAP: 8, TIMEOUT: 16, EVAL: 32 } as const;
 const ELEMS = { TABLE: 1, SET: 2, ELEMENTS: 3, SET_ID: 4 } as const;
 const ELEM = { KEY: 1, DATA: 2, FLAGS: 3 } as const;
@@ -46,14 +46,23 @@ const PROTOS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, icmp: 1, ic
 // ---- value encoding ----
 
 function ipv4(s: string): Buffer {
-  const p = s.split('.');
-  if (p.length !== 4) throw new UnsupportedError(`bad IPv4 address ${s}`);
   const b = Buffer.allocUnsafe(4);
-  for (let i = 0; i < 4; i++) {
-    const n = Number(p[i]);
-    if (!(n >= 0 && n <= 255) || p[i] === '') throw new UnsupportedError(`bad IPv4 address ${s}`);
-    b[i] = n;
+  let octet = 0;
+  let digits = 0;
+  let i = 0;
+  for (let k = 0; k <= s.length; k++) {
+    const c = k < s.length ? s.charCodeAt(k) : 46;
+    if (c === 46) {
+      if (digits === 0 || octet > 255 || i > 3) throw new UnsupportedError(`bad IPv4 address ${s}`);
+      b[i++] = octet;
+      octet = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && digits < 3) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+    } else throw new UnsupportedError(`bad IPv4 address ${s}`);
   }
+  if (i !== 4) throw new UnsupportedError(`bad IPv4 address ${s}`);
   return b;
 }
 
@@ -429,6 +438,10 @@ function bigBytes(v: bigint, bytes: number): Buffer {
 
 // ---- the compiler ----
 
+/** `[numgen random mod N 0 ]meta l4proto P dnat to A.B.C.D:PORT[ comment "..."]`. */
+const DNAT_RE = /^(?:numgen random mod (\d+) 0 )?meta l4proto (tcp|udp|sctp) dnat to (\d+\.\d+\.\d+\.\d+):(\d+)(?: comment "([^"]*)")?$/;
+const RULE_CACHE_MAX = 4096;
+
 interface Ctx {
   w: Writer;
   fam: 'ip' | 'ip6';
@@ -715,37 +728,72 @@ export class NetlinkCompiler {
     const desc = w.open(SET.DESC);
     w.u32be(1, elems.length);
     w.close(desc);
+    // numgen keys are host-order integers; nft reads the byte order from the set's userdata to list them.
+    if (st.key.length === 1 && st.key[0] === 'integer') w.bytes(SET.USERDATA, Buffer.from([0, 4, 1, 0, 0, 0]));
     w.end();
     this.elements(w, MSG.NEWSETELEM, family, c.table, { name, id }, st, elems, '');
     return { name, id };
   }
 
+  /** Scratch space for one rule's expressions and the anonymous sets it needs. */
+  private readonly body = new Writer(4096, 0);
+  private readonly pre = new Writer(1024, 0);
+  /** Encoded expressions of rules seen before (the same text encodes the same way), bounded. */
+  private readonly ruleCache = new Map<string, Uint8Array>();
+
   private rule(w: Writer, fam: 'ip' | 'ip6', table: string, chain: string, text: string, line: string): number {
-    const r = parseRule(text);
-    const pre = new Writer(256, w.nextSeq);
-    const body = new Writer(512, 0);
-    const c: Ctx = { w: body, fam, table, pre };
-    // Build expressions into a scratch writer first: anonymous sets must precede the rule.
-    const exprsAt = body.open(RULE.EXPRESSIONS);
-    for (const s of r.stmts) this.stmt(c, s, r.text);
-    body.close(exprsAt);
-    if (r.comment !== undefined) {
-      const s = Buffer.from(r.comment, 'utf8');
-      const ud = Buffer.alloc(2 + s.length + 1);
-      ud[0] = 0; // NFTNL_UDATA_RULE_COMMENT
-      ud[1] = s.length + 1;
-      s.copy(ud, 2);
-      body.bytes(RULE.USERDATA, ud);
-    }
+    const key = fam + text;
+    let encoded = this.ruleCache.get(key);
     let msgs = 0;
-    if (pre.pos > 0) {
-      // Re-emit the anonymous set messages with this batch's sequence numbers.
-      msgs += copyMessages(pre, w);
+    if (!encoded) {
+      const body = this.body;
+      const pre = this.pre;
+      body.clear();
+      pre.clear();
+      // Expressions go to scratch space first: anonymous sets must precede the rule.
+      const exprsAt = body.open(RULE.EXPRESSIONS);
+      let comment: string | undefined;
+      const m = DNAT_RE.exec(text);
+      if (m && fam === 'ip') {
+        // The renderer's most frequent rule (one per endpoint), encoded without the general parser.
+        if (m[1] !== undefined) {
+          numgen(body, Number(m[1]), 1);
+          cmp(body, 'eq', u32le(0));
+        }
+        meta(16)(body, 1);
+        cmp(body, 'eq', Buffer.from([PROTOS[m[2]!]!]));
+        const port = Buffer.allocUnsafe(2);
+        port.writeUInt16BE(Number(m[4]));
+        immediateData(body, 1, ipv4(m[3]!));
+        immediateData(body, 2, port);
+        nat(body, 'ip', 1, 2);
+        comment = m[5];
+      } else {
+        const r = parseRule(text);
+        const c: Ctx = { w: body, fam, table, pre };
+        for (const s of r.stmts) this.stmt(c, s, r.text);
+        comment = r.comment;
+      }
+      body.close(exprsAt);
+      if (comment !== undefined) {
+        const s = Buffer.from(comment, 'utf8');
+        const ud = Buffer.alloc(2 + s.length + 1);
+        ud[0] = 0; // NFTNL_UDATA_RULE_COMMENT
+        ud[1] = s.length + 1;
+        s.copy(ud, 2);
+        body.bytes(RULE.USERDATA, ud);
+      }
+      if (pre.pos > 0) msgs += copyMessages(pre, w); // anonymous sets: never cached (fresh ids)
+      else {
+        encoded = Uint8Array.prototype.slice.call(body.view());
+        if (this.ruleCache.size >= RULE_CACHE_MAX) this.ruleCache.clear();
+        this.ruleCache.set(key, encoded);
+      }
     }
     w.begin(MSG.NEWRULE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND, NFPROTO[fam], 0, line);
     w.str(RULE.TABLE, table);
     w.str(RULE.CHAIN, chain);
-    w.raw(body.view());
+    w.raw(encoded ?? this.body.view());
     w.end();
     return msgs + 1;
   }
