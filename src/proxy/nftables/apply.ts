@@ -44,6 +44,8 @@ export interface NftApplierOptions {
   transport?: NftTransport;
   /** For 'netlink': the network namespace to program (/run/netns/NAME); default this process's. */
   netnsPath?: string;
+  /** For 'netlink': the socket to send batches on (tests inject one); default a NetlinkSocket. */
+  socket?: Pick<NetlinkSocket, 'transact' | 'close'>;
 }
 
 export class NftApplier {
@@ -54,7 +56,7 @@ export class NftApplier {
   private needFull = true;
   readonly transport: NftTransport;
   private readonly compiler = new NetlinkCompiler();
-  private socket: NetlinkSocket | undefined;
+  private socket: Pick<NetlinkSocket, 'transact' | 'close'> | undefined;
   private readonly netnsPath: string | undefined;
   private encodeMs = 0;
 
@@ -65,7 +67,7 @@ export class NftApplier {
     this.transport = opts.transport ?? 'cli';
     this.netnsPath = opts.netnsPath;
     // Open now, so a missing addon or capability shows at start-up, not at the first sync.
-    if (this.transport === 'netlink') this.socket = new NetlinkSocket(this.netnsPath);
+    if (this.transport === 'netlink') this.socket = opts.socket ?? new NetlinkSocket(this.netnsPath);
   }
 
   /** Forces the next sync to be full (e.g. after a restart or an external flush). */
