@@ -159,12 +159,6 @@ function u32le(v: number): Buffer {
   return b;
 }
 
-function u32be(v: number): Buffer {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(v >>> 0);
-  return b;
-}
-
 function parseTypeList(s: string): TypeName[] {
   return s.split('.').map((x) => {
     const t = x.trim();
