@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,15 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   napi_set_named_property(env, e, "errno", errnoV);
   napi_throw(env, e);
   return NULL;
+}
+
+// The callback's arguments, and the first one as a file descriptor.
+static bool fd_args(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int32_t *fd) {
+  if (napi_get_cb_info(env, info, argc, argv, NULL, NULL) != napi_ok || *argc < 1 || napi_get_value_int32(env, argv[0], fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a socket descriptor");
+    return false;
+  }
+  return true;
 }
 
 // open(netnsPath?: string): number — a bound NETLINK_NETFILTER socket, created inside the network
@@ -87,9 +97,8 @@ static napi_value nl_open(napi_env env, napi_callback_info info) {
 static napi_value nl_send(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_args(env, info, &argc, argv, &fd)) return NULL;
   void *data;
   size_t len;
   napi_typedarray_type tt;
@@ -112,9 +121,8 @@ static napi_value nl_send(napi_env env, napi_callback_info info) {
 static napi_value nl_recv(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_args(env, info, &argc, argv, &fd)) return NULL;
   bool wait = false;
   if (argc >= 2) napi_get_value_bool(env, argv[1], &wait);
   static char buf[1 << 16];
@@ -139,9 +147,8 @@ static napi_value nl_recv(napi_env env, napi_callback_info info) {
 static napi_value nl_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd;
-  CHECK(napi_get_value_int32(env, argv[0], &fd));
+  if (!fd_args(env, info, &argc, argv, &fd)) return NULL;
   close(fd);
   return NULL;
 }

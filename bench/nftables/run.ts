@@ -350,7 +350,7 @@ function printTable(r: Record<string, unknown>): void {
   const lines: string[] = [];
   const full = r.full as FullRow[] | undefined;
   if (full) {
-    lines.push('full sync          render     nft -f     total   | anchor nft -f   Portico/anchor');
+    lines.push('full sync          render      apply     total   | anchor nft -f   Portico/anchor');
     for (const f of full) {
       if (f.error) {
         lines.push(`${String(f.services).padStart(6)} x 10      FAILED: ${f.error.slice(0, 60)}   | ${f.anchorApplyMs === null ? 'anchor skipped' : `anchor ${f.anchorApplyMs} ms`}`);
@@ -360,7 +360,7 @@ function printTable(r: Record<string, unknown>): void {
     }
   }
   const p = r.partial as { services: number; totalMs: Summary; renderMs: Summary; applyMs: Summary; nftNoCacheFloorMs: Summary } | undefined;
-  if (p) lines.push(`partial @${p.services}: median ${p.totalMs.p50} ms, p90 ${p.totalMs.p90} ms (render p50 ${p.renderMs.p50} ms, nft p50 ${p.applyMs.p50} ms; nft no-cache floor ${p.nftNoCacheFloorMs.p50} ms)`);
+  if (p) lines.push(`partial @${p.services}: median ${p.totalMs.p50} ms, p90 ${p.totalMs.p90} ms (render p50 ${p.renderMs.p50} ms, apply p50 ${p.applyMs.p50} ms; nft no-cache floor ${p.nftNoCacheFloorMs.p50} ms)`);
   const g = r.programming as { externalMs: Summary; metric: { p50Ms: number; p99Ms: number; count: number }; missed: number } | undefined;
   if (g) lines.push(`programming latency: external p50 ${g.externalMs.p50} ms, p99 ${g.externalMs.p99} ms (n=${g.externalMs.n}, missed ${g.missed}); metric p50 ${g.metric.p50Ms} ms, p99 ${g.metric.p99Ms} ms (n=${g.metric.count})`);
   const c = r.firstConnection as { small: { services: number; connectMs: Summary }; big: { services: number; connectMs: Summary }; ratioMedian: number } | undefined;

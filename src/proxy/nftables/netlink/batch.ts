@@ -27,12 +27,16 @@ export class Writer {
   pos = 0;
   private msgStart = -1;
   private seq: number;
+  private readonly firstSeq: number;
+  /** Tags by seq - firstSeq (an array, not a Map: a 30k-Service batch has ~400k messages). */
+  private readonly tagList: Array<string | undefined> = [];
   /** seq → caller's tag (e.g. the transaction line), to name the command the kernel rejected. */
-  readonly tags = new Map<number, string>();
+  readonly tags = { get: (seq: number): string | undefined => this.tagList[seq - this.firstSeq] };
 
   constructor(size = 1 << 16, firstSeq = 1) {
     this.buf = Buffer.allocUnsafe(size);
     this.seq = firstSeq;
+    this.firstSeq = firstSeq;
   }
 
   private ensure(n: number): void {
@@ -44,7 +48,7 @@ export class Writer {
     this.buf = b;
   }
 
-  private pad(): void {
+  pad(): void {
     const p = (4 - (this.pos & 3)) & 3;
     if (p) {
       this.ensure(p);
@@ -69,7 +73,7 @@ export class Writer {
     b[p + 17] = 0; // NFNETLINK_V0
     b.writeUInt16BE(resId, p + 18);
     this.pos = p + 20;
-    if (tag !== undefined) this.tags.set(seq, tag);
+    if (tag !== undefined) this.tagList[seq - this.firstSeq] = tag;
     return seq;
   }
 
@@ -147,6 +151,13 @@ export class Writer {
     const p = this.hdr(type, 8);
     this.buf.writeBigUInt64BE(BigInt(v), p);
     this.pos = p + 8;
+  }
+
+  /** An attribute of `len` payload bytes the caller fills at the returned offset of `buf`, then `pad()`s. */
+  space(type: number, len: number): number {
+    const p = this.hdr(type, len);
+    this.pos = p + len;
+    return p;
   }
 
   bytes(type: number, data: Uint8Array): void {

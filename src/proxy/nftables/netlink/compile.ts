@@ -47,6 +47,11 @@ const PROTOS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, icmp: 1, ic
 
 function ipv4(s: string): Buffer {
   const b = Buffer.allocUnsafe(4);
+  writeIPv4(b, 0, s);
+  return b;
+}
+
+function writeIPv4(b: Buffer, at: number, s: string): void {
   let octet = 0;
   let digits = 0;
   let i = 0;
@@ -54,7 +59,7 @@ function ipv4(s: string): Buffer {
     const c = k < s.length ? s.charCodeAt(k) : 46;
     if (c === 46) {
       if (digits === 0 || octet > 255 || i > 3) throw new UnsupportedError(`bad IPv4 address ${s}`);
-      b[i++] = octet;
+      b[at + i++] = octet;
       octet = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57 && digits < 3) {
@@ -63,7 +68,6 @@ function ipv4(s: string): Buffer {
     } else throw new UnsupportedError(`bad IPv4 address ${s}`);
   }
   if (i !== 4) throw new UnsupportedError(`bad IPv4 address ${s}`);
-  return b;
 }
 
 function ipv6(s: string): Buffer {
@@ -136,10 +140,36 @@ function valueOf(t: TypeName, s: string, pad: boolean): Buffer {
   return b;
 }
 
-function concatValue(types: readonly TypeName[], parts: readonly string[]): Buffer {
+/** Writes a (concatenated) value as an NFTA_DATA_VALUE attribute without intermediate buffers. */
+function writeValue(w: Writer, types: readonly TypeName[], parts: readonly string[]): void {
   if (types.length !== parts.length) throw new UnsupportedError(`expected ${types.length} components, got ${parts.join(' . ')}`);
-  if (types.length === 1) return valueOf(types[0]!, parts[0]!, false);
-  return Buffer.concat(types.map((t, i) => valueOf(t, parts[i]!, true)));
+  const len = typeLen(types);
+  const p = w.space(DATA.VALUE, len);
+  const b = w.buf;
+  b.fill(0, p, p + len);
+  let off = p;
+  for (let i = 0; i < types.length; i++) {
+    const t = types[i]!;
+    const s = parts[i]!;
+    if (t === 'ipv4_addr') writeIPv4(b, off, s);
+    else if (t === 'inet_proto') b[off] = protoNumber(s);
+    else if (t === 'inet_service') b.writeUInt16BE(portNumber(s), off);
+    else valueOf(t, s, false).copy(b, off);
+    off += types.length === 1 ? TYPE_LEN[t] : (TYPE_LEN[t] + 3) & ~3;
+  }
+  w.pad();
+}
+
+function protoNumber(s: string): number {
+  const n = PROTOS[s] ?? Number(s);
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new UnsupportedError(`bad protocol ${s}`);
+  return n;
+}
+
+function portNumber(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UnsupportedError(`bad port ${s}`);
+  return n;
 }
 
 function typeId(types: readonly TypeName[]): number {
@@ -448,7 +478,7 @@ export interface CompiledBatch {
   /** BATCH_BEGIN … BATCH_END, ready for one sendmsg. */
   bytes: Uint8Array;
   /** seq → the transaction line it came from (for error messages). */
-  tags: ReadonlyMap<number, string>;
+  tags: { get(seq: number): string | undefined };
   messages: number;
 }
 
@@ -577,17 +607,7 @@ export class NetlinkCompiler {
         if (!type || (what === 'map') !== !!type.data) throw new UnsupportedError(line);
         if (type.data) flags |= SET_F.MAP;
         w.begin(MSG.NEWSET, create, family, 0, line);
-        w.str(SET.TABLE, table!);
-        w.str(SET.NAME, name!);
-        w.u32be(SET.FLAGS, flags);
-        w.u32be(SET.KEY_TYPE, typeId(type.key));
-        w.u32be(SET.KEY_LEN, typeLen(type.key));
-        if (type.data) {
-          const isVerdict = type.data.length === 1 && type.data[0] === 'verdict';
-          w.u32be(SET.DATA_TYPE, isVerdict ? VERDICT_DATA_TYPE : typeId(type.data));
-          w.u32be(SET.DATA_LEN, isVerdict ? 0 : typeLen(type.data));
-        }
-        w.u32be(SET.ID, ++this.anonId);
+        setHeader(w, table!, name!, flags, type, ++this.anonId);
         if (timeoutMs !== undefined) w.u64be(SET.TIMEOUT, timeoutMs);
         w.end();
         sets.set(`${fam} ${table} ${name}`, type);
@@ -631,7 +651,7 @@ export class NetlinkCompiler {
         const it = items[i]!;
         const e = w.open(LIST_ELEM);
         const k = w.open(ELEM.KEY);
-        w.bytes(DATA.VALUE, concatValue(st.key, it.key));
+        writeValue(w, st.key, it.key);
         w.close(k);
         const f = flagsOf?.(i) ?? 0;
         if (f) w.u32be(ELEM.FLAGS, f);
@@ -639,7 +659,7 @@ export class NetlinkCompiler {
           if (st.data.length === 1 && st.data[0] === 'verdict') verdictAttr(w, ELEM.DATA, parseVerdict(it.value, 0));
           else {
             const d = w.open(ELEM.DATA);
-            w.bytes(DATA.VALUE, concatValue(st.data, it.value.filter((x) => x !== '.')));
+            writeValue(w, st.data, it.value.filter((x) => x !== '.'));
             w.close(d);
           }
         }
@@ -680,12 +700,7 @@ export class NetlinkCompiler {
       st = { key: [st.key[0]!] };
       const raw = list.map((it) => bigBytes(BigInt(it.key[0]!), bytes));
       w.begin(MSG.NEWSET, NLM_F_REQUEST | NLM_F_CREATE, family);
-      w.str(SET.TABLE, c.table);
-      w.str(SET.NAME, name);
-      w.u32be(SET.FLAGS, flags);
-      w.u32be(SET.KEY_TYPE, typeId(st.key));
-      w.u32be(SET.KEY_LEN, bytes);
-      w.u32be(SET.ID, id);
+      setHeader(w, c.table, name, flags, st, id);
       const desc = w.open(SET.DESC);
       w.u32be(1, raw.length);
       w.close(desc);
@@ -708,17 +723,7 @@ export class NetlinkCompiler {
       return { name, id };
     }
     w.begin(MSG.NEWSET, NLM_F_REQUEST | NLM_F_CREATE, family);
-    w.str(SET.TABLE, c.table);
-    w.str(SET.NAME, name);
-    w.u32be(SET.FLAGS, flags);
-    w.u32be(SET.KEY_TYPE, typeId(st.key));
-    w.u32be(SET.KEY_LEN, typeLen(st.key));
-    if (st.data) {
-      const isVerdict = st.data.length === 1 && st.data[0] === 'verdict';
-      w.u32be(SET.DATA_TYPE, isVerdict ? VERDICT_DATA_TYPE : typeId(st.data));
-      w.u32be(SET.DATA_LEN, isVerdict ? 0 : typeLen(st.data));
-    }
-    w.u32be(SET.ID, id);
+    setHeader(w, c.table, name, flags, st, id);
     const desc = w.open(SET.DESC);
     w.u32be(1, elems.length);
     w.close(desc);
@@ -778,7 +783,8 @@ export class NetlinkCompiler {
         body.bytes(RULE.USERDATA, ud);
       }
       if (pre.pos > 0) msgs += copyMessages(pre, w); // anonymous sets: never cached (fresh ids)
-      else {
+      else if (!m) {
+        // DNAT rules name one endpoint each: caching them would only copy bytes.
         encoded = Uint8Array.prototype.slice.call(body.view());
         if (this.ruleCache.size >= RULE_CACHE_MAX) this.ruleCache.clear();
         this.ruleCache.set(key, encoded);
@@ -861,6 +867,21 @@ export class NetlinkCompiler {
         return immediateVerdict(w, s.v);
     }
   }
+}
+
+/** NEWSET's identity and types: table, name, flags, key (and data) type and length, id. */
+function setHeader(w: Writer, table: string, name: string, flags: number, type: SetType, id: number): void {
+  w.str(SET.TABLE, table);
+  w.str(SET.NAME, name);
+  w.u32be(SET.FLAGS, flags);
+  w.u32be(SET.KEY_TYPE, typeId(type.key));
+  w.u32be(SET.KEY_LEN, typeLen(type.key));
+  if (type.data) {
+    const isVerdict = type.data.length === 1 && type.data[0] === 'verdict';
+    w.u32be(SET.DATA_TYPE, isVerdict ? VERDICT_DATA_TYPE : typeId(type.data));
+    w.u32be(SET.DATA_LEN, isVerdict ? 0 : typeLen(type.data));
+  }
+  w.u32be(SET.ID, id);
 }
 
 function nat(w: Writer, fam: 'ip' | 'ip6', addrReg: number, portReg: number): void {
