@@ -368,7 +368,12 @@ function printTable(r: Record<string, unknown>): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+// Exit explicitly: everything the run made is gone by now, and a handle left open somewhere (the
+// 2026-11-24 run lingered after writing its results) must not keep holding /work/bench.lock.
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
