@@ -9,7 +9,10 @@ import {
   categorizeEndpoints, externalEndpoints, internalEndpoints,
   type EndpointInfo, type ProxyModel, type ServicePortInfo,
 } from '../model.js';
-import { TcpRelay, UdpFlowTable } from './relay.js';
+import os from 'node:os';
+import {
+  PendingConnect, Sweeper, SWEEP_TICKS, TcpRelay, UdpFlowTable, idleSweeper, listenTcp, peerAddress, type TcpHandle,
+} from './relay.js';
 import { createScheduler, type Scheduler, type SchedulerName } from './schedulers.js';
 
 /** The pino subset the proxier logs through. */
@@ -24,6 +27,13 @@ export interface UserspaceProxierOptions {
   zone?: string;
   /** Addresses node ports listen on. */
   nodeIPs: string[];
+  /**
+   * Pod CIDR(s) of the cluster, comma-separated ('' = unknown). With externalTrafficPolicy Local,
+   * connections to an external address from a pod (source in this range) or from the node itself
+   * go to all endpoints (Cluster policy), as kube-proxy "short-circuits" them: the Local policy is
+   * about traffic arriving from outside the cluster.
+   */
+  clusterCIDR?: string;
   /** Called before the first listener on a virtual IP (e.g. to put it on a dummy interface as root). */
   bindAddress?: (ip: string) => void | Promise<void>;
   /** Called after the last listener on a virtual IP closed. */
@@ -44,6 +54,11 @@ export interface UserspaceProxierOptions {
   connectRetries?: number;
   /** UDP flows per listener beyond which new flows are dropped. Default 65536. */
   maxUdpFlows?: number;
+  /**
+   * Listen non-exclusively, so node:cluster workers running one proxier each share every listening
+   * socket (the benchmark's several-process variant). Default false.
+   */
+  shareListeners?: boolean;
   logger?: ProxierLogger;
   /** Clock for affinity expiry (tests inject one). */
   now?: () => number;
@@ -93,7 +108,13 @@ export interface ProxierMetrics {
   udpDropsTotal: number;
 }
 
+/**
+ * Which endpoints a listener's connections go to: cluster IPs use the internal ones, external
+ * addresses (node ports, external IPs, LB IPs) the external ones; `short` is external traffic from
+ * inside the cluster under externalTrafficPolicy Local, which goes to the Cluster-policy endpoints.
+ */
 type Traffic = 'internal' | 'external';
+type PoolName = Traffic | 'short';
 
 interface Pool {
   targets: EndpointState[];
@@ -111,6 +132,8 @@ interface Listener {
   readonly ip: string;
   readonly traffic: Traffic;
   readonly tcp?: net.Server;
+  /** TCP: the connections accepted here, for this listener's own pool choice. */
+  readonly accept?: (client: TcpHandle) => void;
   readonly udp?: dgram.Socket;
   readonly flows?: UdpFlowTable<EndpointState>;
 }
@@ -119,8 +142,12 @@ interface ServiceState {
   info: ServicePortInfo;
   schedulerName: SchedulerName;
   endpoints: Map<string, EndpointState>;
-  pools: Record<Traffic, Pool>;
+  pools: Record<PoolName, Pool>;
   listeners: Map<string, Listener>;
+  /** External traffic from pods and the node goes to the `short` pool (ETP Local with a known cluster CIDR). */
+  shortCircuit: boolean;
+  /** Whether picking needs the client address (affinity, source hashing, the short circuit). */
+  needsClientIP: boolean;
 }
 
 const DEFAULTS = {
@@ -153,7 +180,7 @@ function wantedListeners(sp: ServicePortInfo, nodeIPs: readonly string[]): Map<s
 
 export class UserspaceProxier {
   private readonly services = new Map<string, ServiceState>();
-  private readonly o: Required<Omit<UserspaceProxierOptions, 'zone' | 'bindAddress' | 'releaseAddress' | 'schedulerFor' | 'weightsFor' | 'logger'>> & UserspaceProxierOptions;
+  private readonly o: Required<Omit<UserspaceProxierOptions, 'zone' | 'clusterCIDR' | 'bindAddress' | 'releaseAddress' | 'schedulerFor' | 'weightsFor' | 'logger' | 'shareListeners'>> & UserspaceProxierOptions;
   private readonly now: () => number;
   /** Listeners per virtual IP, for the bind/release hooks. */
   private readonly addrRefs = new Map<string, number>();
@@ -163,12 +190,47 @@ export class UserspaceProxier {
   private udpDropsTotal = 0;
   private closed = false;
   private syncing: Promise<void> = Promise.resolve();
+  private readonly clusterCIDRs: net.BlockList | undefined;
+  /** The node's own addresses (its interfaces, refreshed on every sync, plus the node IPs). */
+  private localAddrs = new Set<string>();
+  /** Connect attempts under way, checked for the connect timeout. */
+  private readonly connecting: Sweeper<PendingConnect>;
+  /** Open relays, checked for the idle timeout (none when it is 0). */
+  private readonly idle: Sweeper<TcpRelay> | undefined;
 
   constructor(opts: UserspaceProxierOptions) {
     this.o = {
       scheduler: 'rr', ...DEFAULTS, now: Date.now, ...opts,
     };
     this.now = this.o.now;
+    const cidrs = (opts.clusterCIDR ?? '').split(',').map((c) => c.trim()).filter(Boolean);
+    if (cidrs.length > 0) {
+      this.clusterCIDRs = new net.BlockList();
+      for (const c of cidrs) {
+        const [addr = '', bits = ''] = c.split('/');
+        this.clusterCIDRs.addSubnet(addr, Number(bits), net.isIPv6(addr) ? 'ipv6' : 'ipv4');
+      }
+    }
+    this.connecting = new Sweeper<PendingConnect>(Math.max(1, Math.floor(this.o.connectTimeoutMs / SWEEP_TICKS)), (p, tick) => {
+      if (tick - p.startTick >= SWEEP_TICKS) p.timeOut();
+    });
+    this.idle = this.o.tcpIdleTimeoutMs > 0 ? idleSweeper(this.o.tcpIdleTimeoutMs) : undefined;
+    this.refreshLocalAddrs();
+  }
+
+  private refreshLocalAddrs(): void {
+    const out = new Set(this.o.nodeIPs);
+    for (const list of Object.values(os.networkInterfaces())) for (const a of list ?? []) out.add(a.address);
+    this.localAddrs = out;
+  }
+
+  /** Whether a client is inside the cluster: a pod (cluster CIDR) or this node (a local address). */
+  private fromInside(ip: string): boolean {
+    if (ip.startsWith('127.') || ip === '::1' || this.localAddrs.has(ip) || this.addrRefs.has(ip)) return true;
+    const v6 = net.isIPv6(ip);
+    // IPv4-mapped clients of a dual-stack listener.
+    const v4 = v6 && ip.startsWith('::ffff:') ? ip.slice(7) : undefined;
+    return this.clusterCIDRs !== undefined && (v4 !== undefined ? this.clusterCIDRs.check(v4, 'ipv4') : this.clusterCIDRs.check(ip, v6 ? 'ipv6' : 'ipv4'));
   }
 
   /**
@@ -184,6 +246,7 @@ export class UserspaceProxier {
 
   private async doSync(model: ProxyModel, changed: ReadonlySet<string> | 'full'): Promise<void> {
     if (this.closed) return;
+    if (changed === 'full') this.refreshLocalAddrs();
     const keys = changed === 'full' ? new Set([...this.services.keys(), ...model.services.keys()]) : changed;
     // Removals first, so an address given up by one Service can be taken by another in one sync.
     for (const key of keys) if (!model.services.has(key)) await this.removeService(key);
@@ -197,6 +260,8 @@ export class UserspaceProxier {
     await this.syncing;
     this.closed = true;
     for (const key of [...this.services.keys()]) await this.removeService(key);
+    this.connecting.close();
+    this.idle?.close();
   }
 
   /** The scheduler in use for a Service port (undefined when unknown). */
@@ -257,10 +322,15 @@ export class UserspaceProxier {
     const schedulerName = this.o.schedulerFor?.(sp.key) ?? this.o.scheduler;
     if (st === undefined) {
       const empty = (): Pool => ({ targets: [], scheduler: createScheduler(schedulerName, []), affinity: new Map(), sweepAt: AFFINITY_SWEEP_MIN, picks: 0 });
-      st = { info: sp, schedulerName, endpoints: new Map(), pools: { internal: empty(), external: empty() }, listeners: new Map() };
+      st = {
+        info: sp, schedulerName, endpoints: new Map(), pools: { internal: empty(), external: empty(), short: empty() }, listeners: new Map(),
+        shortCircuit: false, needsClientIP: false,
+      };
       this.services.set(sp.key, st);
     }
     st.info = sp;
+    st.shortCircuit = sp.externallyAccessible && sp.externalPolicyLocal && this.clusterCIDRs !== undefined;
+    st.needsClientIP = sp.affinityTimeoutSeconds > 0 || schedulerName === 'sh' || st.shortCircuit;
     this.updateEndpoints(st, schedulerName);
     await this.updateListeners(st);
   }
@@ -285,9 +355,10 @@ export class UserspaceProxier {
     };
     const internal = internalEndpoints(sp, cat).map(stateOf);
     const external = sp.externallyAccessible ? externalEndpoints(sp, cat).map(stateOf) : [];
+    const short = st.shortCircuit ? cat.cluster.map(stateOf) : [];
     const schedChanged = schedulerName !== st.schedulerName;
     st.schedulerName = schedulerName;
-    for (const [traffic, targets] of [['internal', internal], ['external', external]] as const) {
+    for (const [traffic, targets] of [['internal', internal], ['external', external], ['short', short]] as const) {
       const pool = st.pools[traffic];
       const same = !schedChanged && targets.length === pool.targets.length && targets.every((t, i) => t === pool.targets[i]);
       if (same) continue;
@@ -366,17 +437,10 @@ export class UserspaceProxier {
         });
         return { id, ip, traffic, udp: sock, flows };
       }
-      const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true });
-      server.on('connection', (client) => this.accept(st, traffic, ip, client));
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: ip, port, backlog: 4096, exclusive: true }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      const accept = (client: TcpHandle) => this.accept(st, traffic, ip, client);
+      const server = await listenTcp(ip, port, { backlog: 4096, exclusive: !this.o.shareListeners }, accept);
       server.on('error', (err) => this.o.logger?.warn({ service: key, listener: id, err: err.message }, 'tcp listener error'));
-      return { id, ip, traffic, tcp: server };
+      return { id, ip, traffic, tcp: server, accept };
     } catch (err) {
       this.listenFailed(key, id, err);
       await this.releaseAddress(ip);
@@ -428,7 +492,7 @@ export class UserspaceProxier {
   /** The endpoint for a new connection or flow: affinity first, then the scheduler. */
   private choose(st: ServiceState, traffic: Traffic, clientIP: string, destIP: string, skip: ReadonlySet<EndpointState> | undefined): EndpointState | undefined {
     if (this.services.get(st.info.key) !== st) return undefined;
-    const pool = st.pools[traffic];
+    const pool = st.pools[traffic === 'external' && st.shortCircuit && this.fromInside(clientIP) ? 'short' : traffic];
     pool.picks++;
     const timeout = st.info.affinityTimeoutSeconds * 1000;
     if (timeout > 0) {
@@ -458,62 +522,107 @@ export class UserspaceProxier {
 
   // ---- TCP ----
 
-  private accept(st: ServiceState, traffic: Traffic, destIP: string, client: net.Socket): void {
-    client.on('error', () => client.destroy());
-    const clientIP = client.remoteAddress ?? '';
-    let skip: Set<EndpointState> | undefined;
-    const attempt = (triesLeft: number) => {
-      if (client.destroyed) return;
-      const ep = this.choose(st, traffic, clientIP, destIP, skip);
-      if (ep === undefined) {
-        if (skip === undefined) this.noEndpointTotal++;
-        else this.connectGiveUpTotal++;
-        client.destroy();
-        return;
-      }
-      ep.active++;
-      ep.connectionsTotal++;
-      const upstream = net.connect({ host: ep.ip, port: ep.port, allowHalfOpen: true, noDelay: true });
-      const timer = setTimeout(() => upstream.destroy(new Error('connect timeout')), this.o.connectTimeoutMs);
-      const failed = () => {
-        clearTimeout(timer);
+  // Connect to an endpoint first and only then start reading the client: until the relay starts,
+  // what the client sends waits in the kernel, so nothing is buffered here.
+  private accept(st: ServiceState, traffic: Traffic, destIP: string, client: TcpHandle): void {
+    // getpeername only when the choice depends on the client.
+    const clientIP = st.needsClientIP ? peerAddress(client) : '';
+    new Connection(this, st, traffic, clientIP, destIP, client).attempt(this.o.connectRetries);
+  }
+
+  /** @internal A connect attempt of `c` to `ep` (counted as active while it runs). */
+  startConnect(c: Connection, ep: EndpointState): PendingConnect {
+    ep.active++;
+    ep.connectionsTotal++;
+    const p = new PendingConnect(ep.ip, ep.port, (status) => {
+      this.connecting.delete(p);
+      c.connected(status, ep, p.handle);
+    });
+    p.startTick = this.connecting.tick;
+    this.connecting.add(p);
+    return p;
+  }
+
+  /** @internal The next endpoint for a connection, or undefined (counted: no endpoint or give-up). */
+  next(c: Connection, skip: ReadonlySet<EndpointState> | undefined): EndpointState | undefined {
+    const ep = this.choose(c.st, c.traffic, c.clientIP, c.destIP, skip);
+    if (ep === undefined) {
+      if (skip === undefined) this.noEndpointTotal++;
+      else this.connectGiveUpTotal++;
+    }
+    return ep;
+  }
+
+  /** @internal The endpoint accepted: relay, or drop when the Service went away meanwhile. */
+  relay(c: Connection, ep: EndpointState, upstream: TcpHandle): void {
+    if (this.services.get(c.st.info.key) !== c.st) {
+      ep.active--;
+      upstream.close();
+      c.client.reset();
+      return;
+    }
+    const relay = new TcpRelay(c.client, upstream, {
+      onHalfClose: () => {
         ep.active--;
-        ep.connectionsTotal--;
-        ep.connectFailuresTotal++;
-        upstream.destroy();
-        (skip ??= new Set()).add(ep);
-        if (triesLeft > 0) attempt(triesLeft - 1);
-        else {
-          this.connectGiveUpTotal++;
-          client.destroy();
-        }
-      };
-      upstream.once('error', failed);
-      upstream.once('connect', () => {
-        clearTimeout(timer);
-        upstream.off('error', failed);
-        if (client.destroyed || this.services.get(st.info.key) !== st) {
-          ep.active--;
-          upstream.destroy();
-          client.destroy();
-          return;
-        }
-        const relay = new TcpRelay(client, upstream, this.o.tcpIdleTimeoutMs, {
-          onHalfClose: () => {
-            ep.active--;
-            ep.inactive++;
-          },
-          onClose: (r) => {
-            if (r.isHalfClosed) ep.inactive--;
-            else ep.active--;
-            ep.closedBytesIn += r.bytesIn;
-            ep.closedBytesOut += r.bytesOut;
-            ep.tcp.delete(r);
-          },
-        });
-        ep.tcp.add(relay);
-      });
-    };
-    attempt(this.o.connectRetries);
+        ep.inactive++;
+      },
+      onClose: (r) => {
+        if (r.isHalfClosed) ep.inactive--;
+        else ep.active--;
+        ep.closedBytesIn += r.bytesIn;
+        ep.closedBytesOut += r.bytesOut;
+        ep.tcp.delete(r);
+        this.idle?.delete(r);
+      },
+    });
+    ep.tcp.add(relay);
+    if (this.idle) {
+      relay.activeTick = this.idle.tick;
+      this.idle.add(relay);
+    }
+  }
+
+  /** @internal Every endpoint tried failed to connect. */
+  gaveUp(): void {
+    this.connectGiveUpTotal++;
+  }
+
+  /** @internal A connect failed: counted against the endpoint. */
+  connectFailed(ep: EndpointState): void {
+    ep.active--;
+    ep.connectionsTotal--;
+    ep.connectFailuresTotal++;
+  }
+}
+
+/** One accepted client connection on its way to an endpoint: tries endpoints until one accepts. */
+class Connection {
+  private skip: Set<EndpointState> | undefined;
+  private triesLeft = 0;
+
+  constructor(
+    private readonly proxier: UserspaceProxier,
+    readonly st: ServiceState,
+    readonly traffic: Traffic,
+    readonly clientIP: string,
+    readonly destIP: string,
+    readonly client: TcpHandle,
+  ) {}
+
+  attempt(triesLeft: number): void {
+    this.triesLeft = triesLeft;
+    const ep = this.proxier.next(this, this.skip);
+    // No endpoint (or every one failed): reset, so the client learns at once.
+    if (ep === undefined) return void this.client.reset();
+    this.proxier.startConnect(this, ep);
+  }
+
+  connected(status: number, ep: EndpointState, upstream: TcpHandle): void {
+    if (status === 0) return this.proxier.relay(this, ep, upstream);
+    this.proxier.connectFailed(ep);
+    (this.skip ??= new Set()).add(ep);
+    if (this.triesLeft > 0) return this.attempt(this.triesLeft - 1);
+    this.proxier.gaveUp();
+    this.client.reset();
   }
 }

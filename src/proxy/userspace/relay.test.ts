@@ -3,20 +3,26 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { TcpRelay, UdpFlowTable } from './relay.js';
+import { PendingConnect, TcpRelay, UdpFlowTable, errnoName, idleSweeper, listenTcp, peerAddress } from './relay.js';
 
 /** A proxy of one TcpRelay per connection in front of `backendPort`; keeps the relays for inspection. */
 async function relayProxy(backendPort: number, idleMs = 0) {
   const relays: TcpRelay[] = [];
   const closed: TcpRelay[] = [];
   const halfClosed: TcpRelay[] = [];
-  const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
-    const up = net.connect({ host: '127.0.0.1', port: backendPort, allowHalfOpen: true });
-    up.once('connect', () => relays.push(new TcpRelay(client, up, idleMs, { onHalfClose: (r) => halfClosed.push(r), onClose: (r) => closed.push(r) })));
+  const idle = idleMs > 0 ? idleSweeper(idleMs) : undefined;
+  const server = await listenTcp('127.0.0.1', 0, { backlog: 16, exclusive: true }, (client) => {
+    const p = new PendingConnect('127.0.0.1', backendPort, (status) => {
+      assert.equal(status, 0);
+      const r = new TcpRelay(client, p.handle, { onHalfClose: (x) => halfClosed.push(x), onClose: (x) => (closed.push(x), idle?.delete(x)) });
+      relays.push(r);
+      if (idle) {
+        r.activeTick = idle.tick;
+        idle.add(r);
+      }
+    });
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { port: (server.address() as AddressInfo).port, relays, closed, halfClosed, close: () => server.close() };
+  return { port: (server.address() as AddressInfo).port, relays, closed, halfClosed, close: () => (server.close(), idle?.close()) };
 }
 
 async function listen(server: net.Server): Promise<number> {
@@ -88,10 +94,13 @@ test('backpressure: a client that does not read stops the endpoint instead of fi
   const proxy = await relayProxy(await listen(backend));
   const c = net.connect({ host: '127.0.0.1', port: proxy.port });
   c.pause();
-  await until(() => proxy.relays[0] !== undefined && proxy.relays[0].upstream.isPaused());
+  await until(() => proxy.relays[0] !== undefined && proxy.relays[0].upstreamPaused);
   const relay = proxy.relays[0] as TcpRelay;
-  const buffered = relay.client.writableLength + relay.upstream.readableLength;
-  assert.ok(buffered < 1024 * 1024, `proxy holds ${buffered} bytes while paused`);
+  // Paused: one chunk (at most 64 KiB) waits in the proxy, the rest in kernel buffers or the backend.
+  const buffered = relay.client.writeQueueSize;
+  assert.ok(buffered <= 64 * 1024, `proxy holds ${buffered} bytes while paused`);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(relay.bytesOut < 16 * 1024 * 1024, `the relay kept reading while paused: ${relay.bytesOut} bytes`);
   assert.ok(sent < total, 'the backend was held back');
   let got = 0;
   c.on('data', (d: Buffer) => (got += d.length));
@@ -122,6 +131,23 @@ test('idle timeout closes both sides; a reset upstream takes the client down', a
   idle.close();
   reset.close();
   backend.close();
+});
+
+test('connect: a refused connect is reported with its errno; peer address of an accepted handle', async () => {
+  const closedServer = net.createServer();
+  const port = await listen(closedServer);
+  closedServer.close();
+  await once(closedServer, 'close');
+  const status = await new Promise<number>((resolve) => new PendingConnect('127.0.0.1', port, (s) => resolve(s)));
+  assert.equal(errnoName(status), 'ECONNREFUSED');
+
+  const peers: string[] = [];
+  const server = await listenTcp('127.0.0.1', 0, { backlog: 16, exclusive: true }, (h) => (peers.push(peerAddress(h)), h.close()));
+  const c = net.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, localAddress: '127.0.0.7' }).on('error', () => undefined);
+  await until(() => peers.length === 1);
+  assert.deepEqual(peers, ['127.0.0.7']);
+  c.destroy();
+  server.close();
 });
 
 test('UDP flows: replies come from the listening address, one flow per client, idle flows expire', async () => {
