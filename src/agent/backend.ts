@@ -120,6 +120,8 @@ export class UserspaceBackend implements ProxyBackend {
   constructor(opts: {
     nodeName: string;
     nodeIPs: string[];
+    /** Pod CIDR ('' = unknown): pods and the node reach externalTrafficPolicy Local Services' external addresses with Cluster policy. */
+    clusterCIDR?: string;
     scheduler?: SchedulerName;
     /** Annotations of a Service (`namespace/name`), for per-Service schedulers and weights. */
     annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
@@ -134,6 +136,7 @@ export class UserspaceBackend implements ProxyBackend {
     this.proxier = new UserspaceProxier({
       nodeName: opts.nodeName,
       nodeIPs: opts.nodeIPs,
+      clusterCIDR: opts.clusterCIDR,
       scheduler: opts.scheduler,
       schedulerFor: (key) => {
         const s = annotation(key, SCHEDULER_ANNOTATION);

@@ -11,6 +11,8 @@ import { SCHEDULER_NAMES, isSchedulerName } from '../proxy/userspace/schedulers.
 interface BackendOptions {
   nodeName: string;
   nodeIPs: string[];
+  /** Pod CIDR: userspace mode tells pods from outside clients by it (externalTrafficPolicy Local). */
+  clusterCIDR?: string;
   scheduler: string;
   annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
   /** iptables mode: force iptables-legacy or iptables-nft instead of detecting. */
@@ -30,7 +32,7 @@ export function backendFor(mode: ProxyMode, o: BackendOptions): ProxyBackend {
     case 'userspace': {
       if (!isSchedulerName(o.scheduler)) throw new UsageError(`--scheduler: unsupported value "${o.scheduler}": supported values: ${SCHEDULER_NAMES.map((n) => `"${n}"`).join(', ')}`);
       const root = process.getuid?.() === 0;
-      return new UserspaceBackend({ nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, annotationsOf: o.annotationsOf, vipInterface: root ? new VipInterface() : undefined, logger: o.logger });
+      return new UserspaceBackend({ nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, annotationsOf: o.annotationsOf, vipInterface: root ? new VipInterface() : undefined, logger: o.logger });
     }
     default:
       throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, iptables, userspace)`);
@@ -63,7 +65,7 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
 /** Starts a node agent (used by `portico agent` and by `portico up` in-process); resolves after its first sync. */
 export async function startNodeAgent(o: StartAgentOptions): Promise<{ agent: NodeAgent; stop(): Promise<void> }> {
   // The backend asks the agent's Service cache for annotations; it only does so once syncs run.
-  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, scheduler: o.scheduler, iptablesVariant: o.iptablesVariant, nftBackend: o.nftBackend, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
+  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, iptablesVariant: o.iptablesVariant, nftBackend: o.nftBackend, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
   const agent: NodeAgent = new NodeAgent({ ...o, backend });
   if (backend instanceof UserspaceBackend) backend.registerMetrics(agent.metrics);
   const registration = o.register ? new NodeRegistration({ client: o.client, nodeName: o.nodeName, nodeIPs: o.nodeIPs, logger: o.logger }) : undefined;

@@ -13,6 +13,13 @@ export const KUBECTL = process.env.KUBECTL ?? 'kubectl';
 
 export const SERVICE_CIDR = '198.18.0.0/16';
 export const POD_CIDR = '198.19.0.0/16';
+/**
+ * The agents' --cluster-cidr: the part of POD_CIDR pods get addresses from (198.19.1.0/24 and
+ * 198.19.2.0/24), without the link network (198.19.255.0/24: nodes and the outside client) or the
+ * external IPs (198.19.254.0/24). With the whole /16 the outside client would count as a pod, and
+ * externalTrafficPolicy Local would send it to Cluster policy (as kube-proxy sends pods).
+ */
+export const CLUSTER_CIDR = '198.19.0.0/17';
 export const LB_POOL = '198.19.255.200-198.19.255.210';
 export const LB_ROUTE = '198.19.255.192/27';
 export const EXTERNAL_NET = '198.19.254.0/24';

@@ -79,11 +79,7 @@ export const CAPABILITIES: Readonly<Record<string, Capabilities>> = {
       'agent-restart':
         'the relay is the agent process: stopping it ends the connections it carries, and nothing accepts new ones until the new agent listens',
     },
-    todo: {
-      'etp-local-pod':
-        'known gap (not by design): the userspace proxier sends pod and node traffic to an external address of a Local Service only to local endpoints; ' +
-        'kube-proxy sends traffic from the cluster CIDR and the node to all endpoints (needs the cluster CIDR in proxy/userspace/proxier.ts)',
-    },
+    todo: {},
     expect: {
       dropped: { code: 'ECONNRESET', why: 'a user-space relay cannot drop a SYN: the kernel completes the handshake, the relay finds no endpoint and resets' },
       tcpNoEndpoints: { code: 'ECONNRESET', why: 'the relay accepts, finds no endpoint and resets at once (no reject rule in the kernel)' },

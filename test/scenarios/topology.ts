@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { describe, before, after } from 'node:test';
 import { defineScenarios } from './scenarios.js';
 import {
-  CONTROL_IP, CLIENT_IP, ECHO_PORTS, EXTERNAL_NET, K8S_NAMESPACE, KUBECTL, LB_POOL, LB_ROUTE, NODE_IPS, PODS, POD_CIDR, PORTICO, SERVICE_CIDR,
+  CLUSTER_CIDR, CONTROL_IP, CLIENT_IP, ECHO_PORTS, EXTERNAL_NET, K8S_NAMESPACE, KUBECTL, LB_POOL, LB_ROUTE, NODE_IPS, PODS, POD_CIDR, PORTICO, SERVICE_CIDR,
   Probe, Proc, manifest, run, runOk, type ExecResult, type NodeName,
 } from './plan.js';
 
@@ -135,7 +135,7 @@ export async function buildCluster(mode: string, opts: ClusterOptions = {}): Pro
         '--node-name', node,
         '--node-ip', ip,
         '--mode', mode,
-        '--cluster-cidr', POD_CIDR,
+        '--cluster-cidr', CLUSTER_CIDR,
         '--metrics-bind-address', `${ip}:10249`,
         '--healthz-bind-address', `${ip}:10256`,
         ...agentArgs,

@@ -300,6 +300,19 @@ test('Local policies: node ports reach only this node\'s endpoints, cluster IPs 
   closeAll(bs);
 });
 
+test('externalTrafficPolicy Local: with the cluster CIDR known, the node\'s own connections to a node port go to all endpoints', async () => {
+  // Loopback clients are the node itself, which kube-proxy sends to Cluster policy ("short circuit");
+  // pods (sources in the cluster CIDR) take the same path (scenario etp-local-pod).
+  const bs = await backends('a', 'b');
+  const p = proxier({ nodeName: 'node-b', clusterCIDR: '198.19.0.0/16' });
+  await p.sync(modelOf([svc('web', '127.88.13.1', bs, { nodePort: 18084, externalPolicyLocal: true })]), 'full');
+  const seen = new Set<string>();
+  for (let i = 0; i < 4; i++) seen.add((await talk('127.88.255.1', 18084)).name);
+  assert.deepEqual([...seen].sort(), ['a', 'b']);
+  await p.close();
+  closeAll(bs);
+});
+
 interface UdpBackend { name: string; port: number; close(): void }
 
 async function udpBackend(name: string): Promise<UdpBackend> {

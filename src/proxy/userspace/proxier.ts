@@ -69,6 +69,7 @@ export interface EndpointState {
   readonly ip: string;
   readonly port: number;
   readonly key: string;
+  readonly ipv6: boolean;
   weight: number;
   active: number;
   inactive: number;
@@ -345,7 +346,7 @@ export class UserspaceProxier {
       let s = next.get(key) ?? st.endpoints.get(key);
       if (s === undefined) {
         s = {
-          ip: e.ip, port: e.port, key, weight: 1, active: 0, inactive: 0, connectionsTotal: 0, connectFailuresTotal: 0,
+          ip: e.ip, port: e.port, key, ipv6: net.isIPv6(e.ip), weight: 1, active: 0, inactive: 0, connectionsTotal: 0, connectFailuresTotal: 0,
           closedBytesIn: 0, closedBytesOut: 0, tcp: new Set(),
         };
       }
@@ -537,7 +538,7 @@ export class UserspaceProxier {
     const p = new PendingConnect(ep.ip, ep.port, (status) => {
       this.connecting.delete(p);
       c.connected(status, ep, p.handle);
-    });
+    }, ep.ipv6);
     p.startTick = this.connecting.tick;
     this.connecting.add(p);
     return p;

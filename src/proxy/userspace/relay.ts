@@ -127,12 +127,12 @@ export class PendingConnect {
   startTick = 0;
   private settled = false;
 
-  constructor(ip: string, port: number, private readonly done: (status: number, p: PendingConnect) => void) {
+  constructor(ip: string, port: number, private readonly done: (status: number, p: PendingConnect) => void, ipv6 = isIPv6(ip)) {
     this.handle = new B.TCP(B.SOCKET);
     const req = new B.TCPConnectWrap();
     req.oncomplete = afterConnect;
     req.pending = this;
-    const err = isIPv6(ip) ? this.handle.connect6(req, ip, port) : this.handle.connect(req, ip, port);
+    const err = ipv6 ? this.handle.connect6(req, ip, port) : this.handle.connect(req, ip, port);
     // A synchronous failure is reported on the next tick, as an asynchronous one would be.
     if (err !== 0) process.nextTick(() => this.settle(err));
   }
@@ -287,6 +287,10 @@ export class TcpRelay {
       this.halfClosed = true;
       this.hooks.onHalfClose(this);
     }
+    // Both peers have sent FIN and nothing waits to be written: closing now sends the FINs still
+    // owed, without a shutdown round trip through the event loop (the common end of a connection).
+    const other = d === this.toUpstream ? this.toClient : this.toUpstream;
+    if (other.eof && this.client.writeQueueSize === 0 && this.upstream.writeQueueSize === 0) return this.destroy(false);
     const req = new B.ShutdownWrap();
     req.oncomplete = afterShutdown;
     req.dir = d;
