@@ -1,39 +1,73 @@
-// wrk through the userspace proxy and through haproxy (TCP mode, one thread) to the same nginx
-// backend on loopback, in one run: kept-alive req/s, new connections/s (Connection: close), p99.
-// Needs wrk, haproxy and nginx on PATH (apt-get install wrk haproxy nginx-light).
-//   node dist/bench/userspace/run.js [--duration 10] [--connections 50]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// The userspace proxy against haproxy (TCP mode, one thread) in front of the same nginx, in one run,
+// over several rounds whose target order rotates; the summary gives medians and Portico/haproxy
+// ratios. Per round and target:
+//   - wrk kept-alive and new-connection (Connection: close) requests/s with p99 latency, and the
+//     proxy's own CPU time per request (utime+stime of its processes, from /proc);
+//   - a large transfer (curl, a --size-mb file from nginx), MB/s;
+//   - memory of --idle idle relayed connections (opened, one request each, then left open): the RSS
+//     delta of the proxy processes, scaled to 10,000 connections.
+// Proxies run in their own processes (bench/userspace/proxy.ts for Portico and the naive pipe):
+// haproxy nbthread 1, Portico one process, Portico with --workers N processes sharing the
+// listener, the naive pipe one process; nginx has one worker. Each line of output is JSON; the
+// summary at the end is a Markdown table.
+// Needs wrk, curl, haproxy and nginx on PATH (apt-get install wrk curl haproxy nginx-light).
+//   node dist/bench/userspace/run.js [--duration 8] [--connections 50] [--rounds 3] [--idle 9000] [--size-mb 100] [--workers 2]
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ep, modelOf, sport } from '../../src/proxy/testing.js';
-import { UserspaceProxier } from '../../src/proxy/userspace/proxier.js';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const NGINX = { ip: '127.0.0.1', port: 18090 };
-const HAPROXY = { ip: '127.0.0.1', port: 18091 };
-const PORTICO = { ip: '127.10.0.1', port: 18092 };
-const PIPE = { ip: '127.0.0.1', port: 18093 };
+interface Addr { ip: string; port: number }
+const NGINX: Addr = { ip: '127.0.0.1', port: 18090 };
+const PROXIES = {
+  haproxy: { ip: '127.0.0.1', port: 18091 },
+  portico: { ip: '127.10.0.1', port: 18092 },
+  'portico-multi': { ip: '127.10.0.2', port: 18094 },
+  'naive-pipe': { ip: '127.0.0.1', port: 18093 },
+} satisfies Record<string, Addr>;
+type ProxyName = keyof typeof PROXIES;
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
+  return Number.isFinite(v) && v >= 0 ? v : def;
 }
 
-async function waitPort(ip: string, port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitPort(a: Addr): Promise<void> {
+  for (let i = 0; i < 200; i++) {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: ip, port }, () => (s.destroy(), resolve(true)));
+      const s = net.connect({ host: a.ip, port: a.port }, () => (s.destroy(), resolve(true)));
       s.on('error', () => resolve(false));
     });
     if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
-  throw new Error(`${ip}:${port} never came up`);
+  throw new Error(`${a.ip}:${a.port} never came up`);
 }
 
-interface WrkResult { rps: number; p99ms: number; errors: string }
+/** utime+stime of processes, in clock ticks (100 per second). */
+function cpuTicks(pids: number[]): number {
+  let t = 0;
+  for (const pid of pids) {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    t += Number(f[11]) + Number(f[12]);
+  }
+  return t;
+}
+
+function rssBytes(pids: number[]): number {
+  let t = 0;
+  for (const pid of pids) t += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+  return t;
+}
+
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+interface WrkResult { rps: number; p99ms: number; requests: number; errors: string }
 
 function parseLatencyMs(s: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(s);
@@ -42,85 +76,218 @@ function parseLatencyMs(s: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-function wrk(url: string, seconds: number, conns: number, close: boolean): Promise<WrkResult> {
-  const args = ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), url];
+function wrk(a: Addr, seconds: number, conns: number, close: boolean): Promise<WrkResult> {
+  const args = ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://${a.ip}:${a.port}/`];
   return new Promise((resolve, reject) => {
     const p = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     p.on('error', reject);
     p.on('close', () => {
-      const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
-      const p99 = parseLatencyMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
-      const errors = /Socket errors:.*|Non-2xx.*/.exec(out)?.[0] ?? '';
-      resolve({ rps, p99ms: p99, errors });
+      resolve({
+        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+        p99ms: parseLatencyMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ''),
+        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+        errors: /Socket errors:.*|Non-2xx.*/.exec(out)?.[0] ?? '',
+      });
     });
   });
 }
 
+/** One download through `a`: MB/s (10^6 bytes). */
+function transfer(a: Addr, path: string, size: number): number {
+  const out = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download} %{time_total}', `http://${a.ip}:${a.port}${path}`], { encoding: 'utf8' });
+  const [got, secs] = out.trim().split(' ').map(Number) as [number, number];
+  if (got !== size) throw new Error(`download through ${a.ip}:${a.port}: ${got} of ${size} bytes`);
+  return got / secs / 1e6;
+}
+
+/** Opens n connections through `a`, one request each, and keeps them open; returns a closer. */
+async function holdIdle(a: Addr, n: number): Promise<() => Promise<void>> {
+  const socks: net.Socket[] = [];
+  const open = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const s = net.connect({ host: a.ip, port: a.port }, () => s.write('GET / HTTP/1.1\r\nHost: bench\r\n\r\n'));
+      socks.push(s);
+      s.once('data', () => resolve());
+      s.once('error', reject);
+    });
+  // In batches, so the listen backlogs are not overrun.
+  for (let i = 0; i < n; i += 200) await Promise.all(Array.from({ length: Math.min(200, n - i) }, open));
+  return async () => {
+    await Promise.all(socks.map((s) => new Promise<void>((r) => (s.destroyed ? r() : (s.once('close', () => r()), s.destroy())))));
+  };
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+interface Row { round: number; target: string; test: string; value: number; p99ms?: number; cpuUsPerReq?: number; errors?: string; load: string }
+
 async function main(): Promise<void> {
-  const seconds = arg('duration', 10);
+  const seconds = arg('duration', 8);
   const conns = arg('connections', 50);
-  const dir = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+  const rounds = Math.max(1, arg('rounds', 3));
+  const idleN = arg('idle', 9000);
+  const sizeMB = arg('size-mb', 100);
+  const workers = arg('workers', 2);
+  const dir = mkdtempSync(join(tmpdir(), 'portico-bench-us-'));
   const children: ChildProcess[] = [];
-  const closers: (() => void)[] = [];
-  const proxier = new UserspaceProxier({ nodeName: 'bench', nodeIPs: [] });
+  const pidsOf = new Map<string, number[]>();
+  const here = dirname(fileURLToPath(import.meta.url));
   try {
+    const size = sizeMB * 1_000_000;
+    writeFileSync(join(dir, 'big.bin'), Buffer.alloc(size, 7));
     writeFileSync(join(dir, 'nginx.conf'), `
 daemon off; worker_processes 1; pid ${dir}/nginx.pid; error_log ${dir}/nginx.err;
-events { worker_connections 4096; }
+worker_rlimit_nofile 20000;
+events { worker_connections 19000; }
 http {
-  access_log off; keepalive_requests 1000000; keepalive_timeout 60s;
+  access_log off; keepalive_requests 1000000; keepalive_timeout 300s; sendfile on;
   client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  server { listen ${NGINX.ip}:${NGINX.port} reuseport backlog=4096; location / { return 200 "hello\\n"; } }
+  server {
+    listen ${NGINX.ip}:${NGINX.port} backlog=4096;
+    location / { return 200 "hello\\n"; }
+    location = /big.bin { root ${dir}; }
+  }
 }
 `);
-    writeFileSync(join(dir, 'haproxy.cfg'), `
+    // maxconn: two fds a connection must stay under this machine's hard limit of open files.
+    const haproxyCfg = (a: Addr) => {
+      const f = join(dir, `haproxy-${a.port}.cfg`);
+      writeFileSync(f, `
 global
   nbthread 1
-  maxconn 8000
+  maxconn ${Math.max(idleN + 200, 1000)}
 defaults
   mode tcp
   timeout connect 5s
-  timeout client 60s
-  timeout server 60s
+  timeout client 300s
+  timeout server 300s
 frontend fe
-  bind ${HAPROXY.ip}:${HAPROXY.port}
+  bind ${a.ip}:${a.port}
   default_backend be
 backend be
   server nginx ${NGINX.ip}:${NGINX.port}
 `);
-    children.push(spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'inherit' }));
-    children.push(spawn('haproxy', ['-f', join(dir, 'haproxy.cfg')], { stdio: 'inherit' }));
-    await proxier.sync(modelOf([sport({ name: 'nginx', clusterIP: PORTICO.ip, port: PORTICO.port, endpoints: [ep(NGINX.ip, NGINX.port)] })]), 'full');
-    // The reference point of DESIGN.md: a naive socket.pipe proxy in the same process.
-    const naive = net.createServer((c) => {
-      const u = net.connect({ host: NGINX.ip, port: NGINX.port });
-      c.pipe(u).pipe(c);
-      c.on('error', () => u.destroy());
-      u.on('error', () => c.destroy());
-    }).listen(PIPE.port, PIPE.ip);
-    closers.push(() => naive.close());
-    await waitPort(NGINX.ip, NGINX.port);
-    await waitPort(HAPROXY.ip, HAPROXY.port);
+      return f;
+    };
+    const nginx = spawn('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir], { stdio: 'inherit' });
+    children.push(nginx);
+    const backend = `${NGINX.ip}:${NGINX.port}`;
+    /** Starts one proxy listening on `a`; resolves with its process ids once it listens. */
+    const startProxy = async (name: ProxyName, a: Addr): Promise<{ pids: number[]; stop: () => Promise<void> }> => {
+      let c: ChildProcess;
+      let pids: number[];
+      if (name === 'haproxy') {
+        c = spawn('haproxy', ['-f', haproxyCfg(a)], { stdio: 'inherit' });
+        pids = [c.pid!];
+      } else {
+        const extra = name === 'portico-multi' ? ['--workers', String(workers)] : [];
+        c = spawn(process.execPath, [join(here, 'proxy.js'), name === 'naive-pipe' ? 'naive' : 'portico', `${a.ip}:${a.port}`, backend, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const line = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          c.stdout!.setEncoding('utf8').on('data', (d: string) => {
+            out += d;
+            if (out.includes('\n')) resolve(out.split('\n')[0] as string);
+          });
+          c.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
+        });
+        pids = (JSON.parse(line) as { pids: number[] }).pids;
+      }
+      children.push(c);
+      await waitPort(a);
+      const stop = async () => {
+        if (c.exitCode !== null) return;
+        const gone = new Promise((r) => c.once('exit', r));
+        c.kill('SIGTERM');
+        await gone;
+      };
+      return { pids, stop };
+    };
+    const names: ProxyName[] = ['haproxy', 'portico', ...(workers > 1 ? ['portico-multi' as const] : []), 'naive-pipe'];
+    for (const n of names) pidsOf.set(n, (await startProxy(n, PROXIES[n])).pids);
+    await waitPort(NGINX);
 
-    const targets = { direct: NGINX, haproxy: HAPROXY, portico: PORTICO, 'naive-pipe': PIPE };
-    const rows: Record<string, unknown>[] = [];
-    for (const close of [false, true]) {
-      for (const [name, t] of Object.entries(targets)) {
-        // Each row runs the same wrk against one target; the others sit idle meanwhile.
-        const r = await wrk(`http://${t.ip}:${t.port}/`, seconds, conns, close);
-        rows.push({ target: name, mode: close ? 'new connection per request' : 'kept alive', rps: Math.round(r.rps), p99ms: r.p99ms, errors: r.errors });
-        console.log(JSON.stringify(rows[rows.length - 1]));
+    const proxies = [...pidsOf.keys()] as ProxyName[];
+    const targets: Array<{ name: string; addr: Addr; pids: number[] }> = [
+      { name: 'nginx direct', addr: NGINX, pids: [] },
+      ...proxies.map((p) => ({ name: p, addr: PROXIES[p], pids: pidsOf.get(p) ?? [] })),
+    ];
+    const rows: Row[] = [];
+    const emit = (r: Row) => {
+      rows.push(r);
+      console.log(JSON.stringify(r));
+    };
+    console.log(JSON.stringify({
+      date: new Date().toISOString(), cores: cpus().length, seconds, conns, rounds, idleN, sizeMB,
+      processes: { haproxy: 'nbthread 1', portico: 1, 'portico-multi': workers > 1 ? workers : 'not run', 'naive-pipe': 1, nginx: '1 worker', wrk: '1 thread' },
+    }));
+    for (let round = 1; round <= rounds; round++) {
+      // Rotate the order so no target always runs first (or right after the same neighbour).
+      const k = (round - 1) % targets.length;
+      const order = [...targets.slice(k), ...targets.slice(0, k)];
+      for (const close of [false, true]) {
+        for (const t of order) {
+          const l = load();
+          const c0 = cpuTicks(t.pids);
+          const r = await wrk(t.addr, seconds, conns, close);
+          const cpu = t.pids.length ? ((cpuTicks(t.pids) - c0) * 10_000) / r.requests : NaN;
+          emit({ round, target: t.name, test: close ? 'new' : 'kept', value: r.rps, p99ms: r.p99ms, cpuUsPerReq: Math.round(cpu * 10) / 10, errors: r.errors, load: l });
+        }
+      }
+      for (const t of order) emit({ round, target: t.name, test: 'transfer', value: Math.round(transfer(t.addr, '/big.bin', size)), load: load() });
+      if (idleN > 0) {
+        // On freshly started proxies (the load tests leave heaps and buffers behind), at ports of their own.
+        for (const t of order) {
+          if (!t.pids.length) continue;
+          const name = t.name as ProxyName;
+          const a = { ip: PROXIES[name].ip, port: PROXIES[name].port + 100 };
+          const fresh = await startProxy(name, a);
+          await sleep(500);
+          const l = load();
+          const before = rssBytes(fresh.pids);
+          const close = await holdIdle(a, idleN);
+          await sleep(2000);
+          const after = rssBytes(fresh.pids);
+          await close();
+          await fresh.stop();
+          emit({ round, target: t.name, test: 'idle', value: ((after - before) / idleN) * 10_000 / 1e6, load: l });
+        }
       }
     }
-    const mem = process.memoryUsage();
-    console.log(JSON.stringify({ porticoRssMB: Math.round(mem.rss / 1e6), seconds, conns }));
+
+    // Summary: medians over rounds.
+    const med = (target: string, test: string, f: (r: Row) => number | undefined = (r) => r.value) =>
+      median(rows.filter((r) => r.target === target && r.test === test).map((r) => f(r) ?? NaN));
+    const fmt = (v: number, digits = 0) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+    const lines = [
+      `| target | kept-alive req/s (p99 ms, proxy CPU µs/req) | new connections/s (p99 ms, proxy CPU µs/conn) | ${sizeMB} MB transfer MB/s | RSS per 10,000 idle connections |`,
+      '| --- | --- | --- | --- | --- |',
+    ];
+    for (const t of targets) {
+      lines.push(`| ${t.name} | ${fmt(med(t.name, 'kept'))} (${fmt(med(t.name, 'kept', (r) => r.p99ms), 1)}, ${fmt(med(t.name, 'kept', (r) => r.cpuUsPerReq), 1)}) | ` +
+        `${fmt(med(t.name, 'new'))} (${fmt(med(t.name, 'new', (r) => r.p99ms), 1)}, ${fmt(med(t.name, 'new', (r) => r.cpuUsPerReq), 1)}) | ` +
+        `${fmt(med(t.name, 'transfer'))} | ${t.pids.length ? `${fmt(med(t.name, 'idle'), 1)} MB` : '-'} |`);
+    }
+    const ratio = (target: string, test: string, inverse = false) => {
+      const v = med(target, test) / med('haproxy', test);
+      return fmt(inverse ? 1 / v : v, 2);
+    };
+    for (const p of proxies.filter((x) => x !== 'haproxy')) {
+      lines.push(`\n${p} / haproxy: kept alive ${ratio(p, 'kept')}x, new connections ${ratio(p, 'new')}x, transfer ${ratio(p, 'transfer')}x, ` +
+        `idle memory ${ratio(p, 'idle')}x (higher is more memory); CPU per request ${fmt(med(p, 'kept', (r) => r.cpuUsPerReq) / med('haproxy', 'kept', (r) => r.cpuUsPerReq), 2)}x kept alive, ` +
+        `${fmt(med(p, 'new', (r) => r.cpuUsPerReq) / med('haproxy', 'new', (r) => r.cpuUsPerReq), 2)}x new connections`);
+    }
+    lines.push(`\nloads seen: ${[...new Set(rows.map((r) => r.load.split(' ')[0]))].join(', ')}`);
+    console.log(lines.join('\n'));
   } finally {
-    await proxier.close();
-    for (const c of closers) c();
-    for (const c of children) if (c.pid !== undefined) c.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 300));
+    for (const c of children) if (c.exitCode === null && c.pid !== undefined) c.kill('SIGTERM');
+    await sleep(700);
     rmSync(dir, { recursive: true, force: true });
   }
 }
