@@ -77,3 +77,14 @@ test('categorizeEndpoints: kube-proxy selection rules', () => {
     assert.equal(c.hasAny, r.hasAny, `${r.why}: hasAny`);
   }
 });
+
+test('categorizeEndpoints: both policies Local and externally reachable still yields Cluster endpoints (for the pod and node short circuit)', () => {
+  const sp = sport({
+    name: 's', nodePort: 30001, internalPolicyLocal: true, externalPolicyLocal: true,
+    endpoints: [ep('10.0.0.1', 80, { nodeName: 'n1' }), ep('10.0.0.2', 80, { nodeName: 'n2' })],
+  });
+  const c = categorizeEndpoints(sp, node);
+  assert.deepEqual([ids(c.cluster), ids(c.local)], [['10.0.0.1', '10.0.0.2'], ['10.0.0.1']]);
+  // A Service only reachable inside with ITP Local never uses Cluster policy.
+  assert.deepEqual(categorizeEndpoints(sport({ ...sp, nodePort: 0, externallyAccessible: false }), node).cluster, []);
+});

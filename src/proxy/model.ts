@@ -57,9 +57,13 @@ export function servicePortKey(namespace: string, name: string, portName: string
   return `${namespace}/${name}/${portName}/${protocol}`;
 }
 
-/** Whether a service uses Cluster-policy endpoints for some of its traffic. */
+/**
+ * Whether a service uses Cluster-policy endpoints for some of its traffic: internal policy Cluster,
+ * or any external traffic at all, as kube-proxy has it. Even with externalTrafficPolicy Local, pods
+ * and the node reach the external addresses with Cluster policy (the "short circuit").
+ */
 export function usesClusterEndpoints(sp: ServicePortInfo): boolean {
-  return !sp.internalPolicyLocal || (sp.externallyAccessible && !sp.externalPolicyLocal);
+  return !sp.internalPolicyLocal || sp.externallyAccessible;
 }
 
 /** Whether a service uses Local-policy endpoints for some of its traffic. */
