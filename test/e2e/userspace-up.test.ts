@@ -109,6 +109,11 @@ describe('portico up with the userspace data plane', () => {
     assert.deepEqual(seen.filter((p) => p === 'b').length, 3, `round robin alternates: ${seen.join(',')}`);
     const metrics = await get('http://127.0.0.1:10249/metrics');
     assert.match(metrics, /portico_userspace_endpoint_connections_total\{namespace="default",service="web",port="http",protocol="TCP",endpoint="127\.0\.0\.21:8080"\} 3/);
+    // Byte counters per endpoint: each of the 3 requests sent the same bytes, and got an answer back.
+    for (const dir of ['in', 'out']) {
+      const m = new RegExp(`portico_userspace_endpoint_bytes_${dir}_total\\{namespace="default",service="web",port="http",protocol="TCP",endpoint="127\\.0\\.0\\.21:8080"\\} (\\d+)`).exec(metrics);
+      assert.ok(m && Number(m[1]) > 0, `bytes ${dir} counted for the endpoint: ${m?.[0]}`);
+    }
     assert.match(metrics, /kubeproxy_sync_proxy_rules_duration_seconds_count/);
     assert.match(up.out(), /node agent: userspace data plane, Service CIDR 127\.96\.0\.0\/16/);
     // kube-dns's cluster IP (tenth address) relays to the DNS server over UDP.
