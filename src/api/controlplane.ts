@@ -24,6 +24,7 @@ import type { Pod } from '../registry/kinds/pod.js';
 import type { Namespace } from '../registry/kinds/namespace.js';
 import { localInformer } from '../client/local.js';
 import { startDnsServer, type DnsServer } from '../dns/server.js';
+import { dnsTransforms } from '../dns/strip.js';
 import { cidrAddress, formatIP, parseCIDR } from '../util/ip.js';
 
 export interface ControlPlaneOptions {
@@ -132,8 +133,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   let dns: DnsServer | undefined;
   const dnsInformers: Array<{ stop(): void }> = [];
   if (opts.dns) {
-    const inf = <T extends import('../registry/kinds/meta.js').KubeObject>(kind: string) => {
-      const i = localInformer(registry.kind<T>(kind), (err) => logger.warn({ err, kind }, 'dns informer'));
+    const inf = <T extends import('../registry/kinds/meta.js').KubeObject>(kind: string, transform: (o: T) => T) => {
+      const i = localInformer(registry.kind<T>(kind), (err) => logger.warn({ err, kind }, 'dns informer'), transform);
       dnsInformers.push(i);
       return i;
     };
@@ -143,10 +144,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       upstreams: opts.dns.upstreams,
       workers: opts.dns.workers,
       zone: opts.cluster.clusterDomain,
-      services: inf<Service>('Service'),
-      endpointSlices: inf<EndpointSlice>('EndpointSlice'),
-      pods: inf<Pod>('Pod'),
-      namespaces: inf<Namespace>('Namespace'),
+      services: inf<Service>('Service', dnsTransforms.services),
+      endpointSlices: inf<EndpointSlice>('EndpointSlice', dnsTransforms.endpointSlices),
+      pods: inf<Pod>('Pod', dnsTransforms.pods),
+      namespaces: inf<Namespace>('Namespace', dnsTransforms.namespaces),
       logger,
     });
   }

@@ -11,6 +11,7 @@ import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
 import type { Pod } from '../registry/kinds/pod.js';
 import type { Namespace } from '../registry/kinds/namespace.js';
 import { startDnsServer } from '../dns/server.js';
+import { dnsTransforms } from '../dns/strip.js';
 import { parseFlags, parseHostPort, type FlagSpec } from './flags.js';
 
 const FLAGS = {
@@ -52,8 +53,8 @@ export async function runDns(argv: string[]): Promise<void> {
   const client = kubeClientFromFlag(String(v.kubeconfig));
   const logger = newLogger();
   const informers: Array<{ stop(): void }> = [];
-  const inf = <T extends KubeObject>(group: string, version: string, resource: string) => {
-    const i = httpInformer<T>(client, collectionPath(group, version, resource), (err) => logger.warn({ err: err.message, resource }, 'informer'));
+  const inf = <T extends KubeObject>(group: string, version: string, resource: string, transform: (o: T) => T) => {
+    const i = httpInformer<T>(client, collectionPath(group, version, resource), (err) => logger.warn({ err: err.message, resource }, 'informer'), '', transform);
     informers.push(i);
     return i;
   };
@@ -65,10 +66,10 @@ export async function runDns(argv: string[]): Promise<void> {
     ttl,
     podMode,
     workers,
-    services: inf<Service>('', 'v1', 'services'),
-    endpointSlices: inf<EndpointSlice>('discovery.k8s.io', 'v1', 'endpointslices'),
-    pods: podMode === 'disabled' ? undefined : inf<Pod>('', 'v1', 'pods'),
-    namespaces: inf<Namespace>('', 'v1', 'namespaces'),
+    services: inf<Service>('', 'v1', 'services', dnsTransforms.services),
+    endpointSlices: inf<EndpointSlice>('discovery.k8s.io', 'v1', 'endpointslices', dnsTransforms.endpointSlices),
+    pods: podMode === 'disabled' ? undefined : inf<Pod>('', 'v1', 'pods', dnsTransforms.pods),
+    namespaces: inf<Namespace>('', 'v1', 'namespaces', dnsTransforms.namespaces),
     logger,
   });
   process.stdout.write(`Portico DNS is up on ${server.host}:${server.port} (UDP and TCP)\n`);

@@ -182,6 +182,6 @@ export function httpListWatcher<T extends KubeObject>(client: KubeClient, collec
   };
 }
 
-export function httpInformer<T extends KubeObject>(client: KubeClient, collection: string, onError?: (err: Error) => void, query = ''): ListWatchInformer<T> {
-  return new ListWatchInformer(httpListWatcher<T>(client, collection, query), onError).start();
+export function httpInformer<T extends KubeObject>(client: KubeClient, collection: string, onError?: (err: Error) => void, query = '', transform?: (obj: T) => T): ListWatchInformer<T> {
+  return new ListWatchInformer(httpListWatcher<T>(client, collection, query), onError, transform).start();
 }

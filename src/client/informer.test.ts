@@ -78,4 +78,27 @@ describe('ListWatchInformer', () => {
     assert.deepEqual(inf.list().map((o) => o.metadata?.name).sort(), ['keep', 'new']);
     assert.equal(seen.filter((s) => s === 'add keep').length, 1, 'unchanged objects are not re-added');
   });
+
+  it('applies its transform to listed and watched objects before caching and handlers', async () => {
+    const store = new MemoryStore();
+    const reg = new ApiRegistry(store, cfg);
+    const storage = reg.kind('Namespace');
+    await storage.create(undefined, ns('listed', { big: 'x' }));
+    const slim = (o: KubeObject): KubeObject => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata?.name, resourceVersion: o.metadata?.resourceVersion } });
+    const inf = new ListWatchInformer(localListWatcher(storage), undefined, slim).start();
+    const seen: string[] = [];
+    inf.addHandler({
+      onAdd: (o) => seen.push(`add ${o.metadata?.name} ${JSON.stringify(o.metadata?.labels)}`),
+      onUpdate: (_o, n) => seen.push(`update ${n.metadata?.name} ${JSON.stringify(n.metadata?.labels)}`),
+      onDelete: (o) => seen.push(`delete ${o.metadata?.name} ${JSON.stringify(o.metadata?.labels)}`),
+    });
+    await inf.waitForSync();
+    await storage.create(undefined, ns('watched', { big: 'y' }));
+    await storage.guaranteedUpdate(undefined, 'watched', (o) => ({ ...o, metadata: { ...o.metadata, labels: { big: 'z' } } }));
+    await storage.forceDelete(undefined, 'watched');
+    await until(() => seen.length >= 4, 'four events');
+    inf.stop();
+    assert.deepEqual(seen, ['add listed undefined', 'add watched undefined', 'update watched undefined', 'delete watched undefined']);
+    assert.deepEqual(Object.keys(inf.get('', 'listed')?.metadata ?? {}).sort(), ['name', 'resourceVersion']);
+  });
 });

@@ -38,6 +38,12 @@ export class ListWatchInformer<T extends KubeObject> extends InformerCache<T> {
   constructor(
     private readonly lw: ListWatcher<T>,
     private readonly onError: (err: Error) => void = () => {},
+    /**
+     * Applied to every listed or watched object before it is cached or handed to handlers (as
+     * client-go's SetTransform): a reader that needs a few fields keeps only those in memory.
+     * Must keep metadata.namespace, name and resourceVersion.
+     */
+    private readonly transform?: (obj: T) => T,
   ) {
     super(onError);
   }
@@ -55,7 +61,8 @@ export class ListWatchInformer<T extends KubeObject> extends InformerCache<T> {
   /** Replaces the cache with a fresh list, emitting only what differs. */
   private replace(items: T[]): void {
     const seen = new Set<string>();
-    for (const obj of items) {
+    for (const item of items) {
+      const obj = this.transform ? this.transform(item) : item;
       const key = objectKey(obj);
       seen.add(key);
       const old = this.cache.get(key);
@@ -75,18 +82,19 @@ export class ListWatchInformer<T extends KubeObject> extends InformerCache<T> {
     const rv = ev.object.metadata?.resourceVersion;
     if (rv) this.lastRV = rv;
     if (ev.type === 'BOOKMARK') return;
-    const key = objectKey(ev.object);
+    const obj = this.transform ? this.transform(ev.object) : ev.object;
+    const key = objectKey(obj);
     const old = this.cache.get(key);
     if (ev.type === 'DELETED') {
       if (old) {
         this.cache.delete(key);
-        this.emit('delete', ev.object);
+        this.emit('delete', obj);
       }
       return;
     }
-    this.cache.set(key, ev.object);
-    if (!old) this.emit('add', ev.object);
-    else if (old.metadata?.resourceVersion !== rv) this.emit('update', ev.object, old);
+    this.cache.set(key, obj);
+    if (!old) this.emit('add', obj);
+    else if (old.metadata?.resourceVersion !== rv) this.emit('update', obj, old);
   }
 
   private async loop(): Promise<void> {

@@ -30,6 +30,6 @@ export function localListWatcher<T extends KubeObject>(storage: ResourceStorage<
   };
 }
 
-export function localInformer<T extends KubeObject>(storage: ResourceStorage<T>, onError?: (err: Error) => void): ListWatchInformer<T> {
-  return new ListWatchInformer(localListWatcher(storage), onError).start();
+export function localInformer<T extends KubeObject>(storage: ResourceStorage<T>, onError?: (err: Error) => void, transform?: (obj: T) => T): ListWatchInformer<T> {
+  return new ListWatchInformer(localListWatcher(storage), onError, transform).start();
 }

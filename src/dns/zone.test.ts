@@ -116,7 +116,9 @@ describe('ZoneIndex incremental updates', () => {
     services.remove('default', 'hl');
     slices.remove('default', 'hl-a');
     assert.equal(outcome(zone, `hl.default.${S}`, TYPE.A), 'nxdomain');
-    assert.equal(zone.size(), n - 4, 'hl, _http._tcp.hl, h0.hl and its PTR');
+    assert.equal(outcome(zone, `h0.hl.default.${S}`, TYPE.A), 'nxdomain');
+    assert.equal(outcome(zone, reverseName('198.19.1.1')!, TYPE.PTR), 'forward');
+    assert.equal(zone.size(), n - 3, 'hl, _http._tcp.hl and the PTR of 198.19.1.1 (endpoint names are not indexed)');
   });
 
   it('a slice that arrives before its Service is used once the Service appears', () => {
@@ -133,6 +135,57 @@ describe('ZoneIndex incremental updates', () => {
     assert.deepEqual(outcome(zone, '198-19-5-7.default.pod.cluster.local', TYPE.A), ['1 198.19.5.7']);
     pods.remove('default', 'p3');
     assert.equal(outcome(zone, '198-19-5-7.default.pod.cluster.local', TYPE.A), 'nxdomain');
+  });
+});
+
+describe('ZoneIndex endpoint and reverse names (not indexed per endpoint)', () => {
+  function zoneOf(services: Service[], slices: EndpointSlice[]) {
+    const si = new FakeInformer<Service>(services);
+    const sl = new FakeInformer<EndpointSlice>(slices);
+    const zone = new ZoneIndex();
+    zone.attach({ services: si, endpointSlices: sl });
+    return { zone, si, sl };
+  }
+
+  it('an address in two Services\' slices has a PTR to each endpoint name, until one goes', () => {
+    const { zone, si } = zoneOf(
+      [svc('default', 'a', { clusterIP: 'None' }), svc('default', 'b', { clusterIP: 'None' })],
+      [slice('default', 'a-1', 'a', [{ ip: '198.19.2.1' }]), slice('default', 'b-1', 'b', [{ ip: '198.19.2.1', hostname: 'pod0' }])],
+    );
+    assert.deepEqual(outcome(zone, reverseName('198.19.2.1')!, TYPE.PTR), [`12 198-19-2-1.a.default.${S}`, `12 pod0.b.default.${S}`]);
+    si.remove('default', 'a');
+    assert.deepEqual(outcome(zone, reverseName('198.19.2.1')!, TYPE.PTR), [`12 pod0.b.default.${S}`]);
+  });
+
+  it('IPv6 endpoints: PTR from the canonical reverse name whatever the address spelling; AAAA on the endpoint name', () => {
+    const { zone } = zoneOf([svc('default', 'v6', { clusterIP: 'None', ports: ports(['http', 80]) })], [slice('default', 'v6-1', 'v6', [{ ip: 'fd00:0:0::0a' }], [{ name: 'http', port: 80 }], 'IPv6')]);
+    assert.deepEqual(outcome(zone, reverseName('fd00::a')!, TYPE.PTR), [`12 fd00-0-0--0a.v6.default.${S}`]);
+    assert.deepEqual(outcome(zone, `fd00-0-0--0a.v6.default.${S}`, TYPE.AAAA), ['28 fd00::a']);
+    assert.equal(outcome(zone, `fd00-0-0--0a.v6.default.${S}`, TYPE.A), 'nodata');
+  });
+
+  it('endpoint names of a ClusterIP Service: A, SRV per port, and NXDOMAIN for an unknown host', () => {
+    const { zone } = zoneOf([svc('default', 'web', { clusterIP: '198.18.0.10', ports: ports(['http', 80]) })], [slice('default', 'web-1', 'web', [{ ip: '198.19.3.1', hostname: 'w0' }], [{ name: 'http', port: 8080 }])]);
+    assert.deepEqual(outcome(zone, `w0.web.default.${S}`, TYPE.A), ['1 198.19.3.1']);
+    assert.deepEqual(outcome(zone, `w0.web.default.${S}`, TYPE.SRV), [`33 {"priority":0,"weight":100,"port":8080,"target":"w0.web.default.svc.cluster.local"}`]);
+    assert.equal(outcome(zone, `w1.web.default.${S}`, TYPE.A), 'nxdomain');
+    assert.equal(outcome(zone, `x.w0.web.default.${S}`, TYPE.A), 'nxdomain');
+  });
+
+  it('an ExternalName pointing at an endpoint name is followed to its address', () => {
+    const { zone } = zoneOf(
+      [svc('default', 'hl', { clusterIP: 'None' }), svc('default', 'alias', { type: 'ExternalName', externalName: `h0.hl.default.${S}` })],
+      [slice('default', 'hl-1', 'hl', [{ ip: '198.19.4.1', hostname: 'h0' }])],
+    );
+    assert.deepEqual(outcome(zone, `alias.default.${S}`, TYPE.A), ['1 198.19.4.1', `5 h0.hl.default.${S}`]);
+  });
+
+  it('a slice update drops the old endpoint name\'s memoised answer', () => {
+    const { zone, sl } = zoneOf([svc('default', 'hl', { clusterIP: 'None' })], [slice('default', 'hl-1', 'hl', [{ ip: '198.19.4.1', hostname: 'h0' }])]);
+    assert.deepEqual(outcome(zone, `h0.hl.default.${S}`, TYPE.A), ['1 198.19.4.1']);
+    sl.set(slice('default', 'hl-1', 'hl', [{ ip: '198.19.4.2', hostname: 'h0' }]));
+    assert.deepEqual(outcome(zone, `h0.hl.default.${S}`, TYPE.A), ['1 198.19.4.2']);
+    assert.equal(outcome(zone, reverseName('198.19.4.1')!, TYPE.PTR), 'forward');
   });
 });
 

@@ -1,10 +1,12 @@
 // The cluster zone: an index from lowercased names to the records the Kubernetes DNS
 // specification (schema 1.1.0) gives them, kept up to date from informer events.
 //
-// Shape: `names` maps every owner name (service, port, endpoint and reverse names) to a node
-// listing which objects contribute to it; each node memoises its wire-format answer per query type,
-// so a query is one Map lookup plus a header copy. An event on a Service or an EndpointSlice
-// rebuilds only that Service's names; a Pod event touches only the pod-IP index.
+// Shape: `names` maps every service and port name to a node listing which objects contribute to
+// it; each node memoises its wire-format answer per query type, so a query is one Map lookup plus a
+// header copy. Endpoint names (`<host>.<svc>.<ns>.svc`) go through the Service's entry and reverse
+// names through `ptr` (address -> entries), so 100,000 endpoints cost no name strings or nodes of
+// their own: their answers are rendered and memoised when first asked. An event on a Service or an
+// EndpointSlice rebuilds only that Service's entry; a Pod event touches only the pod-IP index.
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Informer } from '../client/types.js';
 import type { Service } from '../registry/kinds/service.js';
@@ -79,21 +81,31 @@ interface Ep {
   ports: Port[];
 }
 
+/** One EndpointSlice as the entry reads it: its ports and its (informer-owned) endpoints. */
+interface SliceView {
+  ports: Port[];
+  endpoints: EndpointSlice['endpoints'];
+}
+
 interface SvcEntry {
   key: string;
   fqdn: string;
   kind: 'cluster' | 'headless' | 'external';
   clusterIPs: string[];
   ports: Port[];
-  eps: Ep[];
+  /** The endpoints stay in the slices: `epsOf` lists the ready ones when an answer is rendered. */
+  slices: SliceView[];
+  publishAll: boolean;
   externalName: string;
+  /** Host labels of the published endpoints, listed when an endpoint name is first asked for. */
+  hosts: Set<string> | undefined;
+  /** Endpoint names asked for so far: host -> qtype -> rendered answer (null: NODATA). */
+  epCache: Map<string, Map<number, Rendered | null>> | undefined;
 }
 
 type Contrib =
   | { owner: string; kind: 'svc'; svc: SvcEntry }
-  | { owner: string; kind: 'port'; svc: SvcEntry; port: string; proto: string }
-  | { owner: string; kind: 'ep'; svc: SvcEntry; host: string }
-  | { owner: string; kind: 'ptr'; target: string; primary: boolean };
+  | { owner: string; kind: 'port'; svc: SvcEntry; port: string; proto: string };
 
 interface NameNode {
   contribs: Contrib[];
@@ -132,6 +144,10 @@ export class ZoneIndex {
 
   private readonly names = new Map<string, NameNode>();
   private readonly ownerNames = new Map<string, string[]>();
+  /** Lowercased service name -> entry, for endpoint names. */
+  private readonly byFqdn = new Map<string, SvcEntry>();
+  /** `ptrKey(address)` -> the entries with that cluster IP or endpoint address. */
+  private readonly ptr = new Map<string, SvcEntry | SvcEntry[]>();
   private readonly services = new Map<string, Service>();
   private readonly entries = new Map<string, SvcEntry>();
   /** service key -> slice key -> slice */
@@ -299,8 +315,20 @@ export class ZoneIndex {
     this.touch();
     const svc = this.services.get(svcKey);
     const entry = svc ? this.makeEntry(svcKey, svc) : undefined;
-    if (entry) this.entries.set(svcKey, entry);
-    else this.entries.delete(svcKey);
+    const prev = this.entries.get(svcKey);
+    if (prev) {
+      if (this.byFqdn.get(prev.fqdn) === prev) this.byFqdn.delete(prev.fqdn);
+      for (const k of ptrKeysOf(prev)) this.unlinkPtr(k, prev);
+    }
+    if (entry) {
+      this.entries.set(svcKey, entry);
+      if (entry.kind !== 'external') {
+        this.byFqdn.set(entry.fqdn, entry);
+        for (const k of ptrKeysOf(entry)) this.linkPtr(k, entry);
+      }
+    } else {
+      this.entries.delete(svcKey);
+    }
     const fresh = entry ? this.namesOf(entry) : [];
     const oldNames = this.ownerNames.get(svcKey) ?? [];
     for (const n of oldNames) {
@@ -323,6 +351,24 @@ export class ZoneIndex {
     if (svcKey === 'kube-system/kube-dns') this.apexCache.clear();
   }
 
+  private linkPtr(k: string, e: SvcEntry): void {
+    const cur = this.ptr.get(k);
+    if (cur === undefined) this.ptr.set(k, e);
+    else if (Array.isArray(cur)) cur.push(e);
+    else this.ptr.set(k, [cur, e]);
+  }
+
+  private unlinkPtr(k: string, e: SvcEntry): void {
+    const cur = this.ptr.get(k);
+    if (cur === e) {
+      this.ptr.delete(k);
+    } else if (Array.isArray(cur)) {
+      const rest = cur.filter((x) => x !== e);
+      if (rest.length === 0) this.ptr.delete(k);
+      else this.ptr.set(k, rest.length === 1 ? rest[0]! : rest);
+    }
+  }
+
   private makeEntry(key: string, s: Service): SvcEntry {
     const ns = (s.metadata?.namespace ?? '').toLowerCase();
     const name = (s.metadata?.name ?? '').toLowerCase();
@@ -331,25 +377,20 @@ export class ZoneIndex {
     const kind = spec.type === 'ExternalName' ? 'external' : spec.clusterIP === 'None' ? 'headless' : 'cluster';
     const clusterIPs = (spec.clusterIPs?.length ? spec.clusterIPs : spec.clusterIP ? [spec.clusterIP] : []).filter((ip) => isIPv4(ip) || isIPv6(ip));
     const ports: Port[] = (spec.ports ?? []).map((p) => ({ name: (p.name ?? '').toLowerCase(), protocol: (p.protocol ?? 'TCP').toLowerCase(), port: p.port }));
-    const eps: Ep[] = [];
+    const slices: SliceView[] = [];
     if (kind !== 'external') {
-      const publishAll = spec.publishNotReadyAddresses === true;
       for (const sl of this.slicesBySvc.get(key)?.values() ?? []) {
         if (sl.addressType !== 'IPv4' && sl.addressType !== 'IPv6') continue;
         const slPorts: Port[] = sl.ports?.length
           ? sl.ports.map((p) => ({ name: (p.name ?? '').toLowerCase(), protocol: (p.protocol ?? 'TCP').toLowerCase(), port: p.port ?? -1 }))
           : NO_PORT;
-        for (const e of sl.endpoints ?? []) {
-          const ready = e.conditions?.ready ?? true;
-          if (!ready && !publishAll) continue;
-          for (const ip of e.addresses ?? []) {
-            if (!isIPv4(ip) && !isIPv6(ip)) continue;
-            eps.push({ host: endpointHostname(e.hostname, ip), ip, ports: slPorts });
-          }
-        }
+        if (sl.endpoints?.length) slices.push({ ports: slPorts, endpoints: sl.endpoints });
       }
     }
-    return { key, fqdn, kind, clusterIPs, ports, eps, externalName: (spec.externalName ?? '').toLowerCase().replace(/\.$/, '') };
+    return {
+      key, fqdn, kind, clusterIPs, ports, slices, publishAll: spec.publishNotReadyAddresses === true,
+      externalName: (spec.externalName ?? '').toLowerCase().replace(/\.$/, ''), hosts: undefined, epCache: undefined,
+    };
   }
 
   private namesOf(e: SvcEntry): Array<[string, Contrib]> {
@@ -359,30 +400,16 @@ export class ZoneIndex {
       if (e.externalName && !isIPv4(e.externalName) && !isIPv6(e.externalName)) out.push([e.fqdn, { owner, kind: 'svc', svc: e }]);
       return out;
     }
-    if (svcTargets(e).length) out.push([e.fqdn, { owner, kind: 'svc', svc: e }]);
+    const eps = epsOf(e);
+    if (svcTargets(e, eps).length) out.push([e.fqdn, { owner, kind: 'svc', svc: e }]);
     const portKeys = new Set<string>();
-    const portSources = e.kind === 'cluster' ? (e.clusterIPs.length ? e.ports : []) : e.eps.flatMap((ep) => ep.ports);
+    const portSources = e.kind === 'cluster' ? (e.clusterIPs.length ? e.ports : []) : eps.flatMap((ep) => ep.ports);
     for (const p of portSources) {
       if (!p.name || p.port < 0) continue;
       const k = `_${p.name}._${p.protocol}`;
       if (portKeys.has(k)) continue;
       portKeys.add(k);
       out.push([`${k}.${e.fqdn}`, { owner, kind: 'port', svc: e, port: p.name, proto: p.protocol }]);
-    }
-    const hosts = new Set<string>();
-    for (const ep of e.eps) {
-      if (!hosts.has(ep.host)) {
-        hosts.add(ep.host);
-        out.push([`${ep.host}.${e.fqdn}`, { owner, kind: 'ep', svc: e, host: ep.host }]);
-      }
-      const rev = reverseName(ep.ip);
-      if (rev) out.push([rev, { owner, kind: 'ptr', target: `${ep.host}.${e.fqdn}`, primary: false }]);
-    }
-    if (e.kind === 'cluster') {
-      for (const ip of e.clusterIPs) {
-        const rev = reverseName(ip);
-        if (rev) out.push([rev, { owner, kind: 'ptr', target: e.fqdn, primary: true }]);
-      }
     }
     return out;
   }
@@ -398,12 +425,9 @@ export class ZoneIndex {
   /** The answer for a lowercased name and a type. Names outside the zone and unknown reverse names are `forward`. */
   lookup(qname: string, qtype: number, qclass = CLASS_IN): Answer {
     if (!this.inZone(qname)) {
-      if (qtype === TYPE.PTR && (qname.endsWith('.in-addr.arpa') || qname.endsWith('.ip6.arpa'))) {
-        const node = this.names.get(qname);
-        if (node) {
-          const r = this.renderNode(node, qname, qtype);
-          if (r) return { t: 'answer', r };
-        }
+      if (qtype === TYPE.PTR) {
+        const r = this.renderPtr(qname);
+        if (r) return { t: 'answer', r };
       }
       return FORWARD;
     }
@@ -420,7 +444,49 @@ export class ZoneIndex {
       const r = this.renderNode(node, qname, qtype);
       return r ? { t: 'answer', r } : NODATA;
     }
+    const ep = this.endpointOf(qname);
+    if (ep) {
+      const r = this.renderEndpoint(ep.entry, ep.host, qname, qtype);
+      return r ? { t: 'answer', r } : NODATA;
+    }
     return this.lookupStructural(qname, qtype);
+  }
+
+  /** `<host>.<service name>` when that Service has a (published) endpoint with that host label. */
+  private endpointOf(qname: string): { entry: SvcEntry; host: string } | undefined {
+    const dot = qname.indexOf('.');
+    if (dot <= 0) return undefined;
+    const entry = this.byFqdn.get(qname.slice(dot + 1));
+    if (!entry) return undefined;
+    const host = qname.slice(0, dot);
+    entry.hosts ??= new Set(epsOf(entry).map((ep) => ep.host));
+    return entry.hosts.has(host) ? { entry, host } : undefined;
+  }
+
+  private renderEndpoint(e: SvcEntry, host: string, qname: string, qtype: number): Rendered | null {
+    const byHost = (e.epCache ??= new Map());
+    let cache = byHost.get(host);
+    if (!cache) byHost.set(host, (cache = new Map()));
+    const hit = cache.get(qtype);
+    if (hit !== undefined) return hit;
+    const r = this.renderTargets(qname, qtype, epTargets(e, epsOf(e), host));
+    cache.set(qtype, r);
+    return r;
+  }
+
+  /** PTR for a reverse name: a cluster IP names its Service (and wins); an endpoint address its endpoint name. */
+  private renderPtr(qname: string): Rendered | null {
+    const key = ptrKeyOfReverse(qname);
+    const hit = key === undefined ? undefined : this.ptr.get(key);
+    if (hit === undefined) return null;
+    const primary: string[] = [];
+    const other: string[] = [];
+    for (const e of Array.isArray(hit) ? hit : [hit]) {
+      if (e.kind === 'cluster' && e.clusterIPs.some((ip) => ptrKey(ip) === key)) primary.push(e.fqdn);
+      for (const ep of epsOf(e)) if (ptrKey(ep.ip) === key) other.push(`${ep.host}.${e.fqdn}`);
+    }
+    const targets = [...new Set(primary.length ? primary : other)];
+    return targets.length ? this.renderRecords(qname, targets.map((t) => ({ type: TYPE.PTR, data: t }))) : null;
   }
 
   /** Names that are not in the index: apex, dns-version, ns.dns, svc/pod subtrees, pods. */
@@ -492,8 +558,9 @@ export class ZoneIndex {
       owner = h;
     }
     const node = this.names.get(cur);
-    if (node && this.externalOf(node) === undefined) {
-      const targets = this.targetsOf(node);
+    const ep = node ? undefined : this.endpointOf(cur);
+    if ((node && this.externalOf(node) === undefined) || ep) {
+      const targets = node ? this.targetsOf(node) : epTargets(ep!.entry, epsOf(ep!.entry), ep!.host);
       if (qtype === TYPE.A || qtype === TYPE.AAAA) {
         for (const ip of uniqueIPs(targets, qtype === TYPE.AAAA)) {
           w.rr(cur, { type: qtype, class: CLASS_IN, ttl: this.ttl, data: ip });
@@ -529,9 +596,8 @@ export class ZoneIndex {
   private targetsOf(node: NameNode): Target[] {
     const out: Target[] = [];
     for (const c of node.contribs) {
-      if (c.kind === 'svc') out.push(...svcTargets(c.svc));
-      else if (c.kind === 'port') out.push(...portTargets(c.svc, c.port, c.proto));
-      else if (c.kind === 'ep') out.push(...epTargets(c.svc, c.host));
+      if (c.kind === 'svc') out.push(...svcTargets(c.svc, epsOf(c.svc)));
+      else out.push(...portTargets(c.svc, epsOf(c.svc), c.port, c.proto));
     }
     return out;
   }
@@ -550,19 +616,15 @@ export class ZoneIndex {
   }
 
   private renderNodeUncached(node: NameNode, qname: string, qtype: number): Rendered | null {
-    const first = node.contribs[0];
-    if (!first) return null;
-    if (first.kind === 'ptr') {
-      if (qtype !== TYPE.PTR) return null;
-      const primary = node.contribs.some((c) => c.kind === 'ptr' && c.primary);
-      const targets = [...new Set(node.contribs.flatMap((c) => (c.kind === 'ptr' && (c.primary || !primary) ? [c.target] : [])))];
-      return this.renderRecords(qname, targets.map((t) => ({ type: TYPE.PTR, data: t })));
-    }
+    if (!node.contribs.length) return null;
     const ext = this.externalOf(node);
     if (ext !== undefined) {
       return qtype === TYPE.CNAME ? this.renderRecords(qname, [{ type: TYPE.CNAME, data: ext }]) : null;
     }
-    const targets = this.targetsOf(node);
+    return this.renderTargets(qname, qtype, this.targetsOf(node));
+  }
+
+  private renderTargets(qname: string, qtype: number, targets: Target[]): Rendered | null {
     if (qtype === TYPE.A || qtype === TYPE.AAAA) {
       const ips = uniqueIPs(targets, qtype === TYPE.AAAA);
       return ips.length ? this.renderAddrs(qname, ips) : null;
@@ -691,9 +753,9 @@ export class ZoneIndex {
     return this.soaRR;
   }
 
-  /** Number of indexed names (for tests and memory figures). */
+  /** Number of indexed names: service and port names, and addresses with a PTR (for tests and memory figures). */
   size(): number {
-    return this.names.size;
+    return this.names.size + this.ptr.size;
   }
 }
 
@@ -710,28 +772,68 @@ function uniqueIPs(targets: Target[], v6: boolean): string[] {
   return [...seen];
 }
 
-function svcTargets(e: SvcEntry): Target[] {
+/** The published endpoint addresses of an entry (ready ones, or all with publishNotReadyAddresses). */
+function epsOf(e: SvcEntry): Ep[] {
+  const out: Ep[] = [];
+  for (const sl of e.slices) {
+    for (const ep of sl.endpoints) {
+      if (!(ep.conditions?.ready ?? true) && !e.publishAll) continue;
+      for (const ip of ep.addresses ?? []) {
+        if (isIPv4(ip) || isIPv6(ip)) out.push({ host: endpointHostname(ep.hostname, ip), ip, ports: sl.ports });
+      }
+    }
+  }
+  return out;
+}
+
+/** The `ptr` key of an address: IPv4 as written (one canonical form), IPv6 as its reverse name. */
+function ptrKey(ip: string): string | undefined {
+  return isIPv4(ip) ? ip : reverseName(ip);
+}
+
+/** The `ptr` key a reverse name (lowercased) asks for, if it names one address. */
+function ptrKeyOfReverse(qname: string): string | undefined {
+  if (qname.endsWith('.ip6.arpa')) return qname;
+  if (!qname.endsWith('.in-addr.arpa')) return undefined;
+  const labels = qname.slice(0, -'.in-addr.arpa'.length).split('.');
+  if (labels.length !== 4) return undefined;
+  const ip = labels.reverse().join('.');
+  return isIPv4(ip) ? ip : undefined;
+}
+
+function ptrKeysOf(e: SvcEntry): Set<string> {
+  const keys = new Set<string>();
+  const add = (ip: string): void => {
+    const k = ptrKey(ip);
+    if (k !== undefined) keys.add(k);
+  };
+  if (e.kind === 'cluster') e.clusterIPs.forEach(add);
+  if (e.kind !== 'external') for (const ep of epsOf(e)) add(ep.ip);
+  return keys;
+}
+
+function svcTargets(e: SvcEntry, eps: Ep[]): Target[] {
   const out: Target[] = [];
   if (e.kind === 'cluster') {
     for (const p of e.ports.length ? e.ports : NO_PORT) for (const ip of e.clusterIPs) out.push({ ip, port: p.port, target: e.fqdn });
   } else if (e.kind === 'headless') {
-    for (const ep of e.eps) for (const p of ep.ports) out.push({ ip: ep.ip, port: p.port, target: `${ep.host}.${e.fqdn}` });
+    for (const ep of eps) for (const p of ep.ports) out.push({ ip: ep.ip, port: p.port, target: `${ep.host}.${e.fqdn}` });
   }
   return out;
 }
 
-function portTargets(e: SvcEntry, name: string, proto: string): Target[] {
+function portTargets(e: SvcEntry, eps: Ep[], name: string, proto: string): Target[] {
   const out: Target[] = [];
   if (e.kind === 'cluster') {
     for (const p of e.ports) if (p.name === name && p.protocol === proto) for (const ip of e.clusterIPs) out.push({ ip, port: p.port, target: e.fqdn });
   } else if (e.kind === 'headless') {
-    for (const ep of e.eps) for (const p of ep.ports) if (p.name === name && p.protocol === proto) out.push({ ip: ep.ip, port: p.port, target: `${ep.host}.${e.fqdn}` });
+    for (const ep of eps) for (const p of ep.ports) if (p.name === name && p.protocol === proto) out.push({ ip: ep.ip, port: p.port, target: `${ep.host}.${e.fqdn}` });
   }
   return out;
 }
 
-function epTargets(e: SvcEntry, host: string): Target[] {
+function epTargets(e: SvcEntry, eps: Ep[], host: string): Target[] {
   const out: Target[] = [];
-  for (const ep of e.eps) if (ep.host === host) for (const p of ep.ports) out.push({ ip: ep.ip, port: p.port, target: `${host}.${e.fqdn}` });
+  for (const ep of eps) if (ep.host === host) for (const p of ep.ports) out.push({ ip: ep.ip, port: p.port, target: `${host}.${e.fqdn}` });
   return out;
 }
