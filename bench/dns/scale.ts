@@ -24,7 +24,8 @@ const NS = 'bench';
 const ZONE = 'cluster.local';
 const CHANGES = 100;
 
-const epIP = (i: number, j: number, gen = 0): string => `198.19.${(i * PER + j) >> 8 & 255}.${(i * PER + j + gen) & 255}`;
+// 100,000 distinct addresses need more than a /16; these are only data, never routed.
+const epIP = (i: number, j: number, gen = 0): string => { const k = i * PER + j; return `10.${(k >> 16) & 255}.${(k >> 8) & 255}.${(k + gen) & 255}`; };
 
 function slice(i: number, svcUid: string, gen = 0): EndpointSlice {
   const svc = `svc-${i}`;
@@ -139,7 +140,7 @@ try {
     }
     const row = {
       workers: w, ready_s: Number(readyS.toFixed(1)),
-      rss_mb: Object.fromEntries([...rss].map(([p, v], k) => [k === 0 ? 'primary' : `worker${k}`, Number((v / 1e6).toFixed(0))])),
+      rss_mb: Object.fromEntries([...rss.values()].map((v, k) => [k === 0 ? 'primary' : `worker${k}`, Number((v / 1e6).toFixed(0))])),
       rss_total_mb: Number((total / 1e6).toFixed(0)),
       change_to_answer_ms: { p50: Number(pct(lat, 0.5).toFixed(1)), p99: Number(pct(lat, 0.99).toFixed(1)) },
     };

@@ -164,13 +164,13 @@ export function collectionPath(group: string, version: string, resource: string,
 export function httpListWatcher<T extends KubeObject>(client: KubeClient, collection: string, query = ''): ListWatcher<T> {
   const q = (extra: string) => `${collection}?${[query, extra].filter(Boolean).join('&')}`;
   return {
-    async list() {
+    async list(transform) {
       const items: T[] = [];
       let cont = '';
       let rv = '';
       do {
         const page = await client.request<{ items: T[]; metadata: { resourceVersion: string; continue?: string } }>('GET', q(`limit=500${cont ? `&continue=${encodeURIComponent(cont)}` : ''}`));
-        items.push(...page.items);
+        for (const o of page.items) items.push(transform ? transform(o) : o);
         rv = page.metadata.resourceVersion;
         cont = page.metadata.continue ?? '';
       } while (cont);

@@ -13,7 +13,8 @@ export interface WatchEventOf<T> {
 
 /** Where an informer gets its data: the in-process storage or a remote API server. */
 export interface ListWatcher<T extends KubeObject> {
-  list(): Promise<{ items: T[]; resourceVersion: string }>;
+  /** Lists every object, passing each through `transform` as it is read (a paged list never holds every full object at once). */
+  list(transform?: (obj: T) => T): Promise<{ items: T[]; resourceVersion: string }>;
   /** Streams events after `resourceVersion`; `done` is called once when the stream ends (err = why). */
   watch(resourceVersion: string, onEvent: (ev: WatchEventOf<T>) => void, done: (err?: Error) => void): Promise<{ stop(): void }>;
 }
@@ -39,7 +40,8 @@ export class ListWatchInformer<T extends KubeObject> extends InformerCache<T> {
     private readonly lw: ListWatcher<T>,
     private readonly onError: (err: Error) => void = () => {},
     /**
-     * Applied to every listed or watched object before it is cached or handed to handlers (as
+     * Applied to every listed (by the list/watcher, page by page) or watched object before it is
+     * cached or handed to handlers (as
      * client-go's SetTransform): a reader that needs a few fields keeps only those in memory.
      * Must keep metadata.namespace, name and resourceVersion.
      */
@@ -61,8 +63,7 @@ export class ListWatchInformer<T extends KubeObject> extends InformerCache<T> {
   /** Replaces the cache with a fresh list, emitting only what differs. */
   private replace(items: T[]): void {
     const seen = new Set<string>();
-    for (const item of items) {
-      const obj = this.transform ? this.transform(item) : item;
+    for (const obj of items) {
       const key = objectKey(obj);
       seen.add(key);
       const old = this.cache.get(key);
@@ -102,7 +103,7 @@ export class ListWatchInformer<T extends KubeObject> extends InformerCache<T> {
     while (!this.stopped) {
       try {
         if (needList) {
-          const { items, resourceVersion } = await this.lw.list();
+          const { items, resourceVersion } = await this.lw.list(this.transform);
           this.relists++;
           this.replace(items);
           this.lastRV = resourceVersion;

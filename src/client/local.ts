@@ -7,9 +7,9 @@ import { ListWatchInformer, type ListWatcher } from './informer.js';
 
 export function localListWatcher<T extends KubeObject>(storage: ResourceStorage<T>, namespace?: string, filter: ObjectFilter = {}): ListWatcher<T> {
   return {
-    async list() {
+    async list(transform) {
       const r = await storage.list(namespace, filter);
-      return { items: r.items, resourceVersion: r.resourceVersion };
+      return { items: transform ? r.items.map(transform) : r.items, resourceVersion: r.resourceVersion };
     },
     async watch(resourceVersion, onEvent, done) {
       try {

@@ -118,7 +118,8 @@ describe('ZoneIndex incremental updates', () => {
     assert.equal(outcome(zone, `hl.default.${S}`, TYPE.A), 'nxdomain');
     assert.equal(outcome(zone, `h0.hl.default.${S}`, TYPE.A), 'nxdomain');
     assert.equal(outcome(zone, reverseName('198.19.1.1')!, TYPE.PTR), 'forward');
-    assert.equal(zone.size(), n - 3, 'hl, _http._tcp.hl and the PTR of 198.19.1.1 (endpoint names are not indexed)');
+    assert.equal(outcome(zone, `_http._tcp.hl.default.${S}`, TYPE.SRV), 'nxdomain');
+    assert.equal(zone.size(), n - 2, 'the hl entry and the PTR of 198.19.1.1 (port and endpoint names are found through the entry)');
   });
 
   it('a slice that arrives before its Service is used once the Service appears', () => {

@@ -1,11 +1,11 @@
 // The cluster zone: an index from lowercased names to the records the Kubernetes DNS
 // specification (schema 1.1.0) gives them, kept up to date from informer events.
 //
-// Shape: `names` maps every service and port name to a node listing which objects contribute to
-// it; each node memoises its wire-format answer per query type, so a query is one Map lookup plus a
-// header copy. Endpoint names (`<host>.<svc>.<ns>.svc`) go through the Service's entry and reverse
-// names through `ptr` (address -> entries), so 100,000 endpoints cost no name strings or nodes of
-// their own: their answers are rendered and memoised when first asked. An event on a Service or an
+// Shape: one entry per Service, found by its name (`byFqdn`); port names (`_<port>._<proto>.<svc>`)
+// and endpoint names (`<host>.<svc>`) are found through the entry of their last labels, reverse
+// names through `ptr` (address -> entries). Each entry memoises the wire-format answer per name and
+// query type when first asked, so a query is a couple of Map lookups plus a header copy, and
+// 100,000 endpoints cost no name strings or index nodes of their own. An event on a Service or an
 // EndpointSlice rebuilds only that Service's entry; a Pod event touches only the pod-IP index.
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Informer } from '../client/types.js';
@@ -97,20 +97,23 @@ interface SvcEntry {
   slices: SliceView[];
   publishAll: boolean;
   externalName: string;
+  /** Whether the service name has records (else NXDOMAIN, as a headless Service with no ready endpoint). */
+  exists: boolean;
+  /** `_<port>._<proto>` labels with SRV records. */
+  portKeys: string[];
+  /** qtype -> rendered answer of the service name (null: NODATA). */
+  cache: Map<number, Rendered | null> | undefined;
   /** Host labels of the published endpoints, listed when an endpoint name is first asked for. */
   hosts: Set<string> | undefined;
-  /** Endpoint names asked for so far: host -> qtype -> rendered answer (null: NODATA). */
-  epCache: Map<string, Map<number, Rendered | null>> | undefined;
+  /** Port and endpoint names asked for so far: first label(s) -> qtype -> rendered answer. */
+  subCache: Map<string, Map<number, Rendered | null>> | undefined;
 }
 
-type Contrib =
-  | { owner: string; kind: 'svc'; svc: SvcEntry }
-  | { owner: string; kind: 'port'; svc: SvcEntry; port: string; proto: string };
-
-interface NameNode {
-  contribs: Contrib[];
-  /** qtype -> rendered answer, or null for NODATA. */
-  cache: Map<number, Rendered | null> | undefined;
+/** An in-zone name the entries answer: the service name (sub ''), a port name or an endpoint name. */
+interface Found {
+  e: SvcEntry;
+  kind: 'svc' | 'port' | 'ep';
+  sub: string;
 }
 
 interface Target {
@@ -142,16 +145,14 @@ export class ZoneIndex {
   private readonly nsAddressesOpt: string[];
   private readonly now: () => number;
 
-  private readonly names = new Map<string, NameNode>();
-  private readonly ownerNames = new Map<string, string[]>();
-  /** Lowercased service name -> entry, for endpoint names. */
+  /** Lowercased service name -> entry. */
   private readonly byFqdn = new Map<string, SvcEntry>();
   /** `ptrKey(address)` -> the entries with that cluster IP or endpoint address. */
   private readonly ptr = new Map<string, SvcEntry | SvcEntry[]>();
   private readonly services = new Map<string, Service>();
   private readonly entries = new Map<string, SvcEntry>();
-  /** service key -> slice key -> slice */
-  private readonly slicesBySvc = new Map<string, Map<string, EndpointSlice>>();
+  /** service key -> its slices (a few per Service; arrays, as 10,000 small Maps cost megabytes) */
+  private readonly slicesBySvc = new Map<string, EndpointSlice[]>();
   private readonly sliceSvc = new Map<string, string>();
   /** namespace -> number of Services and Pods in it */
   private readonly nsCount = new Map<string, number>();
@@ -253,16 +254,22 @@ export class ZoneIndex {
     const svcKey = svcName ? `${ns}/${svcName}` : undefined;
     const prev = this.sliceSvc.get(sliceKey);
     if (prev !== undefined && prev !== svcKey) {
-      this.slicesBySvc.get(prev)?.delete(sliceKey);
+      this.dropSlice(prev, sl);
       this.sliceSvc.delete(sliceKey);
       this.rebuild(prev);
     }
     if (svcKey === undefined) return;
-    let m = this.slicesBySvc.get(svcKey);
-    if (!m) this.slicesBySvc.set(svcKey, (m = new Map()));
-    m.set(sliceKey, sl);
+    const name = sl.metadata?.name;
+    const rest = (this.slicesBySvc.get(svcKey) ?? []).filter((x) => x.metadata?.name !== name);
+    this.slicesBySvc.set(svcKey, [...rest, sl]);
     this.sliceSvc.set(sliceKey, svcKey);
     this.rebuild(svcKey);
+  }
+
+  private dropSlice(svcKey: string, sl: EndpointSlice): void {
+    const rest = (this.slicesBySvc.get(svcKey) ?? []).filter((x) => x.metadata?.name !== sl.metadata?.name);
+    if (rest.length) this.slicesBySvc.set(svcKey, rest);
+    else this.slicesBySvc.delete(svcKey);
   }
 
   deleteSlice(sl: EndpointSlice): void {
@@ -270,9 +277,7 @@ export class ZoneIndex {
     const svcKey = this.sliceSvc.get(sliceKey);
     if (svcKey === undefined) return;
     this.sliceSvc.delete(sliceKey);
-    const m = this.slicesBySvc.get(svcKey);
-    m?.delete(sliceKey);
-    if (m && m.size === 0) this.slicesBySvc.delete(svcKey);
+    this.dropSlice(svcKey, sl);
     this.rebuild(svcKey);
   }
 
@@ -310,7 +315,7 @@ export class ZoneIndex {
     }
   }
 
-  /** Recomputes one Service's entry and swaps its names in the index. */
+  /** Recomputes one Service's entry and swaps it (and its addresses) in the index. */
   private rebuild(svcKey: string): void {
     this.touch();
     const svc = this.services.get(svcKey);
@@ -322,32 +327,11 @@ export class ZoneIndex {
     }
     if (entry) {
       this.entries.set(svcKey, entry);
-      if (entry.kind !== 'external') {
-        this.byFqdn.set(entry.fqdn, entry);
-        for (const k of ptrKeysOf(entry)) this.linkPtr(k, entry);
-      }
+      this.byFqdn.set(entry.fqdn, entry);
+      for (const k of ptrKeysOf(entry)) this.linkPtr(k, entry);
     } else {
       this.entries.delete(svcKey);
     }
-    const fresh = entry ? this.namesOf(entry) : [];
-    const oldNames = this.ownerNames.get(svcKey) ?? [];
-    for (const n of oldNames) {
-      const node = this.names.get(n);
-      if (!node) continue;
-      node.contribs = node.contribs.filter((c) => c.owner !== svcKey);
-      node.cache = undefined;
-      if (node.contribs.length === 0) this.names.delete(n);
-    }
-    const list: string[] = [];
-    for (const [name, c] of fresh) {
-      let node = this.names.get(name);
-      if (!node) this.names.set(name, (node = { contribs: [], cache: undefined }));
-      node.contribs.push(c);
-      node.cache = undefined;
-      list.push(name);
-    }
-    if (list.length) this.ownerNames.set(svcKey, list);
-    else this.ownerNames.delete(svcKey);
     if (svcKey === 'kube-system/kube-dns') this.apexCache.clear();
   }
 
@@ -379,7 +363,7 @@ export class ZoneIndex {
     const ports: Port[] = (spec.ports ?? []).map((p) => ({ name: (p.name ?? '').toLowerCase(), protocol: (p.protocol ?? 'TCP').toLowerCase(), port: p.port }));
     const slices: SliceView[] = [];
     if (kind !== 'external') {
-      for (const sl of this.slicesBySvc.get(key)?.values() ?? []) {
+      for (const sl of this.slicesBySvc.get(key) ?? []) {
         if (sl.addressType !== 'IPv4' && sl.addressType !== 'IPv6') continue;
         const slPorts: Port[] = sl.ports?.length
           ? sl.ports.map((p) => ({ name: (p.name ?? '').toLowerCase(), protocol: (p.protocol ?? 'TCP').toLowerCase(), port: p.port ?? -1 }))
@@ -387,31 +371,23 @@ export class ZoneIndex {
         if (sl.endpoints?.length) slices.push({ ports: slPorts, endpoints: sl.endpoints });
       }
     }
-    return {
-      key, fqdn, kind, clusterIPs, ports, slices, publishAll: spec.publishNotReadyAddresses === true,
-      externalName: (spec.externalName ?? '').toLowerCase().replace(/\.$/, ''), hosts: undefined, epCache: undefined,
+    const externalName = (spec.externalName ?? '').toLowerCase().replace(/\.$/, '');
+    const e: SvcEntry = {
+      key, fqdn: flat(fqdn), kind, clusterIPs, ports, slices, publishAll: spec.publishNotReadyAddresses === true, externalName,
+      exists: false, portKeys: [], cache: undefined, hosts: undefined, subCache: undefined,
     };
-  }
-
-  private namesOf(e: SvcEntry): Array<[string, Contrib]> {
-    const out: Array<[string, Contrib]> = [];
-    const owner = e.key;
-    if (e.kind === 'external') {
-      if (e.externalName && !isIPv4(e.externalName) && !isIPv6(e.externalName)) out.push([e.fqdn, { owner, kind: 'svc', svc: e }]);
-      return out;
+    if (kind === 'external') {
+      e.exists = externalName !== '' && !isIPv4(externalName) && !isIPv6(externalName);
+      return e;
     }
     const eps = epsOf(e);
-    if (svcTargets(e, eps).length) out.push([e.fqdn, { owner, kind: 'svc', svc: e }]);
+    e.exists = svcTargets(e, eps).length > 0;
     const portKeys = new Set<string>();
-    const portSources = e.kind === 'cluster' ? (e.clusterIPs.length ? e.ports : []) : eps.flatMap((ep) => ep.ports);
-    for (const p of portSources) {
-      if (!p.name || p.port < 0) continue;
-      const k = `_${p.name}._${p.protocol}`;
-      if (portKeys.has(k)) continue;
-      portKeys.add(k);
-      out.push([`${k}.${e.fqdn}`, { owner, kind: 'port', svc: e, port: p.name, proto: p.protocol }]);
+    for (const p of kind === 'cluster' ? (clusterIPs.length ? ports : []) : eps.flatMap((ep) => ep.ports)) {
+      if (p.name && p.port >= 0) portKeys.add(`_${p.name}._${p.protocol}`);
     }
-    return out;
+    e.portKeys = [...portKeys];
+    return e;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -437,39 +413,50 @@ export class ZoneIndex {
     // are NODATA on every other name of the zone, existing or not (no existence check is made).
     if (qtype === TYPE.TXT && qname !== this.dnsVersionName) return NODATA;
     if (qtype === TYPE.SOA && qname !== this.zone) return NODATA;
-    const node = this.names.get(qname);
-    if (node) {
-      const ext = this.externalOf(node);
-      if (ext !== undefined && qtype !== TYPE.CNAME && qtype !== TYPE.SRV) return this.chase(qname, qtype);
-      const r = this.renderNode(node, qname, qtype);
-      return r ? { t: 'answer', r } : NODATA;
-    }
-    const ep = this.endpointOf(qname);
-    if (ep) {
-      const r = this.renderEndpoint(ep.entry, ep.host, qname, qtype);
+    const f = this.find(qname);
+    if (f) {
+      if (f.kind === 'svc' && f.e.kind === 'external' && qtype !== TYPE.CNAME && qtype !== TYPE.SRV) return this.chase(qname, qtype);
+      const r = this.render(f, qname, qtype);
       return r ? { t: 'answer', r } : NODATA;
     }
     return this.lookupStructural(qname, qtype);
   }
 
-  /** `<host>.<service name>` when that Service has a (published) endpoint with that host label. */
-  private endpointOf(qname: string): { entry: SvcEntry; host: string } | undefined {
+  /** The Service, port or endpoint name `qname` is, if it exists. */
+  private find(qname: string): Found | undefined {
+    let e = this.byFqdn.get(qname);
+    if (e) return e.exists ? { e, kind: 'svc', sub: '' } : undefined;
     const dot = qname.indexOf('.');
     if (dot <= 0) return undefined;
-    const entry = this.byFqdn.get(qname.slice(dot + 1));
-    if (!entry) return undefined;
+    if (qname.charCodeAt(0) === 0x5f /* _ */) {
+      // _<port>._<proto>.<service name>; host labels never start with '_'.
+      const dot2 = qname.indexOf('.', dot + 1);
+      if (dot2 < 0) return undefined;
+      e = this.byFqdn.get(qname.slice(dot2 + 1));
+      const sub = qname.slice(0, dot2);
+      return e && e.portKeys.includes(sub) ? { e, kind: 'port', sub } : undefined;
+    }
+    e = this.byFqdn.get(qname.slice(dot + 1));
+    if (!e || e.kind === 'external') return undefined;
     const host = qname.slice(0, dot);
-    entry.hosts ??= new Set(epsOf(entry).map((ep) => ep.host));
-    return entry.hosts.has(host) ? { entry, host } : undefined;
+    e.hosts ??= new Set(epsOf(e).map((ep) => ep.host));
+    return e.hosts.has(host) ? { e, kind: 'ep', sub: host } : undefined;
   }
 
-  private renderEndpoint(e: SvcEntry, host: string, qname: string, qtype: number): Rendered | null {
-    const byHost = (e.epCache ??= new Map());
-    let cache = byHost.get(host);
-    if (!cache) byHost.set(host, (cache = new Map()));
+  private render(f: Found, qname: string, qtype: number): Rendered | null {
+    let cache: Map<number, Rendered | null> | undefined;
+    if (f.kind === 'svc') {
+      cache = f.e.cache ??= new Map();
+    } else {
+      const subs = (f.e.subCache ??= new Map());
+      cache = subs.get(f.sub);
+      if (!cache) subs.set(f.sub, (cache = new Map()));
+    }
     const hit = cache.get(qtype);
     if (hit !== undefined) return hit;
-    const r = this.renderTargets(qname, qtype, epTargets(e, epsOf(e), host));
+    let r: Rendered | null;
+    if (f.kind === 'svc' && f.e.kind === 'external') r = qtype === TYPE.CNAME ? this.renderRecords(qname, [{ type: TYPE.CNAME, data: f.e.externalName }]) : null;
+    else r = this.renderTargets(qname, qtype, targetsOf(f));
     cache.set(qtype, r);
     return r;
   }
@@ -530,22 +517,16 @@ export class ZoneIndex {
     return { t: 'answer', r: this.renderAddrs(qname, [ip]) };
   }
 
-  private externalOf(node: NameNode): string | undefined {
-    for (const c of node.contribs) if (c.kind === 'svc' && c.svc.kind === 'external') return c.svc.externalName;
-    return undefined;
-  }
-
   /** Follows ExternalName CNAMEs inside the zone; ends in the cluster's records or an `external` answer. */
   private chase(qname: string, qtype: number): Answer {
     const hops: string[] = [];
     let cur = qname;
     const base = HEADER_LEN + wireLen(qname) + 4;
     for (let i = 0; i < MAX_CHASE; i++) {
-      const node = this.names.get(cur);
-      const ext = node ? this.externalOf(node) : undefined;
-      if (ext === undefined) break;
-      hops.push(ext);
-      cur = ext;
+      const f = this.find(cur);
+      if (!f || f.kind !== 'svc' || f.e.kind !== 'external') break;
+      hops.push(f.e.externalName);
+      cur = f.e.externalName;
       if (!this.inZone(cur)) return { t: 'external', hops, target: cur };
     }
     const w = new Writer(base);
@@ -557,10 +538,9 @@ export class ZoneIndex {
       ends.push(w.len);
       owner = h;
     }
-    const node = this.names.get(cur);
-    const ep = node ? undefined : this.endpointOf(cur);
-    if ((node && this.externalOf(node) === undefined) || ep) {
-      const targets = node ? this.targetsOf(node) : epTargets(ep!.entry, epsOf(ep!.entry), ep!.host);
+    const f = this.find(cur);
+    if (f && !(f.kind === 'svc' && f.e.kind === 'external')) {
+      const targets = targetsOf(f);
       if (qtype === TYPE.A || qtype === TYPE.AAAA) {
         for (const ip of uniqueIPs(targets, qtype === TYPE.AAAA)) {
           w.rr(cur, { type: qtype, class: CLASS_IN, ttl: this.ttl, data: ip });
@@ -591,37 +571,6 @@ export class ZoneIndex {
       }
     }
     return { body: Buffer.from(w.result()), ancount: ends.length, nscount: 0, arcount: 0, answerEnds: ends };
-  }
-
-  private targetsOf(node: NameNode): Target[] {
-    const out: Target[] = [];
-    for (const c of node.contribs) {
-      if (c.kind === 'svc') out.push(...svcTargets(c.svc, epsOf(c.svc)));
-      else out.push(...portTargets(c.svc, epsOf(c.svc), c.port, c.proto));
-    }
-    return out;
-  }
-
-  private renderNode(node: NameNode, qname: string, qtype: number): Rendered | null {
-    let cache = node.cache;
-    if (cache) {
-      const hit = cache.get(qtype);
-      if (hit !== undefined) return hit;
-    } else {
-      cache = node.cache = new Map();
-    }
-    const r = this.renderNodeUncached(node, qname, qtype);
-    cache.set(qtype, r);
-    return r;
-  }
-
-  private renderNodeUncached(node: NameNode, qname: string, qtype: number): Rendered | null {
-    if (!node.contribs.length) return null;
-    const ext = this.externalOf(node);
-    if (ext !== undefined) {
-      return qtype === TYPE.CNAME ? this.renderRecords(qname, [{ type: TYPE.CNAME, data: ext }]) : null;
-    }
-    return this.renderTargets(qname, qtype, this.targetsOf(node));
   }
 
   private renderTargets(qname: string, qtype: number, targets: Target[]): Rendered | null {
@@ -753,9 +702,9 @@ export class ZoneIndex {
     return this.soaRR;
   }
 
-  /** Number of indexed names: service and port names, and addresses with a PTR (for tests and memory figures). */
+  /** Number of indexed keys: Services by name and addresses with a PTR (for tests and memory figures). */
   size(): number {
-    return this.names.size + this.ptr.size;
+    return this.byFqdn.size + this.ptr.size;
   }
 }
 
@@ -770,6 +719,19 @@ function uniqueIPs(targets: Target[], v6: boolean): string[] {
   const seen = new Set<string>();
   for (const t of targets) if (isIPv4(t.ip) !== v6) seen.add(t.ip);
   return [...seen];
+}
+
+/** A flat copy of a string built by concatenation (kept for long: a cons-string tree costs more). */
+function flat(s: string): string {
+  return Buffer.from(s, 'latin1').toString('latin1');
+}
+
+function targetsOf(f: Found): Target[] {
+  const eps = epsOf(f.e);
+  if (f.kind === 'svc') return svcTargets(f.e, eps);
+  if (f.kind === 'ep') return epTargets(f.e, eps, f.sub);
+  const dot = f.sub.indexOf('.');
+  return portTargets(f.e, eps, f.sub.slice(1, dot), f.sub.slice(dot + 2));
 }
 
 /** The published endpoint addresses of an entry (ready ones, or all with publishNotReadyAddresses). */
