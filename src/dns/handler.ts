@@ -121,7 +121,26 @@ export class DnsMetrics {
   }
 }
 
+/** A UDP reply rendered once for the exact query bytes after the ID. */
+interface CachedReply {
+  reply: Buffer;
+  qtype: number;
+  rcode: number;
+}
+
+/** Queries longer than this are answered without the whole-reply cache (a normal query is < 100 bytes). */
+const MAX_CACHED_QUERY = 300;
+const MAX_CACHED_REPLIES = 10_000;
+
 export class DnsHandler {
+  /**
+   * Whole UDP replies of zone answers, keyed by the query's bytes after the ID (flags, question as
+   * spelled, EDNS size and DO bit all included, so equal keys get byte-equal replies but for the
+   * ID). Valid for one zone generation; an in-zone hit skips parse, lookup and build.
+   */
+  private readonly replies = new Map<string, CachedReply>();
+  private repliesGen = -1;
+
   constructor(
     readonly zone: ZoneIndex,
     private readonly forwarder: Forwarder,
@@ -133,6 +152,23 @@ export class DnsHandler {
   /** Answers one query; null means drop. Never throws or rejects. */
   handle(raw: Buffer, tcp: boolean): Buffer | null | Promise<Buffer | null> {
     const start = performance.now();
+    let key: string | undefined;
+    if (!tcp && raw.length <= MAX_CACHED_QUERY && raw.length > HEADER_LEN) {
+      if (this.repliesGen !== this.zone.generation) {
+        this.replies.clear();
+        this.repliesGen = this.zone.generation;
+      }
+      key = raw.toString('latin1', 2);
+      const hit = this.replies.get(key);
+      if (hit) {
+        const out = Buffer.allocUnsafe(hit.reply.length);
+        hit.reply.copy(out);
+        out[0] = raw[0]!;
+        out[1] = raw[1]!;
+        this.metrics.record(hit.qtype, hit.rcode, start);
+        return out;
+      }
+    }
     const p = parseQuery(raw);
     if (!p.ok) {
       if (p.drop) return null;
@@ -146,13 +182,13 @@ export class DnsHandler {
       if (a.t !== 'forward' && !this.zone.synced()) return this.done(raw, q, RCODE.SERVFAIL, false, null, null, limit, start);
       switch (a.t) {
         case 'answer':
-          return this.done(raw, q, RCODE.NOERROR, true, a.r, null, limit, start);
+          return this.remember(key, q, RCODE.NOERROR, this.done(raw, q, RCODE.NOERROR, true, a.r, null, limit, start));
         case 'nodata':
-          return this.done(raw, q, RCODE.NOERROR, true, null, this.zone.soaRecord(), limit, start);
+          return this.remember(key, q, RCODE.NOERROR, this.done(raw, q, RCODE.NOERROR, true, null, this.zone.soaRecord(), limit, start));
         case 'nxdomain':
-          return this.done(raw, q, RCODE.NXDOMAIN, true, null, this.zone.soaRecord(), limit, start);
+          return this.remember(key, q, RCODE.NXDOMAIN, this.done(raw, q, RCODE.NXDOMAIN, true, null, this.zone.soaRecord(), limit, start));
         case 'refused':
-          return this.done(raw, q, RCODE.REFUSED, false, null, null, limit, start);
+          return this.remember(key, q, RCODE.REFUSED, this.done(raw, q, RCODE.REFUSED, false, null, null, limit, start));
         case 'external':
           return this.external(raw, q, a.hops, a.target, limit, start);
         case 'forward':
@@ -162,6 +198,15 @@ export class DnsHandler {
       this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'dns: failed to answer');
       return this.done(raw, q, RCODE.SERVFAIL, false, null, null, limit, start);
     }
+  }
+
+  /** Keeps a copy of a zone reply for the same query bytes (UDP only: `key` is unset for TCP). */
+  private remember(key: string | undefined, q: ParsedQuery, rcode: number, out: Buffer): Buffer {
+    if (key !== undefined) {
+      if (this.replies.size >= MAX_CACHED_REPLIES) this.replies.clear();
+      this.replies.set(key, { reply: Buffer.from(out), qtype: q.qtype, rcode });
+    }
+    return out;
   }
 
   private done(raw: Buffer, q: ParsedQuery, rcode: number, aa: boolean, body: Rendered | null, soa: Buffer | null, limit: number, start: number): Buffer {

@@ -240,6 +240,24 @@ describe('dns server conformance (dig)', () => {
     assert.equal((await dig(server.port, `late.default.${S}`, 'A')).status, 'NXDOMAIN');
   });
 
+  it('whole-reply cache: equal query bytes get equal replies but for the ID, and a zone change is seen at once', async () => {
+    const name = `cached.default.${S}`;
+    services.set(svc('default', 'cached', { clusterIP: '198.18.0.77' }));
+    const first = await udpQuery(server.port, buildQuery(0x1111, name, TYPE.A));
+    const second = await udpQuery(server.port, buildQuery(0x2222, name, TYPE.A));
+    assert.ok(first && second);
+    assert.equal(second.readUInt16BE(0), 0x2222);
+    assert.deepEqual(second.subarray(2), first.subarray(2));
+    // Another spelling is another key: its reply keeps that spelling.
+    const upper = await udpQuery(server.port, buildQuery(0x3333, name.toUpperCase(), TYPE.A));
+    assert.ok(upper?.includes(Buffer.from('CACHED')) && !upper.includes(Buffer.from('cached')), 'reply spells the name as asked');
+    services.set(svc('default', 'cached', { clusterIP: '198.18.0.78' }));
+    const third = decodeMessage((await udpQuery(server.port, buildQuery(0x4444, name, TYPE.A)))!);
+    assert.deepEqual(third.answers.map((r) => r.data), ['198.18.0.78']);
+    services.remove('default', 'cached');
+    assert.equal(decodeMessage((await udpQuery(server.port, buildQuery(0x5555, name, TYPE.A)))!).rcode, RCODE.NXDOMAIN);
+  });
+
   it('serves /health, /ready and /metrics', async () => {
     const base = `http://127.0.0.1:${server.httpPort}`;
     assert.equal((await fetch(`${base}/health`)).status, 200);

@@ -162,6 +162,8 @@ export class ZoneIndex {
   private readonly podSeen = new Map<string, { ns: string; ips: string[] }>();
 
   private serial: number;
+  /** Bumped on every change that can alter an answer: whole-reply caches compare it. */
+  generation = 0;
   private soaRR: Buffer | undefined;
   private soaSerial = -1;
   private readonly apexCache = new Map<number, Rendered | null>();
@@ -189,8 +191,14 @@ export class ZoneIndex {
     if (inf.namespaces) {
       this.namespaceSet = new Set();
       offs.push(inf.namespaces.addHandler({
-        onAdd: (n) => this.namespaceSet?.add(n.metadata?.name ?? ''),
-        onDelete: (n) => this.namespaceSet?.delete(n.metadata?.name ?? ''),
+        onAdd: (n) => {
+          this.generation++;
+          this.namespaceSet?.add(n.metadata?.name ?? '');
+        },
+        onDelete: (n) => {
+          this.generation++;
+          this.namespaceSet?.delete(n.metadata?.name ?? '');
+        },
       }));
     }
     offs.push(inf.services.addHandler({
@@ -221,6 +229,7 @@ export class ZoneIndex {
   }
 
   private touch(): void {
+    this.generation++;
     this.serial = Math.max(this.serial, this.now());
   }
 
@@ -282,6 +291,7 @@ export class ZoneIndex {
   }
 
   setPod(p: Pod): void {
+    this.generation++;
     const key = `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
     const ns = p.metadata?.namespace ?? '';
     const ips = p.metadata?.deletionTimestamp ? [] : podIPsOf(p);
@@ -297,6 +307,7 @@ export class ZoneIndex {
   }
 
   deletePod(p: Pod): void {
+    this.generation++;
     const key = `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`;
     const old = this.podSeen.get(key);
     if (!old) return;
