@@ -78,6 +78,8 @@ measure() { # name port round pid
   printf '%-12s round %d  queries/s %9.0f  avg %8.3f ms  p99 %8.3f ms  lost %s  server CPU %6s us/query  load %s\n' "$1" "$3" "$qps" "$(awk -v x="$avg" 'BEGIN{print x*1000}')" "$(awk -v x="$p99" 'BEGIN{print x*1000}')" "$lost" "$cpu" "$load"
   echo "$1 $3 $qps $avg $p99 $lost $cpu $load" >> "$TMP/rows"
 }
+# Warm-up (not recorded): JIT, caches and socket buffers of every server, so round 1 is not special.
+for port in "${PORTS[@]}"; do dnsperf -s 127.0.0.1 -p "$port" -d "$TMP/queries" -c "$CLIENTS" -l 2 > /dev/null 2>&1 || true; done
 for r in $(seq 1 "$ROUNDS"); do
   for k in 0 1 2; do
     idx=$(( (k + r - 1) % 3 ))
