@@ -5,7 +5,7 @@
 // serves TCP and HTTP, and relays every informer event to the workers over IPC; each worker keeps
 // its own ZoneIndex built from those events, so the hot path stays in-process and lock-free.
 //
-// Protocol: the worker says hello once it listens; primary → worker: init, then per kind a snapshot (objects + synced flag), then events
+// Protocol: the worker says hello once it listens; primary → worker: init, then per kind a snapshot (in parts of 500 objects, the last with the synced flag), then events
 // and sync notices in informer order; a worker answers SERVFAIL for in-zone names until every kind
 // it was given has synced, exactly like the single-process server. Worker → primary: bound /
 // bindError once the UDP socket is up, metrics replies (prom-client JSON, summed by the primary).
@@ -38,6 +38,7 @@ export type MetricsJson = Array<MetricObjectWithValues<MetricValue<string>>>;
 
 export type ToWorker =
   | { t: 'init'; cfg: WorkerConfig }
+  /** Part of a kind's snapshot; `synced` is set on the last part only (when the kind has synced). */
   | { t: 'snap'; k: RelayKind; objs: KubeObject[]; synced: boolean }
   | { t: 'ev'; k: RelayKind; op: 'set' | 'del'; o: KubeObject }
   | { t: 'sync'; k: RelayKind }
@@ -51,6 +52,7 @@ export type FromWorker =
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 const RESPAWN_DELAY_MS = 1000;
+const SNAPSHOT_CHUNK = 500;
 
 export class BindError extends Error {
   override name = 'BindError';
@@ -134,7 +136,13 @@ export class UdpWorkers {
           this.send(w, { t: 'init', cfg: this.cfg });
           for (const k of this.cfg.kinds) {
             const inf = this.informer(k);
-            this.send(w, { t: 'snap', k, objs: inf.list(), synced: inf.hasSynced() });
+            // In chunks: one message with 10,000 slices is a serialized copy of them all at once,
+            // in both processes' heaps (the primary's RSS grew by ~60 MB).
+            const objs = inf.list();
+            const synced = inf.hasSynced();
+            for (let i = 0; i === 0 || i < objs.length; i += SNAPSHOT_CHUNK) {
+              this.send(w, { t: 'snap', k, objs: objs.slice(i, i + SNAPSHOT_CHUNK), synced: synced && i + SNAPSHOT_CHUNK >= objs.length });
+            }
           }
           this.live.add(w);
         } else if (m.t === 'bound') {
