@@ -37,6 +37,13 @@ function subresourceVerbs(sub: string): string[] {
   return sub === 'log' ? ['get'] : ['get', 'patch', 'update'];
 }
 
+/** The kind a subresource answers with: pods/log gives text (Pod upstream), `scale` an autoscaling/v1 Scale. */
+function subresourceKind(k: KindDef, sub: string): { group: string; version: string; kind: string } {
+  if (sub === 'log') return { group: '', version: 'v1', kind: 'Pod' };
+  if (sub === 'scale') return { group: 'autoscaling', version: 'v1', kind: 'Scale' };
+  return { group: k.group, version: k.version, kind: k.kind };
+}
+
 export function resourceList(gv: GroupVersion): object {
   const groupVersion = gv.group ? `${gv.group}/${gv.version}` : gv.version;
   const resources: object[] = [];
@@ -46,7 +53,11 @@ export function resourceList(gv: GroupVersion): object {
     if (k.categories.length) r.categories = k.categories;
     resources.push(r);
     for (const sub of k.subresources) {
-      resources.push({ name: `${k.resource}/${sub}`, singularName: '', namespaced: k.namespaced, kind: sub === 'log' ? 'Pod' : k.kind, verbs: subresourceVerbs(sub) });
+      const rk = subresourceKind(k, sub);
+      const r: Record<string, unknown> = { name: `${k.resource}/${sub}`, singularName: '', namespaced: k.namespaced };
+      // A subresource of another group-version names it, as kube does for */scale.
+      if (rk.group !== k.group || rk.version !== k.version) Object.assign(r, { group: rk.group, version: rk.version });
+      resources.push({ ...r, kind: rk.kind, verbs: subresourceVerbs(sub) });
     }
   }
   return { kind: 'APIResourceList', apiVersion: 'v1', groupVersion, resources };
@@ -99,7 +110,7 @@ export function aggregated(gvs: GroupVersion[], core: boolean): object {
           if (k.shortNames.length) r.shortNames = k.shortNames;
           if (k.categories.length) r.categories = k.categories;
           if (k.subresources.length) {
-            r.subresources = k.subresources.map((s) => ({ subresource: s, responseKind: s === 'log' ? { group: '', version: 'v1', kind: 'Pod' } : responseKind, verbs: subresourceVerbs(s) }));
+            r.subresources = k.subresources.map((s) => ({ subresource: s, responseKind: subresourceKind(k, s), verbs: subresourceVerbs(s) }));
           }
           return r;
         }),

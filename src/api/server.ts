@@ -27,6 +27,7 @@ import type { ObjectFilter, ResourceStorage, WatchEvent } from './storage.js';
 import { negotiate, type Representation } from './negotiate.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf/index.js';
 import { toTable, parseIncludeObject, partialMetadata } from './table.js';
+import { Scale, scaleKindDef, setScaleReplicas, toScale } from './scale.js';
 import { SERVER_VERSION, apiGroupDoc, apiGroupList, apiVersions, aggregated, resourceList, AGGREGATED_CONTENT_TYPE } from './discovery.js';
 
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -230,6 +231,9 @@ async function route(ctx: Ctx, opts: ApiServerOptions): Promise<void> {
   if (sub === 'log' && storage.def.kind === 'Pod' && name !== undefined) {
     if (method !== 'GET') throw new MethodNotAllowedError();
     return servePodLogs({ ctx, storage, namespace, name, sub, reg, opts });
+  }
+  if (sub === 'scale' && storage.def.subresources.includes('scale') && name !== undefined && namespace !== undefined) {
+    return serveScale({ ctx, storage, namespace, name, sub, reg, opts }, method);
   }
   if (sub && !storage.def.subresources.includes(sub)) throw new StatusError(404, 'NotFound', 'the server could not find the requested resource');
   if (storage.def.namespaced && name !== undefined && namespace === undefined) {
@@ -470,6 +474,36 @@ async function servePatch(rc: ResourceCtx): Promise<void> {
     { dryRun: dryRun(rc), subresource: rc.sub },
   );
   sendObject(rc, 200, updated);
+}
+
+/** The `scale` subresource: an autoscaling/v1 Scale view of spec.replicas (GET, PUT, PATCH). */
+async function serveScale(rc: ResourceCtx, method: string): Promise<void> {
+  const name = rc.name!;
+  if (method === 'GET') return sendJSON(rc.ctx, 200, toScale(await rc.storage.get(rc.namespace, name)));
+  const fv = fieldValidation(rc);
+  let desired: (cur: KubeObject) => Scale;
+  if (method === 'PUT') {
+    const ct = (rc.ctx.req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
+    if (ct !== 'application/json' && ct !== 'application/yaml' && ct !== '*/*') throw new UnsupportedMediaTypeError(ct);
+    const { obj, warnings } = decodeBody(await readBody(rc.ctx.req), ct, scaleKindDef(rc.storage.def), fv);
+    rc.ctx.warnings.push(...warnings);
+    desired = () => obj as Scale;
+  } else if (method === 'PATCH') {
+    const ct = (rc.ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    const text = await readBody(rc.ctx.req);
+    if (ct === 'application/apply-patch+yaml') throw new UnsupportedMediaTypeError(ct);
+    let patch: unknown;
+    try {
+      patch = JSON.parse(text);
+    } catch (e) {
+      throw new BadRequestError(`error decoding patch: ${(e as Error).message}`);
+    }
+    desired = (cur) => pruneAndCheck(applyPatch(ct, toScale(cur), patch, Scale) as KubeObject, Scale, fv).obj as Scale;
+  } else {
+    throw new MethodNotAllowedError();
+  }
+  const updated = await rc.storage.guaranteedUpdate(rc.namespace, name, (cur) => setScaleReplicas(cur, desired(cur), name), { dryRun: dryRun(rc) });
+  sendJSON(rc.ctx, 200, toScale(updated));
 }
 
 async function deleteOptions(rc: ResourceCtx): Promise<{ gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string }; dryRun: boolean }> {

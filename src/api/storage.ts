@@ -3,6 +3,7 @@
 // resourceVersion, handles finalizers and graceful deletion, and turns store watch events into
 // Kubernetes watch events with label/field filtering.
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Store, KeyValue, WatchEvent as StoreWatchEvent, Watcher } from '../store/types.js';
 import { StoreKeyExistsError, StoreKeyNotFoundError, StoreRevisionMismatchError, StoreCompactedError } from '../store/types.js';
 import {
@@ -297,6 +298,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     delete meta.deletionTimestamp;
     delete meta.deletionGracePeriodSeconds;
     delete meta.generation;
+    if (this.def.generation) meta.generation = 1;
     if (opts.dryRun) {
       if (await this.store.get(this.key(meta.namespace, meta.name!))) throw new AlreadyExistsError(this.q(meta.name!));
       return obj;
@@ -372,6 +374,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     this.def.defaults?.(next, this.cfg);
     this.validateUpdate(next, old);
     const meta = next.metadata!;
+    if (this.def.generation && !isDeepStrictEqual((next as KubeObject).spec, (old as KubeObject).spec)) meta.generation = (old.metadata?.generation ?? 0) + 1;
     const key = this.key(meta.namespace, meta.name!);
     // A no-op write returns the stored object untouched, as kube-apiserver does.
     delete meta.resourceVersion;

@@ -9,6 +9,8 @@ import { namespaceKind } from './kinds/namespace.js';
 import { nodeKind } from './kinds/node.js';
 import { podKind } from './kinds/pod.js';
 import { serviceKind } from './kinds/service.js';
+import { deploymentKind } from './kinds/deployment.js';
+import { replicaSetKind } from './kinds/replicaset.js';
 
 // A KindDef<Pod> is not a KindDef<KubeObject> to the type checker (its field selectors take a
 // Pod); the generic layer only ever hands each definition objects of its own kind.
@@ -23,6 +25,8 @@ export const kinds: KindDef[] = [
   erase(eventKind),
   erase(endpointSliceKind),
   erase(leaseKind),
+  erase(deploymentKind),
+  erase(replicaSetKind),
 ];
 
 const byGVR = new Map<string, KindDef>();

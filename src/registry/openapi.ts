@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { TSchema } from '@sinclair/typebox';
 import { ListMeta } from './kinds/meta.js';
+import { Scale } from './kinds/scale.js';
 import type { KindDef } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -155,16 +156,17 @@ function buildPaths(def: KindDef): Record<string, Json> {
   const listParams = [params.allowWatchBookmarks, params.continue, params.fieldSelector, params.labelSelector, params.limit, params.resourceVersion, params.resourceVersionMatch, params.sendInitialEvents, params.timeoutSeconds, params.watch];
   const writeParams = [params.dryRun, params.fieldManager, params.fieldValidation];
 
-  const read = (what: string, suffix: string): Json => ({
-    tags: [tag], description: `read ${what} of the specified ${def.kind}`, operationId: opId('read', def, suffix), responses: respond(kindRef, ['200']), ...ext('get'),
+  // A subresource may answer with another kind (`scale`: autoscaling/v1 Scale).
+  const read = (what: string, suffix: string, ref = kindRef, g: Json = gvk): Json => ({
+    tags: [tag], description: `read ${what} of the specified ${def.kind}`, operationId: opId('read', def, suffix), responses: respond(ref, ['200']), ...ext('get', g),
   });
-  const replace = (what: string, suffix: string): Json => ({
+  const replace = (what: string, suffix: string, ref = kindRef, g: Json = gvk): Json => ({
     tags: [tag], description: `replace ${what} of the specified ${def.kind}`, operationId: opId('replace', def, suffix), parameters: writeParams,
-    requestBody: { content: content(kindRef, bodyTypes), required: true }, responses: respond(kindRef, ['200', '201']), ...ext('put'),
+    requestBody: { content: content(ref, bodyTypes), required: true }, responses: respond(ref, ['200', '201']), ...ext('put', g),
   });
-  const patch = (what: string, suffix: string): Json => ({
+  const patch = (what: string, suffix: string, ref = kindRef, g: Json = gvk): Json => ({
     tags: [tag], description: `partially update ${what} of the specified ${def.kind}`, operationId: opId('patch', def, suffix), parameters: [...writeParams, params.force],
-    requestBody: { content: content('io.k8s.apimachinery.pkg.apis.meta.v1.Patch', patchTypes), required: true }, responses: respond(kindRef, ['200', '201']), ...ext('patch'),
+    requestBody: { content: content('io.k8s.apimachinery.pkg.apis.meta.v1.Patch', patchTypes), required: true }, responses: respond(ref, ['200', '201']), ...ext('patch', g),
   });
 
   const paths: Record<string, Json> = {};
@@ -193,6 +195,16 @@ function buildPaths(def: KindDef): Record<string, Json> {
       put: replace('status', 'Status'),
       patch: patch('status', 'Status'),
       parameters: [params.name(def.kind), ...scopeParams],
+    };
+  }
+  if (def.subresources.includes('scale')) {
+    const ref = String(Scale.$id);
+    const g = { group: 'autoscaling', kind: 'Scale', version: 'v1' };
+    paths[`${scope}/{name}/scale`] = {
+      get: read('scale', 'Scale', ref, g),
+      put: replace('scale', 'Scale', ref, g),
+      patch: patch('scale', 'Scale', ref, g),
+      parameters: [params.name('Scale'), ...scopeParams],
     };
   }
   if (def.namespaced) {
@@ -256,6 +268,7 @@ export function openapiV3(kinds: readonly KindDef[]): OpenAPIv3 {
     const paths: Record<string, Json> = {};
     for (const def of defs) {
       convert(def.schema, components, false);
+      if (def.subresources.includes('scale')) convert(Scale, components, false);
       listSchemaFor(def, components);
       Object.assign(paths, buildPaths(def));
     }

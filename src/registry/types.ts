@@ -64,6 +64,8 @@ export interface KindDef<T extends KubeObject = KubeObject> {
   table: TablePrinter<T>;
   /** Field selectors beyond metadata.name and metadata.namespace, e.g. pods' spec.nodeName. */
   fieldSelectors?: Record<string, (obj: T) => string | undefined>;
+  /** metadata.generation starts at 1 and grows with every change of `spec` (kube's workload strategies). */
+  generation?: boolean;
   /** Name validation kind: 'dns1035' (Services), 'dns1123subdomain' (most), 'dns1123label' (Namespaces). */
   nameRule: 'dns1035' | 'dns1123subdomain' | 'dns1123label';
 }

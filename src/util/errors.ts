@@ -198,8 +198,20 @@ export interface FieldError {
   supported?: string[];
 }
 
+/**
+ * A bad value already printed as Go's `%#v` prints it (structs and maps, e.g.
+ * `map[string]string{"app":"web"}`), for field errors whose upstream text shows a Go value.
+ */
+export class GoValue {
+  constructor(readonly repr: string) {}
+  toJSON(): string {
+    return this.repr;
+  }
+}
+
 /** Formats a value the way Go's field errors do: strings quoted, numbers and booleans bare. */
 export function formatBadValue(v: unknown): string {
+  if (v instanceof GoValue) return v.repr;
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (v === null || v === undefined) return 'null';
@@ -259,7 +271,8 @@ export class InvalidError extends StatusError {
       causes: errors.map((e) => ({ reason: e.type, message: fieldErrorBody(e), field: e.field })),
     };
     if (group) details.group = group;
-    super(422, 'Invalid', `${kind} "${objName}" is invalid: ${joined}`, details);
+    // kube names the group-qualified kind in the message (`Deployment.apps "web" is invalid`).
+    super(422, 'Invalid', `${group ? `${kind}.${group}` : kind} "${objName}" is invalid: ${joined}`, details);
     this.fieldErrors = errors;
   }
 }

@@ -8,6 +8,7 @@ import {
   Atomic, Bool, Int32, Int64, IntOrString, LocalObjectReference, O, Obj, Preserve, QuantityMap, Str, StrList, StrMap, Sub, Time,
   kindSchema, listSchema, mergeBy,
 } from './common.js';
+import { ObjectMeta } from './meta.js';
 
 const gvk = { group: '', version: 'v1', kind: 'Pod' };
 const merge = (key: string) => ({ 'x-kubernetes-patch-merge-key': key, 'x-kubernetes-patch-strategy': 'merge' });
@@ -288,6 +289,12 @@ export const Pod = kindSchema('io.k8s.api.core.v1.Pod', gvk, 'A Pod is a group o
 });
 export type Pod = Static<typeof Pod>;
 
+export const PodTemplateSpec = Obj('io.k8s.api.core.v1.PodTemplateSpec', 'PodTemplateSpec describes the pods that will be created from a template.', {
+  metadata: O(Sub(ObjectMeta, "Standard object's metadata: the labels and annotations each pod gets.")),
+  spec: O(Sub(PodSpec, 'The desired behaviour of each pod.')),
+});
+export type PodTemplateSpec = Static<typeof PodTemplateSpec>;
+
 export const PodList = listSchema(Pod, { ...gvk, kind: 'PodList' }, 'The list of Pods.');
 export type PodList = Static<typeof PodList>;
 
@@ -425,6 +432,18 @@ function defaultContainer(c: Container): void {
   }
 }
 
+/** kube's pod spec defaults, for Pods and for pod templates (Deployments, ReplicaSets). */
+export function defaultPodSpec(spec: PodSpec): void {
+  spec.restartPolicy ??= 'Always';
+  spec.terminationGracePeriodSeconds ??= 30;
+  spec.dnsPolicy ??= 'ClusterFirst';
+  spec.schedulerName ??= 'default-scheduler';
+  spec.enableServiceLinks ??= true;
+  spec.securityContext ??= {};
+  for (const c of spec.containers ?? []) defaultContainer(c);
+  for (const c of spec.initContainers ?? []) defaultContainer(c);
+}
+
 export const podKind: KindDef<Pod> = {
   group: '',
   version: 'v1',
@@ -441,14 +460,7 @@ export const podKind: KindDef<Pod> = {
   defaults(pod) {
     const spec = pod.spec;
     if (!spec) return;
-    spec.restartPolicy ??= 'Always';
-    spec.terminationGracePeriodSeconds ??= 30;
-    spec.dnsPolicy ??= 'ClusterFirst';
-    spec.schedulerName ??= 'default-scheduler';
-    spec.enableServiceLinks ??= true;
-    spec.securityContext ??= {};
-    for (const c of spec.containers ?? []) defaultContainer(c);
-    for (const c of spec.initContainers ?? []) defaultContainer(c);
+    defaultPodSpec(spec);
     pod.status ??= {};
     pod.status.phase ??= 'Pending';
   },
