@@ -1,8 +1,9 @@
 // Garbage collection by owner references (kube's garbage collector, background propagation): a
 // dependent whose owners are all gone (no object with that uid) is deleted. Owners are checked
 // with a live read before anything is deleted, so an informer that lags behind a just-created
-// owner never costs a dependent. Watches the dependent kinds (EndpointSlice, Endpoints by default)
-// and the owner kinds it is told about, so the deletion of a Service removes its slices at once.
+// owner never costs a dependent. Watches the dependent kinds (EndpointSlice, Endpoints, ReplicaSet,
+// Pod by default) and the owner kinds it is told about, so the deletion of a Service removes its
+// slices at once, and that of a Deployment its ReplicaSets and then their Pods.
 import type { Logger } from 'pino';
 import type { ApiRegistry } from '../api/registry.js';
 import type { KubeObject, OwnerReference } from '../registry/kinds/meta.js';
@@ -35,8 +36,8 @@ export class GarbageCollector {
     private readonly log: Logger,
     opts: GarbageCollectorOptions = {},
   ) {
-    this.dependents = opts.dependents ?? ['EndpointSlice', 'Endpoints'];
-    this.ownerKinds = opts.owners ?? ['Service', 'Endpoints'];
+    this.dependents = opts.dependents ?? ['EndpointSlice', 'Endpoints', 'ReplicaSet', 'Pod'];
+    this.ownerKinds = opts.owners ?? ['Service', 'Endpoints', 'Deployment', 'ReplicaSet'];
     this.queue = new WorkQueue((k) => this.sync(k), { workers: opts.workers ?? 2, onError: (key, err) => this.log.warn({ err, object: key }, 'garbage collection failed') });
   }
 

@@ -1,6 +1,6 @@
 // Starts the controllers that turn Services, Pods and Nodes into endpoints and node ranges, over one
 // set of shared informers, in dependency order: node IPAM, Endpoints, EndpointSlices, mirroring,
-// then the garbage collector (which needs the owners' informers synced before it judges owners).
+// the workload controllers (ReplicaSets, Deployments), then the garbage collector (which needs the owners' informers synced before it judges owners).
 import type { Logger } from 'pino';
 import type { ApiRegistry } from '../api/registry.js';
 import { SharedInformers } from './informers.js';
@@ -9,6 +9,8 @@ import { EndpointSliceController } from './endpointslices.js';
 import { EndpointSliceMirroringController } from './mirroring.js';
 import { GarbageCollector } from './gc.js';
 import { NodeIpamController, type NodeIpamOptions } from './nodeipam.js';
+import { ReplicaSetController } from './replicaset.js';
+import { DeploymentController } from './deployment.js';
 
 export interface NetworkControllersOptions extends NodeIpamOptions {
   maxEndpointsPerSlice?: number;
@@ -22,6 +24,8 @@ export interface NetworkControllers {
   mirroring: EndpointSliceMirroringController;
   gc: GarbageCollector;
   ipam: NodeIpamController;
+  replicaSets: ReplicaSetController;
+  deployments: DeploymentController;
   /** Resolves when every controller's queue is empty (events still in flight are not counted). */
   whenIdle(): Promise<void>;
   stop(): void;
@@ -33,13 +37,17 @@ export async function startNetworkControllers(registry: ApiRegistry, log: Logger
   const endpoints = new EndpointsController(registry, informers, log, { workers: opts.workers });
   const slices = new EndpointSliceController(registry, informers, log, { workers: opts.workers, maxEndpointsPerSlice: opts.maxEndpointsPerSlice });
   const mirroring = new EndpointSliceMirroringController(registry, informers, log, { workers: opts.workers, maxEndpointsPerSlice: opts.maxEndpointsPerSlice });
+  const replicaSets = new ReplicaSetController(registry, informers, log);
+  const deployments = new DeploymentController(registry, informers, log);
   const gc = new GarbageCollector(registry, informers, log);
   await ipam.start();
   await endpoints.start();
   await slices.start();
   await mirroring.start();
+  await replicaSets.start();
+  await deployments.start();
   await gc.start();
-  const all = [ipam, endpoints, slices, mirroring, gc];
+  const all = [ipam, endpoints, slices, mirroring, replicaSets, deployments, gc];
   return {
     informers,
     endpoints,
@@ -47,6 +55,8 @@ export async function startNetworkControllers(registry: ApiRegistry, log: Logger
     mirroring,
     gc,
     ipam,
+    replicaSets,
+    deployments,
     async whenIdle() {
       await Promise.all(all.map((c) => c.whenIdle()));
     },
