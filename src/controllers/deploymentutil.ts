@@ -131,7 +131,8 @@ export function cleanupUnhealthy(oldRSs: ReplicaSet[], budget: number): Map<Repl
     if (done >= budget) break;
     const spec = replicasOf(rs);
     const avail = rs.status?.availableReplicas ?? 0;
-    if (spec === 0 || spec === avail) continue;
+    // A status that still counts pods already scaled away (avail > spec) has nothing unhealthy.
+    if (spec === 0 || spec <= avail) continue;
     const n = Math.min(budget - done, spec - avail);
     out.set(rs, spec - n);
     done += n;
@@ -143,7 +144,9 @@ export function cleanupUnhealthy(oldRSs: ReplicaSet[], budget: number): Map<Repl
 export function scaleDownOld(d: Deployment, all: ReplicaSet[], oldRSs: ReplicaSet[]): Map<ReplicaSet, number> {
   const out = new Map<ReplicaSet, number>();
   const minAvailable = (d.spec?.replicas ?? 1) - maxUnavailable(d);
-  const available = sumAvailable(all);
+  // A ReplicaSet's status may still count pods it was just told to drop; it never keeps more than
+  // spec.replicas, so counting more would scale down twice for the same pods (kube counts them).
+  const available = all.reduce((n, rs) => n + Math.min(replicasOf(rs), rs.status?.availableReplicas ?? 0), 0);
   if (available <= minAvailable) return out;
   const total = available - minAvailable;
   let done = 0;
