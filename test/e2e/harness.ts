@@ -438,3 +438,11 @@ export interface StatusBody {
 export function lines(s: string): string[] {
   return s.split('\n').filter((l) => l.length > 0);
 }
+
+/** Go text/tabwriter as kubectl configures it (minwidth 6, padding 3, the last cell unpadded). */
+export function renderTable(rows: string[][]): string {
+  const n = rows[0]?.length ?? 0;
+  const widths: number[] = [];
+  for (let j = 0; j < n - 1; j++) widths.push(Math.max(6, ...rows.map((r) => (r[j] ?? '').length + 3)));
+  return rows.map((r) => r.map((c, j) => (j < n - 1 ? c.padEnd(widths[j]!) : c)).join('').trimEnd()).join('\n');
+}

@@ -410,6 +410,9 @@ function readinessGatesCell(pod: Pod): string {
 // Defaults as kube-apiserver applies them (pkg/apis/core/v1/defaults.go), the simple ones.
 function defaultContainer(c: Container): void {
   if (c.terminationMessagePath === undefined) c.terminationMessagePath = '/dev/termination-log';
+  // Go always writes this struct, so every object kube returns has it (and a template read back
+  // from a ReplicaSet by `kubectl rollout undo` carries it).
+  c.resources ??= {};
   if (c.terminationMessagePolicy === undefined) c.terminationMessagePolicy = 'File';
   if (c.imagePullPolicy === undefined) {
     const image = c.image ?? '';
