@@ -92,6 +92,12 @@ interface PodRecord {
 const STATE_FILE = 'pod.json';
 
 /** Runtime of one container: its record plus what only lives in memory (probes, timers). */
+/** `lifecycle.preStop.sleep.seconds` of a container, 0 when it has none. */
+export function preStopSleepSeconds(c: Container): number {
+  const s = (c.lifecycle as { preStop?: { sleep?: { seconds?: unknown } } } | undefined)?.preStop?.sleep?.seconds;
+  return typeof s === 'number' && s > 0 ? s : 0;
+}
+
 class ContainerRuntime {
   run = 0;
   ready = false;
@@ -383,7 +389,16 @@ class PodWorker {
         if (c.rec.lastState?.terminated) c.rec.state = { terminated: c.rec.lastState.terminated };
       }
     }
-    await Promise.all([...this.containers.values()].map((c) => this.kill(c, grace)));
+    const started = Date.now();
+    await Promise.all(
+      [...this.containers.values()].map(async (c) => {
+        // A preStop `sleep` (the one lifecycle hook run) keeps the container serving while Services
+        // forget the terminating pod; it counts against the grace period, as in kube.
+        const wait = Math.min(preStopSleepSeconds(c.spec), grace);
+        if (wait > 0 && c.running) await new Promise((r) => setTimeout(r, wait * 1000));
+        return this.kill(c, grace - (Date.now() - started) / 1000);
+      }),
+    );
     await this.writeStatus().catch(() => undefined);
     await this.runner.forget(this);
     if (!this.removedFromAPI) {

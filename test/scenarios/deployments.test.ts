@@ -1,0 +1,253 @@
+// A Deployment of real process pods behind a Service, as root, in one network namespace made for
+// the run (`pt-<id>-dh`, the "host": host0 198.19.255.21/24). Inside it run `portico up
+// --proxy-mode none` and `portico agent --run-pods --schedule-pods --mode nftables` (as in
+// pods-lifecycle.test.ts). The Deployment runs `portico echo` pods with a readiness probe and a
+// preStop sleep; a client in the host namespace sends one request per new connection to the
+// Service's cluster IP, steadily, through a rolling update (a changed env, kubectl apply) and a
+// `kubectl rollout undo`: no request may fail. Meanwhile the ReplicaSets and pods are sampled:
+// never more than replicas + maxSurge pods, never fewer than replicas - maxUnavailable ready ones.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KUBECTL, PORTICO, Proc, manifest, run, runOk, type ExecResult } from './plan.js';
+import { cleanupPods } from '../../src/kubelet/runner.js';
+
+const HOST_IP = '198.19.255.21';
+const SERVICE_CIDR = '198.18.0.0/16';
+const POD_CIDR = '198.19.0.0/16';
+const REPLICAS = 3;
+const MAX_SURGE = 1;
+const MAX_UNAVAILABLE = 1;
+
+interface PodJSON {
+  metadata: { name: string; deletionTimestamp?: string; labels?: Record<string, string> };
+  spec: { nodeName?: string; containers: Array<{ env?: Array<{ name: string; value?: string }> }> };
+  status: { phase?: string; podIP?: string; conditions?: Array<{ type: string; status: string }> };
+}
+interface RSJSON {
+  metadata: { name: string; annotations?: Record<string, string> };
+  spec: { replicas: number };
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 120_000): Promise<T> {
+  const end = Date.now() + boundMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The client: one GET per fresh connection until the stop file appears, then a JSON summary. */
+const CLIENT = `
+const http = require('node:http'); const fs = require('node:fs');
+const [ip, stop] = process.argv.slice(1);
+const s = { ok: 0, fail: 0, errors: {}, pods: {} };
+const one = () => new Promise((res) => {
+  const req = http.get({ host: ip, port: 80, path: '/', agent: false, timeout: 5000 }, (r) => {
+    let b = ''; r.setEncoding('utf8'); r.on('data', (d) => (b += d));
+    r.on('end', () => { if (r.statusCode === 200) { s.ok++; try { const p = JSON.parse(b).pod; s.pods[p] = (s.pods[p] || 0) + 1; } catch {} } else { s.fail++; s.errors['HTTP ' + r.statusCode] = (s.errors['HTTP ' + r.statusCode] || 0) + 1; } res(); });
+    r.on('error', (e) => { s.fail++; s.errors[e.code || e.message] = (s.errors[e.code || e.message] || 0) + 1; res(); });
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout')));
+  req.on('error', (e) => { s.fail++; s.errors[e.code || e.message] = (s.errors[e.code || e.message] || 0) + 1; res(); });
+});
+(async () => { while (!fs.existsSync(stop)) { await one(); await new Promise((r) => setTimeout(r, 5)); } console.log(JSON.stringify(s)); })();
+`;
+
+describe('a Deployment of process pods behind a Service (rolling update under traffic)', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
+  const id = randomBytes(3).toString('hex');
+  const hostNs = `pt-${id}-dh`;
+  const netnsPrefix = `pt-${id}-q`;
+  const k8sNs = `deploy-${id}`;
+  let root = '';
+  let dataDir = '';
+  let stateDir = '';
+  let up: Proc | undefined;
+  let agent: Proc | undefined;
+  let client: Proc | undefined;
+  let nsMade = false;
+
+  const inHost = (argv: string[]) => ['nsenter', `--net=/run/netns/${hostNs}`, ...argv];
+  const kubectl = (args: string[], input?: string, boundMs = 60_000): Promise<ExecResult> =>
+    run(['ip', 'netns', 'exec', hostNs, KUBECTL, '--kubeconfig', join(dataDir, 'kubeconfig.yaml'), '--cache-dir', join(root, 'kube-cache'), '-n', k8sNs, ...args], { input, boundMs });
+  const kubectlOk = async (args: string[], input?: string, boundMs?: number) => {
+    const r = await kubectl(args, input, boundMs);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+    return r.stdout;
+  };
+  const pods = async () => (JSON.parse(await kubectlOk(['get', 'pods', '-l', 'app=echo', '-o', 'json'])) as { items: PodJSON[] }).items;
+  const replicaSets = async () => (JSON.parse(await kubectlOk(['get', 'rs', '-o', 'json'])) as { items: RSJSON[] }).items;
+  const isReady = (p: PodJSON) => (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+
+  const deployment = (version: string) => ({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'echo', namespace: k8sNs },
+    spec: {
+      replicas: REPLICAS,
+      selector: { matchLabels: { app: 'echo' } },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: MAX_SURGE, maxUnavailable: MAX_UNAVAILABLE } },
+      template: {
+        metadata: { labels: { app: 'echo' } },
+        spec: {
+          terminationGracePeriodSeconds: 10,
+          containers: [
+            {
+              name: 'echo',
+              image: 'portico/echo',
+              command: [process.execPath, PORTICO, 'echo', '--http', '0.0.0.0:8080'],
+              env: [{ name: 'VERSION', value: version }],
+              ports: [{ name: 'http', containerPort: 8080 }],
+              readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 1 },
+              // Serve on while the Service forgets the terminating pod (the kube way to drain).
+              lifecycle: { preStop: { sleep: { seconds: 2 } } },
+            },
+          ],
+        },
+      },
+    },
+  });
+
+  /** Samples pods and ReplicaSets until stopped: the largest totals and the fewest ready pods seen. */
+  function sampler() {
+    const seen = { maxSpec: 0, maxPods: 0, minReady: Infinity, samples: 0 };
+    let stop = false;
+    const loop = (async () => {
+      while (!stop) {
+        const [ps, rss] = await Promise.all([pods(), replicaSets()]);
+        const live = ps.filter((p) => !p.metadata.deletionTimestamp);
+        seen.maxSpec = Math.max(seen.maxSpec, rss.reduce((n, r) => n + r.spec.replicas, 0));
+        seen.maxPods = Math.max(seen.maxPods, live.length);
+        seen.minReady = Math.min(seen.minReady, live.filter(isReady).length);
+        seen.samples++;
+      }
+    })();
+    return {
+      async done() {
+        stop = true;
+        await loop;
+        return seen;
+      },
+    };
+  }
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), `pt-${id}-`));
+    dataDir = join(root, 'data');
+    stateDir = join(root, 'node');
+    await runOk(['ip', 'netns', 'add', hostNs]);
+    nsMade = true;
+    const ipIn = (args: string) => runOk(['ip', '-n', hostNs, ...args.split(' ')]);
+    await ipIn('link set lo up');
+    await ipIn('link add host0 type veth peer name host0p');
+    await ipIn('link set host0p up');
+    await ipIn(`addr add ${HOST_IP}/24 dev host0`);
+    await ipIn('link set host0 up');
+    await ipIn(`route add ${SERVICE_CIDR} dev host0`);
+    up = new Proc('portico up', inHost([process.execPath, PORTICO, 'up', '--data-dir', dataDir, '--api-listen', '127.0.0.1:6443', '--dns-listen', `${HOST_IP}:53`, '--service-cidr', SERVICE_CIDR, '--pod-cidr', POD_CIDR, '--proxy-mode', 'none']));
+    await up.waitFor(/^Portico is up: API https:\/\/\S+/m);
+    agent = new Proc('agent', inHost([
+      process.execPath, PORTICO, 'agent', '--kubeconfig', join(dataDir, 'kubeconfig.yaml'), '--node-name', 'n1', '--node-ip', HOST_IP, '--mode', 'nftables',
+      '--cluster-cidr', POD_CIDR, '--service-cidr', SERVICE_CIDR, '--metrics-bind-address', '', '--run-pods', '--schedule-pods', '--pod-state-dir', stateDir, '--pod-netns-prefix', netnsPrefix,
+    ]));
+    await agent.waitFor(/^Portico agent is up: .*running pods/m);
+    await run(['ip', 'netns', 'exec', hostNs, KUBECTL, '--kubeconfig', join(dataDir, 'kubeconfig.yaml'), 'create', 'namespace', k8sNs]);
+  });
+
+  after(async () => {
+    await client?.stop('SIGKILL');
+    await agent?.stop();
+    await up?.stop();
+    // The pods outlive the agent (a new one would adopt them): end them by their recorded pids.
+    if (stateDir) await cleanupPods(stateDir);
+    const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+    for (const line of list.split('\n')) {
+      const n = line.split(' ')[0] ?? '';
+      if (n.startsWith(netnsPrefix)) spawnSync('ip', ['netns', 'del', n]);
+    }
+    for (const d of await readdir('/etc/netns').catch(() => [] as string[])) if (d.startsWith(netnsPrefix)) await rm(join('/etc/netns', d), { recursive: true, force: true });
+    if (nsMade) spawnSync('ip', ['netns', 'del', hostNs]);
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('the pods are bound, run and become Ready; rollout status returns', async () => {
+    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo', namespace: k8sNs }, spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } };
+    await kubectlOk(['apply', '-f', '-'], manifest([svc, deployment('v1')]));
+    const r = await kubectl(['rollout', 'status', 'deploy/echo', '--timeout=120s'], undefined, 150_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /deployment "echo" successfully rolled out/);
+    const ps = await pods();
+    assert.equal(ps.length, REPLICAS);
+    for (const p of ps) {
+      assert.equal(p.spec.nodeName, 'n1');
+      assert.equal(p.status.phase, 'Running');
+      assert.match(p.status.podIP ?? '', /^198\.19\.\d+\.\d+$/);
+      assert.ok(isReady(p));
+    }
+    const wide = await kubectlOk(['get', 'deploy', 'echo', '-o', 'wide', '--no-headers']);
+    assert.match(wide, /^echo\s+3\/3\s+3\s+3\s+\S+\s+echo\s+portico\/echo\s+app=echo$/m);
+  });
+
+  it('a rolling update and an undo under steady traffic: no failed request, within maxSurge and maxUnavailable', async (t) => {
+    const ip = (await kubectlOk(['get', 'svc', 'echo', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    const stopFile = join(root, 'client-stop');
+    client = new Proc('client', inHost([process.execPath, '-e', CLIENT, ip, stopFile]));
+    // The client must be getting answers before the rollout starts.
+    await until('the first answers', async () => {
+      const r = await run(['ip', 'netns', 'exec', hostNs, 'curl', '-sS', '--max-time', '3', `http://${ip}/`]);
+      return r.code === 0;
+    });
+    const v1Pods = new Set((await pods()).map((p) => p.metadata.name));
+    const watch = sampler();
+
+    await kubectlOk(['apply', '-f', '-'], manifest([deployment('v2')]));
+    let r = await kubectl(['rollout', 'status', 'deploy/echo', '--timeout=180s'], undefined, 200_000);
+    assert.equal(r.code, 0, r.stderr);
+    const v2 = await pods();
+    assert.equal(v2.filter((p) => !p.metadata.deletionTimestamp).length, REPLICAS);
+    for (const p of v2.filter((x) => !x.metadata.deletionTimestamp)) {
+      assert.ok(!v1Pods.has(p.metadata.name), `${p.metadata.name} is a new pod`);
+      assert.equal(p.spec.containers[0]!.env?.find((e) => e.name === 'VERSION')?.value, 'v2');
+    }
+    const revs = Object.fromEntries((await replicaSets()).map((x) => [x.metadata.annotations?.['deployment.kubernetes.io/revision'], x.spec.replicas]));
+    assert.deepEqual(revs, { '1': 0, '2': REPLICAS });
+
+    assert.match(await kubectlOk(['rollout', 'undo', 'deploy/echo']), /rolled back/);
+    r = await kubectl(['rollout', 'status', 'deploy/echo', '--timeout=180s'], undefined, 200_000);
+    assert.equal(r.code, 0, r.stderr);
+    const back = (await pods()).filter((p) => !p.metadata.deletionTimestamp);
+    assert.ok(back.every((p) => p.spec.containers[0]!.env?.find((e) => e.name === 'VERSION')?.value === 'v1'));
+    // Let the last terminating pods finish while traffic goes on.
+    await until('old pods gone', async () => (await pods()).every((p) => !p.metadata.deletionTimestamp));
+    const seen = await watch.done();
+    await writeFile(stopFile, '');
+    const out = await client.waitFor(/^\{"ok".*\}$/m, 30_000);
+    const summary = JSON.parse(out[0]) as { ok: number; fail: number; errors: Record<string, number>; pods: Record<string, number> };
+    t.diagnostic(`requests ok ${summary.ok}, failed ${summary.fail}; answered by ${Object.keys(summary.pods).length} pods; ${seen.samples} samples: at most ${seen.maxSpec} wanted, ${seen.maxPods} pods, at least ${seen.minReady} ready`);
+    assert.equal(summary.fail, 0, `failed requests: ${JSON.stringify(summary.errors)} (ok ${summary.ok})`);
+    assert.ok(summary.ok > 100, `only ${summary.ok} requests were made`);
+    assert.ok(Object.keys(summary.pods).length >= 2 * REPLICAS, `answers came from the old and the new pods: ${JSON.stringify(summary.pods)}`);
+    assert.ok(seen.samples > 5, `sampled ${seen.samples} times`);
+    assert.ok(seen.maxSpec <= REPLICAS + MAX_SURGE, `ReplicaSets wanted ${seen.maxSpec} pods in total`);
+    assert.ok(seen.maxPods <= REPLICAS + MAX_SURGE, `${seen.maxPods} pods existed (not terminating) at once`);
+    assert.ok(seen.minReady >= REPLICAS - MAX_UNAVAILABLE, `ready pods fell to ${seen.minReady}`);
+  });
+
+  it('kubectl scale changes the number of running pods; deleting the Deployment removes them', async () => {
+    await kubectlOk(['scale', 'deploy/echo', '--replicas=1']);
+    await until('one pod left', async () => (await pods()).length === 1);
+    await kubectlOk(['delete', 'deploy', 'echo']);
+    await until('pods and ReplicaSets gone', async () => (await pods()).length === 0 && (await replicaSets()).length === 0);
+  });
+});
