@@ -11,9 +11,9 @@ test('lookups by resource, kind and short name', () => {
   assert.equal(kindByKind('Lease')?.group, 'coordination.k8s.io');
   assert.equal(kindByKind('Pod', '')?.resource, 'pods');
   assert.equal(kindByKind('Pod', 'apps'), undefined);
-  const shorts: [string, string][] = [['svc', 'services'], ['ep', 'endpoints'], ['po', 'pods'], ['no', 'nodes'], ['ns', 'namespaces'], ['ev', 'events']];
+  const shorts: [string, string][] = [['svc', 'services'], ['ep', 'endpoints'], ['po', 'pods'], ['no', 'nodes'], ['ns', 'namespaces'], ['ev', 'events'], ['deploy', 'deployments'], ['rs', 'replicasets']];
   for (const [s, r] of shorts) assert.equal(kindByShortName(s)?.resource, r, s);
-  assert.deepEqual(groupVersions().map(apiVersionOf), ['v1', 'discovery.k8s.io/v1', 'coordination.k8s.io/v1']);
+  assert.deepEqual(groupVersions().map(apiVersionOf), ['v1', 'discovery.k8s.io/v1', 'coordination.k8s.io/v1', 'apps/v1']);
 });
 
 test('kind definitions are consistent', () => {
@@ -26,6 +26,8 @@ test('kind definitions are consistent', () => {
     Event: { namespaced: true, nameRule: 'dns1123subdomain', status: false, categories: [] },
     EndpointSlice: { namespaced: true, nameRule: 'dns1123subdomain', status: false, categories: [] },
     Lease: { namespaced: true, nameRule: 'dns1123subdomain', status: false, categories: [] },
+    Deployment: { namespaced: true, nameRule: 'dns1123subdomain', status: true, categories: ['all'] },
+    ReplicaSet: { namespaced: true, nameRule: 'dns1123subdomain', status: true, categories: ['all'] },
   };
   assert.deepEqual(kinds.map((k) => k.kind).sort(), Object.keys(expect).sort());
   for (const k of kinds) {

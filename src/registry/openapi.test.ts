@@ -9,7 +9,7 @@ const oa = openapiV3(kinds);
 const doc = (key: string): Json => JSON.parse(oa.docs.get(key)!.body) as Json;
 
 test('the index lists one document per group-version with its hash', () => {
-  assert.deepEqual(Object.keys(oa.index.paths).sort(), ['api/v1', 'apis/coordination.k8s.io/v1', 'apis/discovery.k8s.io/v1']);
+  assert.deepEqual(Object.keys(oa.index.paths).sort(), ['api/v1', 'apis/apps/v1', 'apis/coordination.k8s.io/v1', 'apis/discovery.k8s.io/v1']);
   for (const [key, entry] of Object.entries(oa.index.paths)) {
     assert.equal(entry.serverRelativeURL, `/openapi/v3/${key}?hash=${oa.docs.get(key)!.hash}`);
   }
@@ -70,4 +70,17 @@ test('schemas: named sub-schemas become $refs that all resolve; kinds carry thei
   assert.deepEqual(s['io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta'].properties.labels.additionalProperties, { type: 'string' });
   const es = doc('apis/discovery.k8s.io/v1').components.schemas as Json;
   assert.equal(es['io.k8s.api.discovery.v1.EndpointSlice'].properties.endpoints['x-kubernetes-list-type'], 'atomic');
+});
+
+test('apps/v1 serves the scale subresource as autoscaling/v1 Scale, and the pod template with its merge keys', () => {
+  const d = doc('apis/apps/v1');
+  const scale = d.paths['/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale'] as Json;
+  assert.deepEqual(scale.patch['x-kubernetes-group-version-kind'], { group: 'autoscaling', kind: 'Scale', version: 'v1' });
+  assert.equal(scale.get.responses['200'].content['application/json'].schema.$ref, '#/components/schemas/io.k8s.api.autoscaling.v1.Scale');
+  assert.ok(d.paths['/apis/apps/v1/namespaces/{namespace}/replicasets/{name}/scale']);
+  const schemas = d.components.schemas as Json;
+  assert.deepEqual(schemas['io.k8s.api.apps.v1.DeploymentSpec'].required, ['selector', 'template']);
+  const containers = schemas['io.k8s.api.core.v1.PodSpec'].properties.containers;
+  assert.deepEqual([containers['x-kubernetes-patch-merge-key'], containers['x-kubernetes-patch-strategy']], ['name', 'merge']);
+  assert.equal(schemas['io.k8s.api.apps.v1.DeploymentStrategy'].properties.rollingUpdate.allOf[0].$ref, '#/components/schemas/io.k8s.api.apps.v1.RollingUpdateDeployment');
 });

@@ -9,6 +9,8 @@ import { nodeKind, type Node } from './node.js';
 import { namespaceKind } from './namespace.js';
 import { eventKind, type Event } from './event.js';
 import { leaseKind } from './lease.js';
+import { deploymentKind, type Deployment } from './deployment.js';
+import { replicaSetKind, type ReplicaSet } from './replicaset.js';
 
 const now = new Date('2025-06-01T12:00:00Z');
 const created = '2025-06-01T11:55:00Z'; // 5m before now
@@ -24,6 +26,8 @@ test('column names and priorities match kube-apiserver', () => {
   assert.equal(names(namespaceKind.table.columns), 'Name|Status|Age');
   assert.equal(names(eventKind.table.columns), 'Last Seen|Type|Reason|Object|Subobject*|Source*|Message|First Seen*|Count*|Name*');
   assert.equal(names(leaseKind.table.columns), 'Name|Holder|Age');
+  assert.equal(names(deploymentKind.table.columns), 'Name|Ready|Up-to-date|Available|Age|Containers*|Images*|Selector*');
+  assert.equal(names(replicaSetKind.table.columns), 'Name|Desired|Current|Ready|Age|Containers*|Images*|Selector*');
   assert.equal(serviceKind.table.columns[0]!.format, 'name');
 });
 
@@ -124,4 +128,13 @@ test('Namespace, Lease and Event cells', () => {
   assert.deepEqual(eventKind.table.cells(ev, now), ['60s', 'Warning', 'FailedToAllocateIP', 'service/web', '', 'portico-ipam', 'range is full', '60m', 3, 'web.1']);
   const series: Event = { metadata: meta('x'), involvedObject: { kind: 'Node' }, eventTime: '2025-06-01T11:58:00.000000Z', series: { count: 7, lastObservedTime: '2025-06-01T11:59:50.000000Z' }, reportingComponent: 'c', reportingInstance: 'i' };
   assert.deepEqual(eventKind.table.cells(series, now), ['10s', '', '', 'node', '', 'c, i', '', '2m', 7, 'x']);
+});
+
+test('Deployment and ReplicaSet cells', () => {
+  const template = { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'nginx:1.25' }, { name: 'side', image: 'busybox' }] } };
+  const selector = { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['fe', 'be'] }] };
+  const d = { metadata: meta('web'), spec: { replicas: 3, selector, template }, status: { readyReplicas: 2, updatedReplicas: 3, availableReplicas: 1 } } as Deployment;
+  assert.deepEqual(deploymentKind.table.cells(d, now), ['web', '2/3', 3, 1, '5m', 'web,side', 'nginx:1.25,busybox', 'app=web,tier in (be,fe)']);
+  const rs = { metadata: meta('web-abc'), spec: { replicas: 2, selector: { matchLabels: { app: 'web', 'pod-template-hash': 'abc' } }, template }, status: { replicas: 1, readyReplicas: 0 } } as ReplicaSet;
+  assert.deepEqual(replicaSetKind.table.cells(rs, now), ['web-abc', 2, 1, 0, '5m', 'web,side', 'nginx:1.25,busybox', 'app=web,pod-template-hash=abc']);
 });
