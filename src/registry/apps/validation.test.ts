@@ -44,7 +44,10 @@ test('Deployment validation messages', () => {
   noContainers.spec!.template.spec!.containers = [];
   assert.deepEqual(errors(noContainers), ['spec.template.spec.containers: Required value']);
   const exprs = dep({ selector: { matchExpressions: [{ key: 'app', operator: 'In' }] } });
-  assert.deepEqual(errors(exprs), ["spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'", 'spec.template.metadata.labels: Invalid value: map[string]string{"app":"web"}: `selector` does not match template `labels`']);
+  assert.deepEqual(errors(exprs), [
+    "spec.selector.matchExpressions[0].values: Required value: must be specified when `operator` is 'In' or 'NotIn'",
+    'spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"app", Operator:"In", Values:[]string(nil)}}}: invalid label selector',
+  ]);
 });
 
 test('the selector is immutable', () => {
