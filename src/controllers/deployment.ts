@@ -39,8 +39,6 @@ export class DeploymentController {
   private readonly record: EventRecorder;
   /** ReplicaSets this controller wrote, by key, until the informer shows that version (undefined = deleted). */
   private readonly written = new Map<string, ReplicaSet | undefined>();
-  /** One pending delayed resync per key. */
-  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: Array<() => void> = [];
 
   constructor(
@@ -92,7 +90,6 @@ export class DeploymentController {
 
   stop(): void {
     for (const u of this.unsubscribe) u();
-    for (const t of this.timers.values()) clearTimeout(t);
     this.queue.stop();
   }
 
@@ -111,16 +108,6 @@ export class DeploymentController {
     for (const d of this.deployments.list()) {
       if (d.metadata?.namespace === ns && selectorOf(d)?.matches(rs.metadata?.labels)) this.queue.add(keyOf(d));
     }
-  }
-
-  private enqueueAfter(key: string, ms: number): void {
-    clearTimeout(this.timers.get(key));
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      this.queue.add(key);
-    }, ms);
-    t.unref();
-    this.timers.set(key, t);
   }
 
   /** The ReplicaSets of a namespace, the informer's view overlaid with this controller's newer writes. */
@@ -349,7 +336,7 @@ export class DeploymentController {
     const pc = getCondition(st, 'Progressing');
     if (pc && pc.reason !== 'NewReplicaSetAvailable' && pc.reason !== 'ProgressDeadlineExceeded' && d.spec?.progressDeadlineSeconds !== undefined) {
       const due = (Date.parse(pc.lastUpdateTime ?? '') || Date.now()) + d.spec.progressDeadlineSeconds * 1000 - Date.now();
-      this.enqueueAfter(keyOf(d), Math.max(1000, due + 1000));
+      this.queue.addAfter(keyOf(d), Math.max(1000, due + 1000));
     }
     if (sameStatus(st, stored.status)) return;
     await this.dStorage.guaranteedUpdate(d.metadata?.namespace, d.metadata?.name ?? '', (cur) => {

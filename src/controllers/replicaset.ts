@@ -112,8 +112,6 @@ export class ReplicaSetController {
   private readonly podStorage;
   private readonly record: EventRecorder;
   private readonly expectations = new Map<string, Expectations>();
-  /** One pending delayed resync per key. */
-  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: Array<() => void> = [];
 
   constructor(
@@ -152,7 +150,6 @@ export class ReplicaSetController {
 
   stop(): void {
     for (const u of this.unsubscribe) u();
-    for (const t of this.timers.values()) clearTimeout(t);
     this.queue.stop();
   }
 
@@ -162,16 +159,6 @@ export class ReplicaSetController {
 
   private enqueue(rs: ReplicaSet): void {
     this.queue.add(keyOf(rs));
-  }
-
-  private enqueueAfter(key: string, ms: number): void {
-    clearTimeout(this.timers.get(key));
-    const t = setTimeout(() => {
-      this.timers.delete(key);
-      this.queue.add(key);
-    }, ms);
-    t.unref();
-    this.timers.set(key, t);
   }
 
   /** Settles expectations with what the informer shows, then wakes the owner (or the candidates to adopt). */
@@ -317,7 +304,7 @@ export class ReplicaSetController {
     }
     // Ready pods that are not yet available become so after minReadySeconds: look again then.
     const minReady = rs.spec?.minReadySeconds ?? 0;
-    if (minReady > 0 && st.readyReplicas !== st.availableReplicas) this.enqueueAfter(key, minReady * 1000 + 100);
+    if (minReady > 0 && st.readyReplicas !== st.availableReplicas) this.queue.addAfter(key, minReady * 1000 + 100);
     if (JSON.stringify(st) === JSON.stringify(normalStatus(rs.status))) return;
     try {
       await this.rsStorage.guaranteedUpdate(rs.metadata?.namespace, rs.metadata?.name ?? '', (cur) => {

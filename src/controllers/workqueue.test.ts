@@ -53,4 +53,29 @@ describe('WorkQueue', () => {
     await q.whenIdle();
     assert.deepEqual([tries, errors], [3, ['fail 1', 'fail 2']]);
   });
+
+  it('addAfter adds the key later, once: a second call for the key replaces the first; stop cancels', async () => {
+    const runs: string[] = [];
+    const q = new WorkQueue(async (k) => {
+      runs.push(k);
+    });
+    let done!: () => void;
+    const ran = new Promise<void>((r) => (done = r));
+    const q2 = new WorkQueue(async (k) => {
+      runs.push(k);
+      done();
+    });
+    q2.addAfter('a', 5);
+    q2.addAfter('a', 10);
+    // The delay timers do not hold the process open (unref): this one does meanwhile.
+    const keep = setInterval(() => {}, 5);
+    await ran;
+    clearInterval(keep);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(runs, ['a']);
+    q.addAfter('b', 5);
+    q.stop();
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(runs, ['a'], 'stopped before it was due');
+  });
 });

@@ -19,6 +19,8 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Delayed adds (addAfter), one per key; not counted as pending work. */
+  private readonly later = new Map<string, NodeJS.Timeout>();
   private running = 0;
   private stopped = false;
   private idleWaiters: Array<() => void> = [];
@@ -45,6 +47,18 @@ export class WorkQueue {
     this.pump();
   }
 
+  /** Adds the key after `ms` (client-go's AddAfter): a later call for the same key replaces the earlier one. */
+  addAfter(key: string, ms: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.later.get(key));
+    const t = setTimeout(() => {
+      this.later.delete(key);
+      this.add(key);
+    }, ms);
+    t.unref();
+    this.later.set(key, t);
+  }
+
   get length(): number {
     return this.pending.size + this.processing.size + this.timers.size;
   }
@@ -59,6 +73,8 @@ export class WorkQueue {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    for (const t of this.later.values()) clearTimeout(t);
+    this.later.clear();
     this.pending.clear();
     this.dirty.clear();
     this.checkIdle();

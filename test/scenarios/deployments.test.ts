@@ -1,24 +1,17 @@
-// A Deployment of real process pods behind a Service, as root, in one network namespace made for
-// the run (`pt-<id>-dh`, the "host": host0 198.19.255.21/24). Inside it run `portico up
-// --proxy-mode none` and `portico agent --run-pods --schedule-pods --mode nftables` (as in
-// pods-lifecycle.test.ts). The Deployment runs `portico echo` pods with a readiness probe and a
-// preStop sleep; a client in the host namespace sends one request per new connection to the
+// A Deployment of real process pods behind a Service, as root, on one node in a network namespace
+// made for the run (onehost.ts: `portico up` and `portico agent --run-pods`, nftables). The
+// Deployment runs `portico echo` pods with a readiness probe and a preStop sleep; a client in the host namespace sends one request per new connection to the
 // Service's cluster IP, steadily, through a rolling update (a changed env, kubectl apply) and a
 // `kubectl rollout undo`: no request may fail. Meanwhile the ReplicaSets and pods are sampled:
 // never more than replicas + maxSurge pods, never fewer than replicas - maxUnavailable ready ones.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KUBECTL, PORTICO, Proc, manifest, run, runOk, type ExecResult } from './plan.js';
-import { cleanupPods } from '../../src/kubelet/runner.js';
+import { PORTICO, Proc, manifest, run } from './plan.js';
+import { OneHost, until } from './onehost.js';
 
 const HOST_IP = '198.19.255.21';
-const SERVICE_CIDR = '198.18.0.0/16';
-const POD_CIDR = '198.19.0.0/16';
 const REPLICAS = 3;
 const MAX_SURGE = 1;
 const MAX_UNAVAILABLE = 1;
@@ -31,21 +24,6 @@ interface PodJSON {
 interface RSJSON {
   metadata: { name: string; annotations?: Record<string, string> };
   spec: { replicas: number };
-}
-
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 120_000): Promise<T> {
-  const end = Date.now() + boundMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /** The client: one GET per fresh connection until the stop file appears, then a JSON summary. */
@@ -66,26 +44,11 @@ const one = () => new Promise((res) => {
 `;
 
 describe('a Deployment of process pods behind a Service (rolling update under traffic)', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
-  const id = randomBytes(3).toString('hex');
-  const hostNs = `pt-${id}-dh`;
-  const netnsPrefix = `pt-${id}-q`;
-  const k8sNs = `deploy-${id}`;
-  let root = '';
-  let dataDir = '';
-  let stateDir = '';
-  let up: Proc | undefined;
-  let agent: Proc | undefined;
+  const host = new OneHost(HOST_IP, 'dh', 'q');
+  const k8sNs = `deploy-${host.id}`;
   let client: Proc | undefined;
-  let nsMade = false;
-
-  const inHost = (argv: string[]) => ['nsenter', `--net=/run/netns/${hostNs}`, ...argv];
-  const kubectl = (args: string[], input?: string, boundMs = 60_000): Promise<ExecResult> =>
-    run(['ip', 'netns', 'exec', hostNs, KUBECTL, '--kubeconfig', join(dataDir, 'kubeconfig.yaml'), '--cache-dir', join(root, 'kube-cache'), '-n', k8sNs, ...args], { input, boundMs });
-  const kubectlOk = async (args: string[], input?: string, boundMs?: number) => {
-    const r = await kubectl(args, input, boundMs);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
-    return r.stdout;
-  };
+  const kubectl = (args: string[], input?: string, boundMs?: number) => host.kubectl(['-n', k8sNs, ...args], input, boundMs);
+  const kubectlOk = (args: string[], input?: string, boundMs?: number) => host.kubectlOk(['-n', k8sNs, ...args], input, boundMs);
   const pods = async () => (JSON.parse(await kubectlOk(['get', 'pods', '-l', 'app=echo', '-o', 'json'])) as { items: PodJSON[] }).items;
   const replicaSets = async () => (JSON.parse(await kubectlOk(['get', 'rs', '-o', 'json'])) as { items: RSJSON[] }).items;
   const isReady = (p: PodJSON) => (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
@@ -143,42 +106,13 @@ describe('a Deployment of process pods behind a Service (rolling update under tr
   }
 
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), `pt-${id}-`));
-    dataDir = join(root, 'data');
-    stateDir = join(root, 'node');
-    await runOk(['ip', 'netns', 'add', hostNs]);
-    nsMade = true;
-    const ipIn = (args: string) => runOk(['ip', '-n', hostNs, ...args.split(' ')]);
-    await ipIn('link set lo up');
-    await ipIn('link add host0 type veth peer name host0p');
-    await ipIn('link set host0p up');
-    await ipIn(`addr add ${HOST_IP}/24 dev host0`);
-    await ipIn('link set host0 up');
-    await ipIn(`route add ${SERVICE_CIDR} dev host0`);
-    up = new Proc('portico up', inHost([process.execPath, PORTICO, 'up', '--data-dir', dataDir, '--api-listen', '127.0.0.1:6443', '--dns-listen', `${HOST_IP}:53`, '--service-cidr', SERVICE_CIDR, '--pod-cidr', POD_CIDR, '--proxy-mode', 'none']));
-    await up.waitFor(/^Portico is up: API https:\/\/\S+/m);
-    agent = new Proc('agent', inHost([
-      process.execPath, PORTICO, 'agent', '--kubeconfig', join(dataDir, 'kubeconfig.yaml'), '--node-name', 'n1', '--node-ip', HOST_IP, '--mode', 'nftables',
-      '--cluster-cidr', POD_CIDR, '--service-cidr', SERVICE_CIDR, '--metrics-bind-address', '', '--run-pods', '--schedule-pods', '--pod-state-dir', stateDir, '--pod-netns-prefix', netnsPrefix,
-    ]));
-    await agent.waitFor(/^Portico agent is up: .*running pods/m);
-    await run(['ip', 'netns', 'exec', hostNs, KUBECTL, '--kubeconfig', join(dataDir, 'kubeconfig.yaml'), 'create', 'namespace', k8sNs]);
+    await host.start();
+    await host.kubectlOk(['create', 'namespace', k8sNs]);
   });
 
   after(async () => {
     await client?.stop('SIGKILL');
-    await agent?.stop();
-    await up?.stop();
-    // The pods outlive the agent (a new one would adopt them): end them by their recorded pids.
-    if (stateDir) await cleanupPods(stateDir);
-    const list = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
-    for (const line of list.split('\n')) {
-      const n = line.split(' ')[0] ?? '';
-      if (n.startsWith(netnsPrefix)) spawnSync('ip', ['netns', 'del', n]);
-    }
-    for (const d of await readdir('/etc/netns').catch(() => [] as string[])) if (d.startsWith(netnsPrefix)) await rm(join('/etc/netns', d), { recursive: true, force: true });
-    if (nsMade) spawnSync('ip', ['netns', 'del', hostNs]);
-    if (root) await rm(root, { recursive: true, force: true });
+    await host.close();
   });
 
   it('the pods are bound, run and become Ready; rollout status returns', async () => {
@@ -201,11 +135,11 @@ describe('a Deployment of process pods behind a Service (rolling update under tr
 
   it('a rolling update and an undo under steady traffic: no failed request, within maxSurge and maxUnavailable', async (t) => {
     const ip = (await kubectlOk(['get', 'svc', 'echo', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
-    const stopFile = join(root, 'client-stop');
-    client = new Proc('client', inHost([process.execPath, '-e', CLIENT, ip, stopFile]));
+    const stopFile = join(host.root, 'client-stop');
+    client = new Proc('client', host.inHost([process.execPath, '-e', CLIENT, ip, stopFile]));
     // The client must be getting answers before the rollout starts.
     await until('the first answers', async () => {
-      const r = await run(['ip', 'netns', 'exec', hostNs, 'curl', '-sS', '--max-time', '3', `http://${ip}/`]);
+      const r = await run(['ip', 'netns', 'exec', host.hostNs, 'curl', '-sS', '--max-time', '3', `http://${ip}/`]);
       return r.code === 0;
     });
     const v1Pods = new Set((await pods()).map((p) => p.metadata.name));
