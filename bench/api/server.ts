@@ -23,10 +23,15 @@ interface Kubeconfig {
 export async function startPortico(opts: { repoRoot: string; dataDir: string; store: 'sqlite' | 'memory'; timeoutMs?: number }): Promise<Portico> {
   const logPath = join(opts.dataDir, 'portico.log');
   const log = createWriteStream(logPath);
+  // BENCH_NODE_FLAGS passes V8 flags to the server, e.g. `--cpu-prof --cpu-prof-dir=DIR` or
+  // `--heapsnapshot-signal=SIGUSR2`, to see where its time and memory go.
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const child: ChildProcess = spawn(
     process.execPath,
+    // `portico server`: the control plane (API, controllers, cluster DNS) without the node agent and
+    // pod runner `portico up` adds, which would program this host's data plane and start the Pods.
     // DNS on port 0 too, so a Portico another engineer runs on the defaults is never disturbed.
-    [join(opts.repoRoot, 'bin/portico.js'), 'up', '--data-dir', opts.dataDir, '--api-listen', '127.0.0.1:0', '--dns-listen', '127.0.0.1:0', '--store', opts.store],
+    [...nodeFlags, join(opts.repoRoot, 'bin/portico.js'), 'server', '--data-dir', opts.dataDir, '--api-listen', '127.0.0.1:0', '--dns-listen', '127.0.0.1:0', '--store', opts.store],
     { cwd: opts.dataDir, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stderr?.pipe(log);

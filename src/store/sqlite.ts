@@ -105,6 +105,11 @@ function nameRange(prefix: string, startAfter?: string, col = 'name'): Range {
   return { sql: parts.length ? parts.join(' AND ') : '1', params };
 }
 
+/** The errors a write's guard throws before it has modified anything. */
+function isGuardError(err: unknown): boolean {
+  return err instanceof StoreKeyExistsError || err instanceof StoreKeyNotFoundError || err instanceof StoreRevisionMismatchError;
+}
+
 function byString(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -177,10 +182,10 @@ export class SqliteStore implements Store {
     const updateCurrent = db.prepare('UPDATE current SET mod_revision = ?, value = ? WHERE name = ?');
     const deleteCurrent = db.prepare('DELETE FROM current WHERE name = ?');
 
-    // Each write is one transaction; the guards run inside it. The revision is assigned explicitly
-    // (this.rev + 1) so create_revision can be written in the same INSERT; this.rev only advances
-    // after the transaction committed.
-    this.txCreate = db.transaction((key: string, value: string): KeyValue => {
+    // Each write runs inside its batch's transaction (see txBatch); its guards are checked before
+    // it modifies anything, so a failed guard leaves nothing behind. The revision is assigned
+    // explicitly (this.rev + 1) so create_revision can be written in the same INSERT.
+    this.txCreate = (key: string, value: string): KeyValue => {
       if (getCurrent.get(key)) throw new StoreKeyExistsError(key);
       const rev = this.rev + 1;
       // prev_revision points at the key's last row (its tombstone) so unique(name, prev_revision) holds.
@@ -189,8 +194,8 @@ export class SqliteStore implements Store {
       insertCurrent.run(key, rev, rev, value);
       this.rev = rev;
       return { key, value, createRevision: rev, modRevision: rev };
-    });
-    this.txUpdate = db.transaction((key: string, value: string, expected: number) => {
+    };
+    this.txUpdate = (key: string, value: string, expected: number) => {
       const row = getCurrent.get(key) as CurrentRow | undefined;
       if (!row) throw new StoreKeyNotFoundError(key);
       const prev = kvOf(row);
@@ -200,8 +205,8 @@ export class SqliteStore implements Store {
       updateCurrent.run(rev, value, key);
       this.rev = rev;
       return { kv: { key, value, createRevision: prev.createRevision, modRevision: rev }, prev };
-    });
-    this.txDelete = db.transaction((key: string, expected: number | undefined) => {
+    };
+    this.txDelete = (key: string, expected: number | undefined) => {
       const row = getCurrent.get(key) as CurrentRow | undefined;
       if (!row) throw new StoreKeyNotFoundError(key);
       const prev = kvOf(row);
@@ -211,15 +216,18 @@ export class SqliteStore implements Store {
       deleteCurrent.run(key);
       this.rev = rev;
       return { kv: { ...prev, modRevision: rev }, prev };
-    });
-    // Group commit: writes queued in the same turn of the event loop share one transaction (each
-    // in its own savepoint, so one failed guard does not undo the others). One WAL commit per batch
-    // instead of per write is what lets concurrent clients go faster than one commit's cost.
+    };
+    // Group commit: writes queued in the same turn of the event loop share one transaction. One WAL
+    // commit per batch instead of per write is what lets concurrent clients go faster than one
+    // commit's cost. A failed guard fails only its write (it threw before writing anything, so no
+    // savepoint per write is needed: those cost as much as the writes). Any other error (I/O, a
+    // violated constraint) may have left a write half done: it aborts the whole batch.
     this.txBatch = db.transaction((batch: PendingWrite[]) => {
       for (const w of batch) {
         try {
           w.result = { ok: w.run() };
         } catch (err) {
+          if (!isGuardError(err)) throw err;
           w.result = { err };
         }
       }
