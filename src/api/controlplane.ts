@@ -22,9 +22,7 @@ import type { Service } from '../registry/kinds/service.js';
 import type { EndpointSlice } from '../registry/kinds/endpointslice.js';
 import type { Pod } from '../registry/kinds/pod.js';
 import type { Namespace } from '../registry/kinds/namespace.js';
-import { localInformer } from '../client/local.js';
 import { startDnsServer, type DnsServer } from '../dns/server.js';
-import { dnsTransforms } from '../dns/strip.js';
 import { cidrAddress, formatIP, parseCIDR } from '../util/ip.js';
 
 export interface ControlPlaneOptions {
@@ -129,25 +127,21 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   const lbController = new LoadBalancerController(registry, opts.cluster.lbPool, logger);
   await lbController.start();
   const netControllers = await startNetworkControllers(registry, logger);
-  // The cluster DNS server reads the same informers any client would.
+  // The cluster DNS server reads the controllers' shared informers: one watch, one cache and one
+  // event pass per kind in this process, however many readers.
   let dns: DnsServer | undefined;
-  const dnsInformers: Array<{ stop(): void }> = [];
   if (opts.dns) {
-    const inf = <T extends import('../registry/kinds/meta.js').KubeObject>(kind: string, transform: (o: T) => T) => {
-      const i = localInformer(registry.kind<T>(kind), (err) => logger.warn({ err, kind }, 'dns informer'), transform);
-      dnsInformers.push(i);
-      return i;
-    };
+    const inf = <T extends import('../registry/kinds/meta.js').KubeObject>(kind: string) => netControllers.informers.get<T>(kind);
     dns = await startDnsServer({
       listen: opts.dns.listen,
       httpListen: opts.dns.httpListen,
       upstreams: opts.dns.upstreams,
       workers: opts.dns.workers,
       zone: opts.cluster.clusterDomain,
-      services: inf<Service>('Service', dnsTransforms.services),
-      endpointSlices: inf<EndpointSlice>('EndpointSlice', dnsTransforms.endpointSlices),
-      pods: inf<Pod>('Pod', dnsTransforms.pods),
-      namespaces: inf<Namespace>('Namespace', dnsTransforms.namespaces),
+      services: inf<Service>('Service'),
+      endpointSlices: inf<EndpointSlice>('EndpointSlice'),
+      pods: inf<Pod>('Pod'),
+      namespaces: inf<Namespace>('Namespace'),
       logger,
     });
   }
@@ -197,7 +191,6 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
         lbController.stop();
         netControllers.stop();
         builtin.stop();
-        for (const i of dnsInformers) i.stop();
       });
       await step('dns', () => dns?.close());
       await step('api', () => {

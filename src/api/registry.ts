@@ -72,7 +72,7 @@ export class ApiRegistry {
   private async checkNamespace(namespace: string, kind: string): Promise<void> {
     let ns: NamespaceObject;
     try {
-      ns = (await this.kind<NamespaceObject>('Namespace').get(undefined, namespace)) as NamespaceObject;
+      ns = await this.kind<NamespaceObject>('Namespace').getShared(undefined, namespace);
     } catch (err) {
       if (err instanceof NotFoundError) throw new NotFoundError({ resource: 'namespaces', name: namespace });
       throw err;

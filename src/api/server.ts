@@ -431,7 +431,8 @@ async function serveCreate(rc: ResourceCtx): Promise<void> {
   if (rc.storage.def.namespaced && rc.namespace === undefined) {
     throw new BadRequestError('the server could not find the requested resource (namespace is required to create this object)');
   }
-  const created = await rc.storage.create(rc.namespace, obj, { dryRun: dryRun(rc) });
+  // The decoded body is ours alone, and the result is only serialized: no copies (WriteOptions.owned).
+  const created = await rc.storage.create(rc.namespace, obj, { dryRun: dryRun(rc), owned: true });
   sendObject(rc, 201, created);
 }
 
@@ -443,6 +444,7 @@ async function serveUpdate(rc: ResourceCtx): Promise<void> {
     dryRun: dryRun(rc),
     subresource: rc.sub,
     allowCreate: UPSERT_KINDS.has(rc.storage.def.kind),
+    owned: true,
   });
   sendObject(rc, 200, updated);
 }
@@ -471,7 +473,7 @@ async function servePatch(rc: ResourceCtx): Promise<void> {
       for (const w of checked.warnings) if (!rc.ctx.warnings.includes(w)) rc.ctx.warnings.push(w);
       return checked.obj;
     },
-    { dryRun: dryRun(rc), subresource: rc.sub },
+    { dryRun: dryRun(rc), subresource: rc.sub, owned: true },
   );
   sendObject(rc, 200, updated);
 }

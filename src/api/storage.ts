@@ -45,6 +45,12 @@ export interface ListResult<T extends KubeObject> {
 
 export interface WriteOptions {
   dryRun?: boolean;
+  /**
+   * The caller hands the object over and only reads (serializes) the result: no defensive copy of
+   * the input, and the result becomes the shared decoded object watchers and informers get, so the
+   * write's watch event needs no parse. For objects decoded from a request.
+   */
+  owned?: boolean;
 }
 
 export interface DeleteOptions extends WriteOptions {
@@ -131,6 +137,12 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     return obj;
   }
 
+  /** The object just written, shared with readers (see WriteOptions.owned). */
+  private share(obj: T, kv: KeyValue, opts: WriteOptions): T {
+    if (opts.owned) this.shared.set(kv.key, obj);
+    return obj;
+  }
+
   decode(kv: KeyValue): T {
     const obj = JSON.parse(kv.value) as T;
     obj.apiVersion = this.apiVersion;
@@ -153,6 +165,13 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     const kv = await this.store.get(this.key(namespace, name));
     if (!kv) throw new NotFoundError(this.q(name));
     return this.decode(kv);
+  }
+
+  /** Like get, but the shared decoded object: for readers that never modify it. */
+  async getShared(namespace: string | undefined, name: string): Promise<T> {
+    const kv = await this.store.get(this.key(namespace, name));
+    if (!kv) throw new NotFoundError(this.q(name));
+    return this.decodeShared(kv);
   }
 
   async list(namespace: string | undefined, opts: ListOptions = {}): Promise<ListResult<T>> {
@@ -285,7 +304,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
   }
 
   async create(namespace: string | undefined, input: T, opts: WriteOptions = {}): Promise<T> {
-    const obj = clone(input);
+    const obj = opts.owned ? input : clone(input);
     const meta = this.prepareIdentity(namespace, obj);
     if (!meta.name && meta.generateName) meta.name = meta.generateName + randomSuffix();
     this.def.defaults?.(obj, this.cfg);
@@ -307,7 +326,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     try {
       const kv = await this.store.create(this.key(meta.namespace, meta.name!), this.encode(obj));
       if (txn) await txn.commit();
-      return this.written(obj, kv);
+      return this.share(this.written(obj, kv), kv, opts);
     } catch (err) {
       if (txn) await txn.rollback();
       if (err instanceof StoreKeyExistsError) throw new AlreadyExistsError(this.q(meta.name!));
@@ -321,7 +340,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
    * upsert on PUT (Endpoints, Events, Leases).
    */
   async update(namespace: string | undefined, name: string, input: T, opts: WriteOptions & { subresource?: string; allowCreate?: boolean } = {}): Promise<T> {
-    const obj = clone(input);
+    const obj = opts.owned ? input : clone(input);
     const meta = this.prepareIdentity(namespace, obj);
     if (meta.name && meta.name !== name) {
       throw new BadRequestError('the name of the object (' + meta.name + ') does not match the name on the URL (' + name + ')');
@@ -396,7 +415,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
     try {
       const kv = await this.store.update(key, this.encode(next), rev);
       if (txn) await txn.commit();
-      return this.written(next, kv);
+      return this.share(this.written(next, kv), kv, opts);
     } catch (err) {
       if (txn) await txn.rollback();
       throw this.mapWriteError(err, meta.name!);

@@ -101,7 +101,7 @@ export class GarbageCollector {
       return true; // a kind this server does not serve: cannot tell, so keep the dependent
     }
     try {
-      const owner = await storage.get(storage.def.namespaced ? namespace : undefined, ref.name);
+      const owner = await storage.getShared(storage.def.namespaced ? namespace : undefined, ref.name);
       return owner.metadata?.uid === ref.uid;
     } catch (err) {
       if (err instanceof NotFoundError) return false;
@@ -109,12 +109,25 @@ export class GarbageCollector {
     }
   }
 
+  /**
+   * Whether this process's informer shows the owner with the reference's uid. If it does, the
+   * dependent is kept without a live read: should the owner go later, its delete event queues the
+   * dependent again. Only an owner the informer does not show costs store reads.
+   */
+  private ownerCached(ref: OwnerReference, namespace: string): boolean {
+    if (!this.ownerKinds.includes(ref.kind) && !this.dependents.includes(ref.kind)) return false;
+    const namespaced = this.registry.kind<KubeObject>(ref.kind).def.namespaced;
+    return this.informers.get<KubeObject>(ref.kind).get(namespaced ? namespace : '', ref.name)?.metadata?.uid === ref.uid;
+  }
+
   private async sync(key: string): Promise<void> {
     const [kind = '', ns = '', name = ''] = key.split('|');
+    const cached = this.informers.get<KubeObject>(kind).get(ns, name);
+    if (cached && (cached.metadata?.ownerReferences ?? []).some((ref) => this.ownerCached(ref, ns))) return;
     const storage = this.registry.kind<KubeObject>(kind);
     let obj: KubeObject;
     try {
-      obj = await storage.get(ns || undefined, name);
+      obj = await storage.getShared(ns || undefined, name);
     } catch (err) {
       if (err instanceof NotFoundError) return;
       throw err;
