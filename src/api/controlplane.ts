@@ -124,9 +124,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
 
   const nsController = new NamespaceController(registry, logger);
   await nsController.start();
-  const lbController = new LoadBalancerController(registry, opts.cluster.lbPool, logger);
-  await lbController.start();
   const netControllers = await startNetworkControllers(registry, logger);
+  const lbController = new LoadBalancerController(registry, opts.cluster.lbPool, logger, netControllers.informers.get<Service>('Service'));
+  await lbController.start();
   // The cluster DNS server reads the controllers' shared informers: one watch, one cache and one
   // event pass per kind in this process, however many readers.
   let dns: DnsServer | undefined;

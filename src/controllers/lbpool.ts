@@ -81,10 +81,15 @@ export class LoadBalancerController {
   private readonly record: EventRecorder;
   private readonly pool: Pool | undefined;
 
+  /** Removes this controller's handler (a shared informer is not stopped here). */
+  private unsubscribe: (() => void) | undefined;
+
   constructor(
     private readonly registry: ApiRegistry,
     poolEntries: string[],
     private readonly log: Logger,
+    /** A shared Service informer to read instead of starting one. */
+    private readonly services?: ListWatchInformer<Service>,
   ) {
     this.claims = new Claims(registry.store, CLAIM_PREFIX + 'loadbalancerips/');
     this.pool = poolEntries.length ? parsePool(poolEntries) : undefined;
@@ -92,8 +97,8 @@ export class LoadBalancerController {
   }
 
   async start(): Promise<void> {
-    this.informer = localInformer(this.registry.kind<Service>('Service'), (err) => this.log.warn({ err }, 'service informer'));
-    this.informer.addHandler({
+    this.informer = this.services ?? localInformer(this.registry.kind<Service>('Service'), (err) => this.log.warn({ err }, 'service informer'));
+    this.unsubscribe = this.informer.addHandler({
       onAdd: (s) => this.enqueue(s),
       onUpdate: (_o, s) => this.enqueue(s),
       onDelete: (s) => this.enqueue(s, true),
@@ -109,7 +114,8 @@ export class LoadBalancerController {
 
   stop(): void {
     this.stopped = true;
-    this.informer?.stop();
+    this.unsubscribe?.();
+    if (!this.services) this.informer?.stop();
   }
 
   private enqueue(s: Service, deleted = false): void {
