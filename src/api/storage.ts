@@ -21,6 +21,7 @@ import type { ClusterConfig, KindDef } from '../registry/types.js';
 import { apiVersionOf } from '../registry/types.js';
 import type { KubeObject, ObjectMeta } from '../registry/kinds/meta.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from '../registry/meta-validation.js';
+import { StringInterner } from './intern.js';
 
 /** Filters a list or watch: label selector, field selector, already parsed. */
 export interface ObjectFilter {
@@ -86,6 +87,9 @@ export function nowTimestamp(d = new Date()): string {
 
 const clone = <T>(o: T): T => structuredClone(o);
 
+/** The string values of every kind's shared decoded objects, one copy each (see intern.ts). */
+const sharedStrings = new StringInterner();
+
 export class ResourceStorage<T extends KubeObject = KubeObject> {
   readonly prefix: string;
   private readonly apiVersion: string;
@@ -124,7 +128,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
   decodeShared(kv: KeyValue): T {
     const hit = this.shared.get(kv.key);
     if (hit && hit.metadata?.resourceVersion === String(kv.modRevision)) return hit;
-    const obj = this.decode(kv);
+    const obj = sharedStrings.internAll(this.decode(kv));
     this.shared.set(kv.key, obj);
     return obj;
   }
@@ -139,7 +143,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
 
   /** The object just written, shared with readers (see WriteOptions.owned). */
   private share(obj: T, kv: KeyValue, opts: WriteOptions): T {
-    if (opts.owned) this.shared.set(kv.key, obj);
+    if (opts.owned) this.shared.set(kv.key, sharedStrings.internAll(obj));
     return obj;
   }
 
