@@ -15,6 +15,7 @@ import type { Service } from '../../src/registry/kinds/service.js';
 import type { Pod } from '../../src/registry/kinds/pod.js';
 import type { EndpointSlice } from '../../src/registry/kinds/endpointslice.js';
 import { startNetworkControllers } from '../../src/controllers/networking.js';
+import { pino } from 'pino';
 import { podStatus, service, silentLogger, testCluster } from '../../src/controllers/testing.js';
 
 const N_SERVICES = Number(process.env.BENCH_SERVICES ?? 10_000);
@@ -23,6 +24,8 @@ const FLIPS = Number(process.env.BENCH_FLIPS ?? 1_000);
 const CHURN_PER_SEC = Number(process.env.BENCH_CHURN ?? 500);
 const CHURN_SECONDS = Number(process.env.BENCH_CHURN_SECONDS ?? 10);
 const NS = 'default';
+// BENCH_LOG=warn shows the controllers' and informers' warnings on stderr (silent by default).
+const log = process.env.BENCH_LOG ? pino({ level: process.env.BENCH_LOG }, pino.destination(2)) : silentLogger;
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
     }
   }, () => {});
 
-  const ctl = await startNetworkControllers(registry, silentLogger);
+  const ctl = await startNetworkControllers(registry, log);
   const out: Record<string, unknown> = { store: kind, services: N_SERVICES, podsPerService: PODS_PER_SERVICE, cpus: cpus().length };
 
   // Phase 1: Services and pods written (as fast as the API takes them), then until every Service has its slice.

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Store, KeyValue, WatchEvent as StoreWatchEvent, Watcher } from '../store/types.js';
 import { StoreKeyExistsError, StoreKeyNotFoundError, StoreRevisionMismatchError, StoreCompactedError } from '../store/types.js';
+import { WatcherOverflowError } from '../store/watchhub.js';
 import {
   AlreadyExistsError,
   BadRequestError,
@@ -615,7 +616,10 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
             if (out) send(out);
           }
         },
-        onError,
+        // A watcher dropped for falling too far behind would only overflow again replaying the same
+        // backlog from its last revision: 410 tells informers to relist instead (kube's cacher
+        // closes such watchers, and their rewatch from a revision out of its window gets 410 too).
+        onError: (err) => onError(err instanceof WatcherOverflowError ? new ExpiredError(err.message) : err),
       });
     } catch (err) {
       if (err instanceof StoreCompactedError) {

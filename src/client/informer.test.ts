@@ -101,4 +101,21 @@ describe('ListWatchInformer', () => {
     assert.deepEqual(seen, ['add listed undefined', 'add watched undefined', 'update watched undefined', 'delete watched undefined']);
     assert.deepEqual(Object.keys(inf.get('', 'listed')?.metadata ?? {}).sort(), ['name', 'resourceVersion']);
   });
+
+  it('relists when its watch overflowed instead of replaying the same backlog again', async () => {
+    // A writer that never yields queues more events than the watcher may buffer: the watch is
+    // dropped, and a rewatch from the last revision would replay that backlog and overflow again.
+    const store = new MemoryStore({ maxWatchBuffer: 20 });
+    const reg = new ApiRegistry(store, cfg);
+    const storage = reg.kind('Namespace');
+    const inf = new ListWatchInformer(localListWatcher(storage)).start();
+    await inf.waitForSync();
+    const before = inf.relists;
+    for (let i = 0; i < 50; i++) await storage.create(undefined, ns(`n${i}`));
+    await until(() => inf.list().filter((o) => o.metadata?.name?.startsWith('n')).length === 50, 'all 50 namespaces');
+    await storage.create(undefined, ns('after'));
+    await until(() => inf.get('', 'after') !== undefined, 'a later write, through the new watch');
+    inf.stop();
+    assert.equal(inf.relists, before + 1, 'one overflow, one relist');
+  });
 });
