@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lowerBound, prefixEnd } from './keys.js';
+import { SortedKeys, lowerBound, prefixEnd } from './keys.js';
 
 describe('prefixEnd', () => {
   const cases: [string, string, string | undefined][] = [
@@ -39,4 +39,42 @@ describe('lowerBound', () => {
   for (const [key, want] of cases) {
     it(`first index >= ${JSON.stringify(key)} is ${want}`, () => assert.equal(lowerBound(sorted, key), want));
   }
+});
+
+describe('SortedKeys', () => {
+  it('reads the live keys in order, whatever order they were written in', () => {
+    const live = new Set<string>();
+    const keys = new SortedKeys();
+    const add = (k: string) => (live.add(k), keys.add(k));
+    const remove = (k: string) => (live.delete(k), keys.remove());
+    for (const k of ['/b', '/d', '/a', '/c']) add(k);
+    assert.deepEqual(keys.array((k) => live.has(k)), ['/a', '/b', '/c', '/d']);
+    // Between reads: one removed, one removed and added again, one added and removed, new ones.
+    remove('/b');
+    remove('/c');
+    add('/c');
+    add('/e');
+    remove('/e');
+    add('/0');
+    add('/bb');
+    assert.deepEqual(keys.array((k) => live.has(k)), ['/0', '/a', '/bb', '/c', '/d']);
+    // No writes: the same array again.
+    const a = keys.array((k) => live.has(k));
+    assert.equal(keys.array((k) => live.has(k)), a);
+    remove('/a');
+    remove('/0');
+    remove('/bb');
+    remove('/c');
+    remove('/d');
+    assert.deepEqual(keys.array((k) => live.has(k)), []);
+  });
+
+  it('orders as lowerBound expects (JS string order, not locale)', () => {
+    const keys = new SortedKeys();
+    const all = ['/a_b', '/aXb', '/a`', '/a^z', '/a', '/a_b/c', '/\u00e9', '/Z'];
+    for (const k of all) keys.add(k);
+    const sorted = keys.array(() => true);
+    assert.deepEqual(sorted, [...all].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+    assert.equal(sorted[lowerBound(sorted, '/a_')], '/a_b');
+  });
 });

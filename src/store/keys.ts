@@ -28,3 +28,52 @@ export function lowerBound(sorted: readonly string[], key: string): number {
   }
   return lo;
 }
+
+/**
+ * The keys of a map in sorted order, for range reads. Inserting into a sorted array moves half of
+ * it per write, which made 140,000 creates quadratic (seconds of memmove); instead writes are
+ * noted and folded in, with one sort of the new keys and one merge, when a range is next read.
+ */
+export class SortedKeys {
+  private sorted: string[] = [];
+  private added: string[] = [];
+  private removals = 0;
+
+  add(key: string): void {
+    this.added.push(key);
+  }
+
+  remove(): void {
+    this.removals++;
+  }
+
+  /**
+   * The live keys in JS string order; `live` says whether a key exists now (a key may have been
+   * added, removed and added again since the last read). The array is valid until the next write.
+   */
+  array(live: (key: string) => boolean): readonly string[] {
+    if (this.added.length === 0 && this.removals === 0) return this.sorted;
+    const base = this.removals === 0 ? this.sorted : this.sorted.filter(live);
+    const fresh = [...new Set(this.added)].filter(live).sort();
+    const out: string[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < base.length || j < fresh.length) {
+      const a = base[i];
+      const b = fresh[j];
+      if (b === undefined || (a !== undefined && a < b)) {
+        out.push(a as string);
+        i++;
+      } else {
+        // A key removed and added again since the last read is in both: kept once.
+        if (a === b) i++;
+        out.push(b);
+        j++;
+      }
+    }
+    this.sorted = out;
+    this.added = [];
+    this.removals = 0;
+    return out;
+  }
+}

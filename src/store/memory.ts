@@ -1,5 +1,5 @@
-// In-memory Store for unit tests and `--store memory`. Current state is a map plus a sorted key
-// array; history is a log of events (each carrying its prevKv) kept until compacted, which is
+// In-memory Store for unit tests and `--store memory`. Current state is a map plus its keys sorted
+// (on read, see SortedKeys); history is a log of events (each carrying its prevKv) kept until compacted, which is
 // enough both to replay a watch from a past revision and to roll current state back for a list at
 // a past revision. Everything is synchronous inside, so a watch registered in one step can not miss
 // a write: there is no await between reading history and joining the live stream.
@@ -18,7 +18,7 @@ import {
   type Watcher,
 } from './types.js';
 import { resolveRevision } from './revision.js';
-import { lowerBound } from './keys.js';
+import { SortedKeys, lowerBound } from './keys.js';
 import { WatchHub } from './watchhub.js';
 
 export interface MemoryStoreOptions {
@@ -28,7 +28,7 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements Store {
   private readonly current = new Map<string, KeyValue>();
-  private readonly sortedKeys: string[] = [];
+  private readonly keys = new SortedKeys();
   /** Events with revision > compacted, in revision order. */
   private log: WatchEvent[] = [];
   private rev = 0;
@@ -64,9 +64,10 @@ export class MemoryStore implements Store {
     const items: KeyValue[] = [];
     let more = false;
     if (at === this.rev) {
-      let i = lowerBound(this.sortedKeys, after !== undefined && after >= prefix ? after : prefix);
-      for (; i < this.sortedKeys.length; i++) {
-        const k = this.sortedKeys[i] as string;
+      const sorted = this.sortedKeys();
+      let i = lowerBound(sorted, after !== undefined && after >= prefix ? after : prefix);
+      for (; i < sorted.length; i++) {
+        const k = sorted[i] as string;
         if (!k.startsWith(prefix)) break;
         if (after !== undefined && k <= after) continue;
         if (items.length >= limit) {
@@ -92,8 +93,9 @@ export class MemoryStore implements Store {
   async count(prefix: string): Promise<number> {
     this.check();
     let n = 0;
-    for (let i = lowerBound(this.sortedKeys, prefix); i < this.sortedKeys.length; i++) {
-      if (!(this.sortedKeys[i] as string).startsWith(prefix)) break;
+    const sorted = this.sortedKeys();
+    for (let i = lowerBound(sorted, prefix); i < sorted.length; i++) {
+      if (!(sorted[i] as string).startsWith(prefix)) break;
       n++;
     }
     return n;
@@ -105,7 +107,7 @@ export class MemoryStore implements Store {
     const rev = ++this.rev;
     const kv: KeyValue = { key, value, createRevision: rev, modRevision: rev };
     this.current.set(key, kv);
-    this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 0, key);
+    this.keys.add(key);
     this.record({ type: 'PUT', kv, created: true });
     return { ...kv };
   }
@@ -132,7 +134,7 @@ export class MemoryStore implements Store {
     const rev = ++this.rev;
     const kv: KeyValue = { ...prev, modRevision: rev };
     this.current.delete(key);
-    this.sortedKeys.splice(lowerBound(this.sortedKeys, key), 1);
+    this.keys.remove();
     this.record({ type: 'DELETE', kv, prevKv: prev, created: false });
     return { ...kv };
   }
@@ -170,6 +172,10 @@ export class MemoryStore implements Store {
     if (this.closed) throw new StoreClosedError();
   }
 
+  private sortedKeys(): readonly string[] {
+    return this.keys.array((k) => this.current.has(k));
+  }
+
   /** Index of the first log event with revision > rev. */
   private indexAfter(rev: number): number {
     let lo = 0;
@@ -185,8 +191,9 @@ export class MemoryStore implements Store {
   /** Live keys under prefix as of `rev`: current state with every later event undone. */
   private stateAt(rev: number, prefix: string): Map<string, KeyValue> {
     const state = new Map<string, KeyValue>();
-    for (let i = lowerBound(this.sortedKeys, prefix); i < this.sortedKeys.length; i++) {
-      const k = this.sortedKeys[i] as string;
+    const sorted = this.sortedKeys();
+    for (let i = lowerBound(sorted, prefix); i < sorted.length; i++) {
+      const k = sorted[i] as string;
       if (!k.startsWith(prefix)) break;
       state.set(k, this.current.get(k) as KeyValue);
     }
