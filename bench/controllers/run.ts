@@ -32,6 +32,10 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 const r2 = (x: number) => Math.round(x * 100) / 100;
+const cpuMsSince = (from: NodeJS.CpuUsage) => {
+  const u = process.cpuUsage(from);
+  return Math.round((u.user + u.system) / 1000);
+};
 const ipOf = (i: number) => `198.19.${Math.floor(i / 250) % 256}.${(i % 250) + 1}`;
 
 async function main(): Promise<void> {
@@ -88,6 +92,7 @@ async function main(): Promise<void> {
 
   // Phase 1: Services and pods written (as fast as the API takes them), then until every Service has its slice.
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let s = 0; s < N_SERVICES; s++) {
     await services.create(NS, service(`svc${s}`));
     for (let p = 0; p < PODS_PER_SERVICE; p++) {
@@ -104,6 +109,8 @@ async function main(): Promise<void> {
     writeObjectsMs: Math.round(tWritten - t0),
     allSlicesWrittenMs: Math.round(tSynced - t0),
     afterLastWriteMs: Math.round(tSynced - tWritten),
+    // CPU of the whole process (writers, API, controllers): wall time on a shared machine is noisy.
+    cpuMs: cpuMsSince(cpu0),
     endpointsWrites: { ...ctl.endpoints.writes },
     sliceWrites: { ...ctl.slices.writes },
   };

@@ -24,7 +24,9 @@ export interface EndpointsControllerOptions {
 }
 
 const portSort = (a: EndpointPort, b: EndpointPort) => (a.name ?? '').localeCompare(b.name ?? '') || a.port - b.port || (a.protocol ?? '').localeCompare(b.protocol ?? '');
-const addrSort = (a: EndpointAddress, b: EndpointAddress) => a.ip.localeCompare(b.ip, 'en', { numeric: true }) || (a.targetRef?.uid ?? '').localeCompare(b.targetRef?.uid ?? '');
+// One collator for every sort: localeCompare with options builds a new one per comparison.
+const numericOrder = new Intl.Collator('en', { numeric: true }).compare;
+const addrSort = (a: EndpointAddress, b: EndpointAddress) => numericOrder(a.ip, b.ip) || (a.targetRef?.uid ?? '').localeCompare(b.targetRef?.uid ?? '');
 
 /** The address of a pod for a Service: of the Service's primary family; a headless one without families takes the pod's first. */
 function podAddressFor(svc: Service, pod: Pod): string | undefined {
