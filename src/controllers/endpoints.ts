@@ -12,7 +12,7 @@ import { NotFoundError, AlreadyExistsError } from '../util/errors.js';
 import type { SharedInformers } from './informers.js';
 import { WorkQueue } from './workqueue.js';
 import { ServicePodIndex, endpointHostname, isHeadless, isPodReady, isPodTerminal, podIPOfFamily, podIPs, resolveTargetPort, serviceSelector } from './podselection.js';
-import { ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_SKIP_MIRROR, TriggerTimes, canon, isNamespaceTerminating, splitKey, type WriteCounts } from './slicesync.js';
+import { ANNOTATION_TRIGGER_TIME, LABEL_HEADLESS, LABEL_SKIP_MIRROR, TriggerTimes, canon, isNamespaceTerminating, sameJSON, splitKey, type WriteCounts } from './slicesync.js';
 
 export const MAX_ENDPOINTS_ADDRESSES = 1000;
 export const ANNOTATION_OVER_CAPACITY = 'endpoints.kubernetes.io/over-capacity';
@@ -214,7 +214,7 @@ export class EndpointsController {
     const { subsets, truncated } = desiredSubsets(svc, this.index.podsFor(svc), this.max);
     const labels = endpointsLabels(svc);
     const capacityOK = truncated ? cur?.metadata?.annotations?.[ANNOTATION_OVER_CAPACITY] === 'truncated' : cur?.metadata?.annotations?.[ANNOTATION_OVER_CAPACITY] === undefined;
-    if (cur && canon(cur.subsets ?? []) === canon(subsets) && canon(cur.metadata?.labels ?? {}) === canon(labels) && capacityOK) return;
+    if (cur && sameJSON(cur.subsets ?? [], subsets) && sameJSON(cur.metadata?.labels ?? {}, labels) && capacityOK) return;
 
     const stamp = (trigger ?? new Date()).toISOString();
     const apply = (ep: Endpoints): Endpoints => {

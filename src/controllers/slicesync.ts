@@ -22,15 +22,84 @@ export const LABEL_ZONE = 'topology.kubernetes.io/zone';
 
 export type AddressType = 'IPv4' | 'IPv6';
 
-/** JSON with sorted keys: objects read back from the store may order keys differently. */
+/**
+ * JSON with sorted keys: objects read back from the store may order keys differently. Written out
+ * by hand (same output as JSON.stringify with a key-sorting replacer): the controllers compare
+ * every endpoint of a Service on each sync, and the replacer's per-object copies were their
+ * largest cost under churn.
+ */
 export function canon(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) => {
-    if (val && typeof val === 'object' && !Array.isArray(val)) {
-      const o = val as Record<string, unknown>;
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+  // Like JSON.stringify, undefined (or a function) alone gives undefined, typed loosely as callers never pass it.
+  return canonValue(v) as string;
+}
+
+/** Keys are few and repeat on every object: quoted once. */
+const quotedKeys = new Map<string, string>();
+
+function canonValue(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      return Number.isFinite(v) ? String(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'object':
+      break;
+    default:
+      return JSON.stringify(v) as string | undefined;
+  }
+  if (v === null) return 'null';
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return canonValue((v as { toJSON(): unknown }).toJSON());
+  if (Array.isArray(v)) {
+    let out = '[';
+    for (let i = 0; i < v.length; i++) out += (i ? ',' : '') + (canonValue(v[i]) ?? 'null');
+    return out + ']';
+  }
+  const o = v as Record<string, unknown>;
+  let out = '{';
+  let first = true;
+  for (const k of Object.keys(o).sort()) {
+    const val = canonValue(o[k]);
+    if (val === undefined) continue;
+    let q = quotedKeys.get(k);
+    if (q === undefined) {
+      q = JSON.stringify(k) + ':';
+      if (quotedKeys.size < 10_000) quotedKeys.set(k, q);
     }
-    return val;
-  });
+    out += (first ? '' : ',') + q + val;
+    first = false;
+  }
+  return out + '}';
+}
+
+/** Whether JSON keeps a value (undefined, functions and symbols it leaves out). */
+const kept = (x: unknown) => x !== undefined && typeof x !== 'function' && typeof x !== 'symbol';
+
+/** Whether two JSON values serialise alike (key order aside), as canon(a) === canon(b), without building strings. */
+export function sameJSON(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return canon(a) === canon(b);
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (typeof (a as { toJSON?: unknown }).toJSON === 'function' || typeof (b as { toJSON?: unknown }).toJSON === 'function') return canon(a) === canon(b);
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    if (a.length !== bb.length) return false;
+    // In arrays, what JSON leaves out becomes null.
+    for (let i = 0; i < a.length; i++) if (!sameJSON(kept(a[i]) ? a[i] : null, kept(bb[i]) ? bb[i] : null)) return false;
+    return true;
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  // Members JSON leaves out (undefined, functions) do not count.
+  let n = 0;
+  for (const k in ao) {
+    if (!Object.hasOwn(ao, k) || !kept(ao[k])) continue;
+    n++;
+    if (!Object.hasOwn(bo, k) || !kept(bo[k]) || !sameJSON(ao[k], bo[k])) return false;
+  }
+  for (const k in bo) if (Object.hasOwn(bo, k) && kept(bo[k])) n--;
+  return n === 0;
 }
 
 export function portsKey(ports: DiscoveryEndpointPort[] | undefined): string {
@@ -68,7 +137,7 @@ function metaMatches(s: EndpointSlice, m: SliceMeta): boolean {
   delete ann[ANNOTATION_TRIGGER_TIME];
   const want = { ...m.annotations };
   delete want[ANNOTATION_TRIGGER_TIME];
-  return canon(s.metadata?.labels ?? {}) === canon(m.labels) && canon(ann) === canon(want) && canon(s.metadata?.ownerReferences ?? []) === canon(m.ownerReferences);
+  return sameJSON(s.metadata?.labels ?? {}, m.labels) && sameJSON(ann, want) && sameJSON(s.metadata?.ownerReferences ?? [], m.ownerReferences);
 }
 
 function withMeta(base: EndpointSlice | undefined, m: SliceMeta, addressType: AddressType, ports: DiscoveryEndpointPort[], endpoints: Endpoint[]): EndpointSlice {
@@ -116,7 +185,7 @@ export function planSlices(existing: EndpointSlice[], desired: DesiredGroup[], m
           continue;
         }
         placed.add(k);
-        if (canon(ep) !== canon(want)) changed = true;
+        if (!sameJSON(ep, want)) changed = true;
         eps.push(want);
       }
       if (eps.length === 0) recyclable.push(s);
