@@ -16,14 +16,15 @@ import { modelOf, ep, sport } from '../proxy/testing.js';
 
 class RecordingBackend implements ProxyBackend {
   readonly mode = 'nftables' as const;
-  syncs: Array<{ full: boolean; changed: string[]; services: number }> = [];
+  syncs: Array<{ full: boolean; changed: string[]; services: number; externalIPs: string[] }> = [];
   failNext = false;
   async sync(model: ProxyModel, _node: NodeState, full: boolean): Promise<BackendSyncResult> {
     if (this.failNext) {
       this.failNext = false;
       throw new Error('injected failure');
     }
-    this.syncs.push({ full, changed: [...model.changed], services: model.services.size });
+    const externalIPs = [...model.services.values()].flatMap((p) => p.externalIPs);
+    this.syncs.push({ full, changed: [...model.changed], services: model.services.size, externalIPs });
     return { kind: full ? 'full' : 'partial', renderMs: 0, applyMs: 0 };
   }
   async cleanup(): Promise<void> {}
@@ -78,12 +79,17 @@ describe('NodeAgent', () => {
     assert.equal(partial.full, false);
 
     // A burst of 30 label changes on an unrelated field is a no-op for the proxy: no sync at all.
+    // A sentinel change after the burst marks its end (no wall-clock window): every sync that runs
+    // from the burst on must already carry the sentinel, except one that was still due from the
+    // changes above when the burst began (it carries no change key).
     const before = backend.syncs.length;
     for (let i = 0; i < 30; i++) {
       await client.request('PATCH', '/api/v1/namespaces/default/services/web', { metadata: { labels: { n: String(i) } } }, 'application/merge-patch+json');
     }
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(backend.syncs.length, before, 'label-only changes must not sync');
+    await client.request('PATCH', '/api/v1/namespaces/default/services/web', { spec: { externalIPs: ['198.19.255.99'] } }, 'application/merge-patch+json');
+    await until(() => backend.syncs.slice(before).some((s) => s.externalIPs.includes('198.19.255.99')), 'the sentinel sync');
+    const withoutSentinel = backend.syncs.slice(before).filter((s) => !s.externalIPs.includes('198.19.255.99'));
+    assert.ok(withoutSentinel.every((s) => s.changed.length === 0), `label-only changes must not sync: ${JSON.stringify(withoutSentinel)}`);
 
     // A burst of 20 real changes is folded into far fewer syncs.
     for (let i = 0; i < 20; i++) {
