@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive for real (kubectl, dig, curl, nft, iptables,
-# conntrack, ip, etcd). Runs only what is missing, so a second run costs nothing. Needs root
-# (or passwordless sudo) the first time on a fresh machine.
+# conntrack, ip, etcd), and what the IPVS tests' VM needs (test/vm/qemu.ts: qemu, Debian's kernel,
+# which has ip_vs, busybox-static for the initramfs, ipvsadm and ipset inside the VM).
+# Runs only what is missing, so a second run costs nothing. Needs root (or passwordless sudo) the
+# first time on a fresh machine.
 set -euo pipefail
 
 declare -A want=(
@@ -13,11 +15,17 @@ declare -A want=(
   [conntrack]=conntrack
   [ip]=iproute2
   [openssl]=openssl
+  [qemu-system-x86_64]=qemu-system-x86
+  [ipvsadm]=ipvsadm
+  [ipset]=ipset
 )
 missing=()
 for bin in "${!want[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${want[$bin]}")
 done
+[[ -x /bin/busybox ]] || missing+=(busybox-static)
+# A kernel whose modules include ip_vs (this machine's own kernel is built without it).
+compgen -G '/lib/modules/*/kernel/net/netfilter/ipvs/ip_vs.ko*' >/dev/null && compgen -G '/boot/vmlinuz-*' >/dev/null || missing+=(linux-image-amd64)
 if ((${#missing[@]})); then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
