@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { IptApplier, type Variant as IptablesVariant } from '../proxy/iptables/apply.js';
 import { Gauge, type Registry } from 'prom-client';
 import { UserspaceProxier, type EndpointMetrics } from '../proxy/userspace/proxier.js';
+import { IpvsApplier } from '../proxy/ipvs/apply.js';
+import { isIpvsScheduler, type IpvsScheduler } from '../proxy/ipvs/render.js';
 import { SCHEDULER_ANNOTATION, WEIGHTS_ANNOTATION, isSchedulerName, parseWeights, type SchedulerName } from '../proxy/userspace/schedulers.js';
 
 export type ProxyMode = 'nftables' | 'iptables' | 'ipvs' | 'userspace';
@@ -105,6 +107,66 @@ export class IptablesBackend implements ProxyBackend {
     }
     if (errors.length) throw errors[0];
     if (!cleaned) await this.applier.cleanup(); // neither tool found: report what detection says
+  }
+}
+
+/**
+ * kube-proxy's ipvs mode: IPVS virtual servers per Service address and port, the addresses on a
+ * dummy interface, ipsets and a few fixed iptables rules. Removed real servers are drained: a timer
+ * deletes them once their connections are gone.
+ */
+export class IpvsBackend implements ProxyBackend {
+  readonly mode = 'ipvs' as const;
+  readonly applier: IpvsApplier;
+  private readonly exec: Exec;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: {
+    scheduler: IpvsScheduler;
+    annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
+    iptablesVariant?: IptablesVariant;
+    logger?: Logger;
+    exec?: Exec;
+    /** How often draining real servers are checked (default 2 s; 0: never, tests call drain()). */
+    drainIntervalMs?: number;
+  }) {
+    const exec = (this.exec = opts.exec ?? spawnExec);
+    this.applier = new IpvsApplier({
+      exec,
+      scheduler: opts.scheduler,
+      iptablesVariant: opts.iptablesVariant,
+      schedulerFor: (sp) => {
+        const s = opts.annotationsOf?.(sp.namespace, sp.name)?.[SCHEDULER_ANNOTATION];
+        return s && isIpvsScheduler(s) ? s : undefined;
+      },
+      weightsFor: (sp) => {
+        const w = opts.annotationsOf?.(sp.namespace, sp.name)?.[WEIGHTS_ANNOTATION];
+        return w ? parseWeights(w) : undefined;
+      },
+    });
+    const every = opts.drainIntervalMs ?? 2_000;
+    if (every > 0) {
+      this.timer = setInterval(() => {
+        this.applier.drain().catch((err: Error) => opts.logger?.warn({ err: err.message }, 'draining IPVS real servers failed'));
+      }, every);
+      this.timer.unref();
+    }
+  }
+
+  async sync(model: ProxyModel, node: NodeState, full: boolean): Promise<BackendSyncResult> {
+    const r = await this.applier.sync(model, node, full);
+    return { kind: r.kind, renderMs: r.renderMs, applyMs: r.applyMs };
+  }
+
+  /** The iptables chains first (they reference the sets), then IPVS, the dummy interface and the sets. */
+  async cleanup(): Promise<void> {
+    await new IptablesBackend(undefined, this.exec).cleanup();
+    await this.applier.cleanupIpvs();
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
   }
 }
 

@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import { UsageError } from '../util/errors.js';
 import { NodeAgent, type AgentOptions } from './agent.js';
 import { NodeRegistration } from './node.js';
-import { IptablesBackend, NftablesBackend, type NftBackendChoice, UserspaceBackend, VipInterface, type ProxyBackend, type ProxyMode } from './backend.js';
+import { IpvsBackend, IptablesBackend, NftablesBackend, type NftBackendChoice, UserspaceBackend, VipInterface, type ProxyBackend, type ProxyMode } from './backend.js';
 import type { Variant as IptablesVariant } from '../proxy/iptables/apply.js';
 import { SCHEDULER_NAMES, isSchedulerName } from '../proxy/userspace/schedulers.js';
+import { IPVS_SCHEDULERS, isIpvsScheduler } from '../proxy/ipvs/render.js';
 
 interface BackendOptions {
   nodeName: string;
@@ -14,6 +15,8 @@ interface BackendOptions {
   /** Pod CIDR: userspace mode tells pods from outside clients by it (externalTrafficPolicy Local). */
   clusterCIDR?: string;
   scheduler: string;
+  /** ipvs mode: --ipvs-scheduler (default rr). */
+  ipvsScheduler?: string;
   annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
   /** iptables mode: force iptables-legacy or iptables-nft instead of detecting. */
   iptablesVariant?: IptablesVariant;
@@ -29,6 +32,11 @@ export function backendFor(mode: ProxyMode, o: BackendOptions): ProxyBackend {
       return new NftablesBackend(undefined, o.nftBackend, o.logger);
     case 'iptables':
       return new IptablesBackend(o.iptablesVariant);
+    case 'ipvs': {
+      const s = o.ipvsScheduler ?? 'rr';
+      if (!isIpvsScheduler(s)) throw new UsageError(`--ipvs-scheduler: unsupported value "${s}": supported values: ${IPVS_SCHEDULERS.map((n) => `"${n}"`).join(', ')}`);
+      return new IpvsBackend({ scheduler: s, annotationsOf: o.annotationsOf, iptablesVariant: o.iptablesVariant, logger: o.logger });
+    }
     case 'userspace': {
       if (!isSchedulerName(o.scheduler)) throw new UsageError(`--scheduler: unsupported value "${o.scheduler}": supported values: ${SCHEDULER_NAMES.map((n) => `"${n}"`).join(', ')}`);
       const root = process.getuid?.() === 0;
@@ -50,12 +58,13 @@ export async function cleanupMode(mode: ProxyMode, nftBackend?: NftBackendChoice
     }
   }
   if (mode === 'iptables') return new IptablesBackend().cleanup();
-  throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, iptables, userspace)`);
+  return new IpvsBackend({ scheduler: 'rr', drainIntervalMs: 0 }).cleanup();
 }
 
 export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
   mode: ProxyMode;
   scheduler: string;
+  ipvsScheduler?: string;
   iptablesVariant?: IptablesVariant;
   nftBackend?: NftBackendChoice;
   /** Create and heartbeat this node's Node and Lease. */
@@ -65,7 +74,7 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
 /** Starts a node agent (used by `portico agent` and by `portico up` in-process); resolves after its first sync. */
 export async function startNodeAgent(o: StartAgentOptions): Promise<{ agent: NodeAgent; stop(): Promise<void> }> {
   // The backend asks the agent's Service cache for annotations; it only does so once syncs run.
-  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, iptablesVariant: o.iptablesVariant, nftBackend: o.nftBackend, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
+  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, ipvsScheduler: o.ipvsScheduler, iptablesVariant: o.iptablesVariant, nftBackend: o.nftBackend, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
   const agent: NodeAgent = new NodeAgent({ ...o, backend });
   if (backend instanceof UserspaceBackend) backend.registerMetrics(agent.metrics);
   const registration = o.register ? new NodeRegistration({ client: o.client, nodeName: o.nodeName, nodeIPs: o.nodeIPs, logger: o.logger }) : undefined;

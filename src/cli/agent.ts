@@ -26,6 +26,7 @@ const FLAGS = {
   'healthz-bind-address': { type: 'string', default: '0.0.0.0:10256' },
   'no-register-node': { type: 'boolean', default: false },
   scheduler: { type: 'string', default: 'rr' },
+  'ipvs-scheduler': { type: 'string', default: 'rr' },
   'iptables-variant': { type: 'string', default: '' },
   'nft-backend': { type: 'string', default: 'auto' },
   ...POD_FLAGS,
@@ -55,6 +56,8 @@ flags:
   --nft-backend auto|netlink|cli  nftables mode: send rules over netlink or through \`nft -f\`
                                   (default auto: netlink when the native addon loads)
   --scheduler NAME                userspace mode: rr (default), wrr, lc, wlc, sh, dh, sed, nq, random;
+                                  a Service's portico.dev/scheduler annotation overrides it
+  --ipvs-scheduler NAME           ipvs mode: rr (default), wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh;
                                   a Service's portico.dev/scheduler annotation overrides it${POD_USAGE}`;
 
 function iptablesVariant(v: string): 'legacy' | 'nft' | undefined {
@@ -106,6 +109,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     metricsListen: String(v['metrics-bind-address']),
     healthListen: String(v['healthz-bind-address']),
     scheduler: String(v.scheduler),
+    ipvsScheduler: String(v['ipvs-scheduler']),
     iptablesVariant: iptablesVariant(String(v['iptables-variant'])),
     nftBackend: nft,
     register: !v['no-register-node'],

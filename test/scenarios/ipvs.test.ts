@@ -7,10 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { IN_VM, mirrorInVm } from '../vm/mirror.js';
 import { Proc, run, runOk } from './plan.js';
+import { scenarioSuite } from './topology.js';
+import { schedulerTests } from './ipvs-schedulers.js';
 
 if (!IN_VM) {
   mirrorInVm('IPVS tests inside a VM (Debian kernel under qemu)', fileURLToPath(import.meta.url), { timeoutMs: 20 * 60_000 });
 } else {
+  schedulerTests();
+  scenarioSuite('ipvs');
+
   describe('the VM kernel', () => {
     const id = randomBytes(3).toString('hex');
     const node = `pt-${id}-node`;

@@ -10,6 +10,11 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..
 export const PORTICO = join(REPO_ROOT, 'bin', 'portico.js');
 export const PROBE = join(REPO_ROOT, 'dist', 'src', 'echo', 'probe.js');
 export const KUBECTL = process.env.KUBECTL ?? 'kubectl';
+/**
+ * Bounds on process start-up and commands stretch inside the IPVS tests' VM (software emulation:
+ * starting node takes seconds there, building the cluster about two minutes).
+ */
+export const SLOWDOWN = process.env.PORTICO_VM === '1' ? 3 : 1;
 
 export const SERVICE_CIDR = '198.18.0.0/16';
 export const POD_CIDR = '198.19.0.0/16';
@@ -73,7 +78,7 @@ export function run(argv: string[], opts: { input?: string; boundMs?: number } =
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const t = setTimeout(() => {
       if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    }, opts.boundMs ?? 60_000);
+    }, (opts.boundMs ?? 60_000) * SLOWDOWN);
     child.once('error', (e) => {
       clearTimeout(t);
       rej(e);
@@ -115,7 +120,7 @@ export class Proc {
     return this.err;
   }
   /** Resolves when stdout matches; rejects on exit or after the bound. */
-  waitFor(re: RegExp, boundMs = 90_000): Promise<RegExpExecArray> {
+  waitFor(re: RegExp, boundMs = 90_000 * SLOWDOWN): Promise<RegExpExecArray> {
     return new Promise((res, rej) => {
       const check = () => {
         const m = re.exec(this.out);

@@ -8,12 +8,12 @@ import { before, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   CLIENT_IP, ECHO_PORTS, EXTERNAL_IP, K8S_NAMESPACE, NODE_IPS, PODS,
-  PORTICO, manifest, runOk, type ExecResult, type Probe, type ProbeReply, type ProbeResult,
+  PORTICO, SLOWDOWN, manifest, runOk, type ExecResult, type Probe, type ProbeReply, type ProbeResult,
 } from './plan.js';
 import type { Cluster } from './topology.js';
 
 const NS = K8S_NAMESPACE;
-const T = { timeout: 180_000 };
+const T = { timeout: 180_000 * SLOWDOWN };
 const ALL = PODS.map((p) => p.name).sort();
 const podIP = (name: string) => PODS.find((p) => p.name === name)!.ip;
 const ipOf = (hostPort: string) => hostPort.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
@@ -540,7 +540,7 @@ export function defineScenarios(mode: string, get: () => Cluster): void {
   });
 }
 
-/** Every line naming Portico in the node's nftables ruleset, iptables tables (if the tools exist), links and addresses. */
+/** Every line naming Portico in the node's nftables ruleset, iptables tables, ipsets and IPVS table (if the tools exist), links and addresses. */
 async function portico(c: Cluster, role: string): Promise<string> {
   const outs: string[] = [];
   outs.push(await runOk(['ip', 'netns', 'exec', c.ns[role]!, 'nft', 'list', 'ruleset']));
@@ -548,6 +548,11 @@ async function portico(c: Cluster, role: string): Promise<string> {
     const r = await c.exec(role, [tool]).catch(() => undefined);
     if (r?.code === 0) outs.push(r.stdout);
   }
+  // IPVS and ipsets (where the tools exist): every virtual server in a node's namespace is the agent's.
+  const sets = await c.exec(role, ['ipset', 'list', '-n']).catch(() => undefined);
+  if (sets?.code === 0) outs.push(sets.stdout);
+  const ipvs = await c.exec(role, ['ipvsadm', '-Sn']).catch(() => undefined);
+  if (ipvs?.code === 0) outs.push(ipvs.stdout.split('\n').filter((l) => l.trim()).map((l) => `portico-ipvs virtual server: ${l}`).join('\n'));
   outs.push(await runOk(['ip', '-n', c.ns[role]!, '-o', 'link', 'show']));
   // Service addresses the userspace mode put on lo (no dummy driver) carry the label lo:portico.
   outs.push(await runOk(['ip', '-n', c.ns[role]!, '-o', 'addr', 'show']));

@@ -3,6 +3,7 @@
 // reason) or todo inside. The VM boots once per file. If the VM cannot run, or the inner run does
 // not finish, the host test fails with the reason: never a skip, never a silent pass.
 import { test } from 'node:test';
+import assert from 'node:assert/strict';
 import { join, relative } from 'node:path';
 import { runInVm } from './qemu.js';
 import type { VmTestRecord } from './reporter.js';
@@ -40,8 +41,12 @@ export function mirrorInVm(title: string, file: string, o: VmFileOptions): void 
         t.diagnostic(`[vm] ${rec.path.join(' > ')}: ${rec.message}`);
         continue;
       }
-      if (rec.suite) continue;
       const name = rec.path.join(' > ');
+      if (rec.suite) {
+        // A suite fails by itself when a hook does (e.g. building the cluster): report that error.
+        if (!rec.ok) await t.test(`${name} (suite)`, () => assert.fail(`suite failed inside the VM:\n${rec.error ?? ''}`));
+        continue;
+      }
       await t.test(name, { skip: rec.skip, todo: rec.todo }, () => {
         if (!rec.ok) throw new Error(`failed inside the VM (${Math.round(rec.durationMs ?? 0)} ms):\n${rec.error ?? ''}`);
       });

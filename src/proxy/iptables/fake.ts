@@ -24,7 +24,9 @@ export type Match =
   | { k: 'mark'; neg: boolean; value: number; mask: number }
   | { k: 'statistic'; probability: number }
   | { k: 'recent'; op: 'rcheck' | 'set' | 'update'; name: string; seconds: number; reap: boolean }
-  | { k: 'ctstate'; neg: boolean; states: string[] };
+  | { k: 'ctstate'; neg: boolean; states: string[] }
+  /** ipset membership (the IPVS mode's rules): `-m set [!] --match-set NAME dst,dst[,src]`. */
+  | { k: 'set'; neg: boolean; name: string; dirs: string };
 
 export type Target =
   | { k: 'chain'; chain: string; goto: boolean }
@@ -139,7 +141,7 @@ export function parseRule(spec: string, line = 0): Rule {
       case '-m': case '--match': {
         flushRecent();
         const m = arg();
-        if (!['tcp', 'udp', 'sctp', 'comment', 'addrtype', 'mark', 'statistic', 'recent', 'conntrack'].includes(m)) throw new IptError(`Couldn't load match \`${m}'`, line);
+        if (!['tcp', 'udp', 'sctp', 'comment', 'addrtype', 'mark', 'statistic', 'recent', 'conntrack', 'set'].includes(m)) throw new IptError(`Couldn't load match \`${m}'`, line);
         modules.add(m);
         if (m === 'recent') recent = { op: 'set', name: 'DEFAULT', seconds: 0, reap: false };
         break;
@@ -168,6 +170,13 @@ export function parseRule(spec: string, line = 0): Rule {
       case '--name': if (!recent) throw new IptError('--name needs -m recent', line); recent.name = arg(); break;
       case '--mask': arg(); break;
       case '--rsource': break;
+      case '--match-set': {
+        if (!modules.has('set')) throw new IptError('--match-set needs -m set', line);
+        const n = takeNeg();
+        const name = arg();
+        matches.push({ k: 'set', neg: n, name, dirs: arg() });
+        break;
+      }
       case '--ctstate': matches.push({ k: 'ctstate', neg: takeNeg(), states: arg().split(',') }); break;
       case '-j': case '-g': case '--jump': case '--goto': {
         flushRecent();

@@ -152,6 +152,7 @@ export class Tracer {
       case 'mark': return (((st.mark & m.mask) >>> 0) === ((m.value & m.mask) >>> 0)) !== m.neg;
       case 'statistic': return st.random() < m.probability;
       case 'ctstate': return m.states.includes('NEW') !== m.neg;
+      case 'set': throw new Error(`the tracer does not model ipsets (-m set --match-set ${m.name})`);
       case 'recent': {
         let list = this.recent.get(m.name);
         if (!list) this.recent.set(m.name, (list = new Map()));
