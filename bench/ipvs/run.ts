@@ -1,0 +1,126 @@
+// IPVS backend benchmark: full and partial sync of N Services x 10 endpoints through the
+// IpvsApplier, beside a plain `ipvsadm -R` of the same virtual and real servers into an empty
+// namespace (the anchor), each in a fresh network namespace. The machine's kernel has no IP_VS, so
+// on the host this boots the test VM (test/vm/qemu.ts, software emulation) and runs itself inside;
+// the pure render is also timed on the host, and its ratio to the VM's render says how much slower
+// the emulated CPU is. Every figure inside the VM carries that slowdown.
+//   node dist/bench/ipvs/run.js [services...]      (default: 1000 10000)
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IpvsApplier } from '../../src/proxy/ipvs/apply.js';
+import { diffIpvs, render, type IpvsOptions } from '../../src/proxy/ipvs/render.js';
+import { spawnExec, type Exec } from '../../src/proxy/exec.js';
+import { ep, generatedModel, sport } from '../../src/proxy/testing.js';
+import type { NodeState, ProxyModel } from '../../src/proxy/model.js';
+import { runInVm } from '../../test/vm/qemu.js';
+import { REPO_ROOT } from '../../test/scenarios/plan.js';
+
+const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.1'], nodePortAddresses: [], clusterCIDR: '198.19.0.0/16', masqueradeAll: false };
+const opts: IpvsOptions = { scheduler: 'rr' };
+
+async function withNs<T>(fn: (exec: Exec, spent: Map<string, number>) => Promise<T>): Promise<T> {
+  const ns = `portico-ipvs-${randomBytes(4).toString('hex')}`;
+  execFileSync('ip', ['netns', 'add', ns]);
+  const spent = new Map<string, number>();
+  try {
+    return await fn(async (argv, stdin) => {
+      const t = performance.now();
+      const r = await spawnExec(['ip', 'netns', 'exec', ns, ...argv], stdin);
+      const what = argv.slice(0, 2).join(' ');
+      spent.set(what, (spent.get(what) ?? 0) + performance.now() - t);
+      return r;
+    }, spent);
+  } finally {
+    execFileSync('ip', ['netns', 'del', ns]);
+  }
+}
+
+/** The middle Service loses its first endpoint (a drain: weight 0) and gains a new one. */
+function oneEndpointSwapped(m: ProxyModel): ProxyModel {
+  const services = new Map(m.services);
+  const [key, sp] = [...services.entries()][Math.floor(services.size / 2)]!;
+  services.set(key, sport({ ...sp, endpoints: [...sp.endpoints.slice(1), ep('198.19.254.254', 8080)] }));
+  return { services, changed: new Set([key]) };
+}
+
+function renderMs(n: number): number {
+  const model = generatedModel(n, 10);
+  const t = performance.now();
+  const r = render(model, 'full', node, opts);
+  diffIpvs(r.state.vs, new Map(), 'all');
+  return performance.now() - t;
+}
+
+const round = (x: number) => Math.round(x);
+
+async function inVm(sizes: number[]): Promise<unknown[]> {
+  const rows: unknown[] = [];
+  for (const n of sizes) {
+    const model = generatedModel(n, 10);
+    const r = render(model, 'full', node, opts);
+    const lines = diffIpvs(r.state.vs, new Map(), 'all').lines;
+    const anchorMs = await withNs(async (exec) => {
+      const t = performance.now();
+      const res = await exec(['ipvsadm', '-R'], lines.join('\n') + '\n');
+      if (res.code !== 0) throw new Error(res.stderr);
+      return performance.now() - t;
+    });
+    const row = await withNs(async (exec, spent) => {
+      const a = new IpvsApplier({ exec, scheduler: 'rr' });
+      const full = await a.sync(model, node);
+      const fullParts = Object.fromEntries([...spent].map(([k, v]) => [k, round(v)]));
+      spent.clear();
+      const partial = await a.sync(oneEndpointSwapped(model), node);
+      const partialParts = Object.fromEntries([...spent].map(([k, v]) => [k, +v.toFixed(1)]));
+      return { full, fullParts, partial, partialParts };
+    });
+    const out = {
+      services: n, endpoints: 10, virtualServers: r.state.vs.size, ipvsadmLines: lines.length,
+      renderMs: round(renderMs(n)),
+      fullSyncRenderMs: round(row.full.renderMs), fullSyncApplyMs: round(row.full.applyMs), fullParts: row.fullParts,
+      plainIpvsadmRestoreMs: round(anchorMs),
+      partialRenderMs: +row.partial.renderMs.toFixed(2), partialApplyMs: +row.partial.applyMs.toFixed(1), partialIpvsLines: row.partial.ipvsLines, partialParts: row.partialParts,
+    };
+    console.log(JSON.stringify(out));
+    rows.push(out);
+  }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const use = sizes.length ? sizes : [1000, 10000];
+  if (process.env.PORTICO_VM === '1') {
+    const rows = await inVm(use);
+    writeFileSync(join(process.env.VM_OUT ?? '/tmp', 'bench.json'), JSON.stringify(rows));
+    return;
+  }
+  const hostRender = Object.fromEntries(use.map((n) => [n, round(renderMs(n))]));
+  const started = new Date().toISOString();
+  const r = await runInVm({
+    command: `node dist/bench/ipvs/run.js ${use.join(' ')}`,
+    cwd: REPO_ROOT,
+    timeoutMs: 40 * 60_000,
+    memoryMb: 6144,
+    onStdout: (l) => console.log(`[vm] ${l}`),
+  });
+  if (r.code !== 0) throw new Error(`the VM run failed (exit ${r.code}): ${r.stderr.slice(-3000)}`);
+  const rows = JSON.parse(r.files.get('bench.json')?.toString('utf8') ?? '[]') as Array<{ services: number; renderMs: number }>;
+  const summary = {
+    started, machine: '2-core VM; IPVS figures inside qemu (TCG, -smp 2) booting Debian linux-image-amd64', vmBootSeconds: +r.bootSeconds.toFixed(1),
+    hostRenderMs: hostRender,
+    emulationSlowdown: Object.fromEntries(rows.map((x) => [x.services, +(x.renderMs / (hostRender[x.services] ?? NaN)).toFixed(1)])),
+    rows,
+  };
+  console.log(JSON.stringify(summary, null, 1));
+  const file = join(REPO_ROOT, 'bench', 'ipvs', `results-${started.slice(0, 10)}.json`);
+  writeFileSync(file, JSON.stringify(summary, null, 1) + '\n');
+  console.log(`written ${file}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
