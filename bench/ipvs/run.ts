@@ -23,6 +23,10 @@ const opts: IpvsOptions = { scheduler: 'rr' };
 async function withNs<T>(fn: (exec: Exec, spent: Map<string, number>) => Promise<T>): Promise<T> {
   const ns = `portico-ipvs-${randomBytes(4).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', ns]);
+  // Like a node: IPVS accepts a real server only when its address is routable.
+  for (const args of [['link', 'set', 'lo', 'up'], ['link', 'add', 'eth0', 'type', 'dummy'], ['addr', 'add', '198.19.255.1/16', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up']]) {
+    execFileSync('ip', ['-n', ns, ...args]);
+  }
   const spent = new Map<string, number>();
   try {
     return await fn(async (argv, stdin) => {

@@ -22,7 +22,10 @@ class FakeHost {
   private ipset(text: string): void {
     for (const line of text.split('\n').filter(Boolean)) {
       const [op, a = '', b = ''] = line.split(' ');
-      if (op === 'create') this.sets.set(a, this.sets.get(a) ?? new Set());
+      if (op === 'create') {
+        if (this.sets.has(a) && !line.endsWith(' -exist')) throw new Error(`ipset v7.17: Set cannot be created: set with the same name already exists (${a})`);
+        this.sets.set(a, this.sets.get(a) ?? new Set());
+      }
       else if (op === 'flush') this.sets.get(a)!.clear();
       else if (op === 'add') this.sets.get(a)!.add(b);
       else if (op === 'del') this.sets.get(a)!.delete(b);

@@ -115,7 +115,7 @@ export class IpvsApplier {
       const addrAdd = r.addrAdd.filter((a) => !dummy.has(a));
       const addrDel = [...dummy].filter((a) => !r.state.addrRefs.has(a));
       const ipt = renderIptables(node, missingJumps(listing));
-      const sets = renderSets('full', { entryRefs: r.state.entryRefs });
+      const sets = renderSets('full', { entryRefs: r.state.entryRefs, existing: await this.existingSets() });
       report.renderMs += performance.now() - t;
       t = performance.now();
       await this.send(diff.lines, renderAddrs(addrAdd, addrDel), sets);
@@ -130,7 +130,7 @@ export class IpvsApplier {
       const r = render(model, model.changed, node, this.o, this.state);
       const diff = diffIpvs(r.state.vs, this.kernel, r.touched);
       const addrs = renderAddrs(r.addrAdd, r.addrDel);
-      const sets = r.kind === 'full' ? renderSets('full', { entryRefs: r.state.entryRefs }) : renderSets('partial', { add: r.entryAdd, del: r.entryDel });
+      const sets = r.kind === 'full' ? renderSets('full', { entryRefs: r.state.entryRefs, existing: await this.existingSets() }) : renderSets('partial', { add: r.entryAdd, del: r.entryDel });
       report.renderMs += performance.now() - t;
       t = performance.now();
       await this.send(diff.lines, addrs, sets);
@@ -166,6 +166,10 @@ export class IpvsApplier {
     const add = await this.exec(['ip', 'link', 'add', DUMMY_INTERFACE, 'type', 'dummy'], '');
     if (add.code !== 0 && !/File exists/.test(add.stderr)) throw new IpvsApplyError(`creating ${DUMMY_INTERFACE} failed: ${firstStderrLine(add)}`, add.stderr);
     await this.run(['ip', 'link', 'set', DUMMY_INTERFACE, 'up']);
+  }
+
+  private async existingSets(): Promise<Set<string>> {
+    return new Set((await this.run(['ipset', 'list', '-n'])).stdout.split('\n').map((l) => l.trim()).filter(Boolean));
   }
 
   private async dummyAddresses(): Promise<Set<string>> {

@@ -229,10 +229,12 @@ test('parsers: ipvsadm -Ln connection counts, -Sn round trip through the fake', 
 
 test('sets, addresses and the fixed iptables part', () => {
   const full = renderSets('full', { entryRefs: new Map([[`${SET.CLUSTER_IP} 198.18.0.1,tcp:80`, 1]]) });
-  assert.match(full, /^create PORTICO-CLUSTER-IP hash:ip,port -exist$/m);
+  assert.match(full, /^create PORTICO-CLUSTER-IP hash:ip,port maxelem 1048576$/m);
+  assert.match(full, /^create PORTICO-CLUSTER-IP-T hash:ip,port maxelem 1048576 -exist$/m);
+  assert.doesNotMatch(renderSets('full', { entryRefs: new Map(), existing: new Set(['PORTICO-CLUSTER-IP']) }), /^create PORTICO-CLUSTER-IP hash/m, 'an existing set is not created again');
   assert.match(full, /^add PORTICO-CLUSTER-IP-T 198\.18\.0\.1,tcp:80$/m);
   assert.match(full, /^swap PORTICO-CLUSTER-IP PORTICO-CLUSTER-IP-T\ndestroy PORTICO-CLUSTER-IP-T$/m);
-  assert.ok(full.indexOf('create PORTICO-LB-SRC hash:ip,port,net') >= 0);
+  assert.ok(full.indexOf('create PORTICO-LB-SRC hash:ip,port,net maxelem') >= 0);
   assert.equal(renderSets('partial', { add: ['PORTICO-EXTERNAL 1.2.3.4,tcp:1'], del: ['PORTICO-EXTERNAL 1.2.3.4,tcp:2'] }), 'del PORTICO-EXTERNAL 1.2.3.4,tcp:2 -exist\nadd PORTICO-EXTERNAL 1.2.3.4,tcp:1 -exist\n');
   assert.equal(renderSets('partial', {}), '');
   assert.equal(renderAddrs(['198.18.0.1'], ['198.18.0.2']), 'address del 198.18.0.2/32 dev portico-ipvs0\naddress add 198.18.0.1/32 dev portico-ipvs0\n');

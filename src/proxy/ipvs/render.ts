@@ -452,10 +452,16 @@ export function parseIpvsList(text: string): Map<string, number> {
 // ---- ipset ----
 
 /**
- * `ipset restore` text. Full: every set is created (`-exist`), a `-T` twin is filled and swapped
+ * `ipset restore` text. Full: every missing set is created, a `-T` twin is filled and swapped
  * in, so each set changes in one step, then the twin is destroyed. Partial: adds and deletes.
  */
-export function renderSets(kind: 'full' | 'partial', r: { entryRefs?: ReadonlyMap<string, number>; add?: readonly string[]; del?: readonly string[] }): string {
+/** Room for 10k Services x 10 endpoints and more (ipset's default maxelem, 65,536, is not). */
+export const SET_MAXELEM = 1048576;
+
+export function renderSets(
+  kind: 'full' | 'partial',
+  r: { entryRefs?: ReadonlyMap<string, number>; add?: readonly string[]; del?: readonly string[]; existing?: ReadonlySet<string> },
+): string {
   const lines: string[] = [];
   if (kind === 'full') {
     const bySet = new Map<string, string[]>(SET_NAMES.map((s) => [s, []]));
@@ -464,7 +470,10 @@ export function renderSets(kind: 'full' | 'partial', r: { entryRefs?: ReadonlyMa
       bySet.get(e.slice(0, sp))?.push(e.slice(sp + 1));
     }
     for (const s of SET_NAMES) {
-      lines.push(`create ${s} ${SET_TYPES[s]} -exist`, `create ${s}-T ${SET_TYPES[s]} -exist`, `flush ${s}-T`);
+      // A set that exists is not created again: after a swap it carries the twin's (grown) hash
+      // size, and `create -exist` fails on any difference in the parameters.
+      if (!r.existing?.has(s)) lines.push(`create ${s} ${SET_TYPES[s]} maxelem ${SET_MAXELEM}`);
+      lines.push(`create ${s}-T ${SET_TYPES[s]} maxelem ${SET_MAXELEM} -exist`, `flush ${s}-T`);
       for (const e of bySet.get(s) ?? []) lines.push(`add ${s}-T ${e}`);
       lines.push(`swap ${s} ${s}-T`, `destroy ${s}-T`);
     }
