@@ -184,7 +184,8 @@ mount -t tmpfs -o size=60% rw /rw
 mkdir -p /rw/upper /rw/work
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot || echo "portico-vm: overlay failed"
 for d in proc sys dev; do mount --move /$d /newroot/$d; done
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp stays the overlay's (writes land in its tmpfs upper): a fresh tmpfs there would hide a
+# checkout under the host's /tmp, the test's own working directory.
 mount -t tmpfs tmpfs /newroot/run
 mkdir -p /newroot/dev/pts /newroot/dev/shm /newroot/run/netns ${sh('/newroot' + o.outPath)}
 mount -t devpts devpts /newroot/dev/pts
