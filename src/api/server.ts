@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import {
   BadRequestError,
+  InvalidError,
   MethodNotAllowedError,
   NotAcceptableError,
   NotFoundError,
@@ -14,7 +15,9 @@ import {
   StatusError,
   UnauthorizedError,
   UnsupportedMediaTypeError,
+  field,
   toStatusError,
+  type FieldError,
 } from '../util/errors.js';
 import type { KindDef } from '../registry/types.js';
 import type { KubeObject } from '../registry/kinds/meta.js';
@@ -23,7 +26,7 @@ import { applyPatch } from '../patch/index.js';
 import { parseLabelSelector } from '../selectors/labels.js';
 import { parseFieldSelector } from '../selectors/fields.js';
 import type { ApiRegistry } from './registry.js';
-import type { ObjectFilter, ResourceStorage, WatchEvent } from './storage.js';
+import { DELETION_PROPAGATIONS, type DeleteOptions, type DeletionPropagation, type ObjectFilter, type ResourceStorage, type WatchEvent } from './storage.js';
 import { negotiate, type Representation } from './negotiate.js';
 import { decodeProtobufObject, PROTOBUF_MEDIA_TYPE } from './protobuf/index.js';
 import { toTable, parseIncludeObject, partialMetadata } from './table.js';
@@ -508,9 +511,9 @@ async function serveScale(rc: ResourceCtx, method: string): Promise<void> {
   sendJSON(rc.ctx, 200, toScale(updated));
 }
 
-async function deleteOptions(rc: ResourceCtx): Promise<{ gracePeriodSeconds?: number; preconditions?: { uid?: string; resourceVersion?: string }; dryRun: boolean }> {
+async function deleteOptions(rc: ResourceCtx): Promise<DeleteOptions> {
   const text = await readBody(rc.ctx.req);
-  let body: { gracePeriodSeconds?: unknown; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: unknown } = {};
+  let body: { gracePeriodSeconds?: unknown; preconditions?: { uid?: string; resourceVersion?: string }; dryRun?: unknown; propagationPolicy?: unknown; orphanDependents?: unknown } = {};
   if (text.trim()) {
     try {
       body = JSON.parse(text) as typeof body;
@@ -518,17 +521,35 @@ async function deleteOptions(rc: ResourceCtx): Promise<{ gracePeriodSeconds?: nu
       throw new BadRequestError(`error decoding DeleteOptions: ${(e as Error).message}`);
     }
   }
-  const q = intParam(rc.ctx.url.searchParams, 'gracePeriodSeconds');
+  const p = rc.ctx.url.searchParams;
+  const q = intParam(p, 'gracePeriodSeconds');
   const grace = q ?? (typeof body.gracePeriodSeconds === 'number' ? body.gracePeriodSeconds : undefined);
   const dry = dryRun(rc) || (Array.isArray(body.dryRun) && body.dryRun.includes('All'));
-  return { gracePeriodSeconds: grace, preconditions: body.preconditions, dryRun: dry };
+  const policyParam = p.get('propagationPolicy');
+  const orphanParam = p.get('orphanDependents');
+  const policy = policyParam ?? (body.propagationPolicy ?? undefined);
+  const orphan = orphanParam !== null ? orphanParam === 'true' : typeof body.orphanDependents === 'boolean' ? body.orphanDependents : undefined;
+  return { gracePeriodSeconds: grace, preconditions: body.preconditions, dryRun: dry, propagationPolicy: propagationPolicy(policy, orphan) };
+}
+
+/**
+ * kube's ValidateDeleteOptions, then the deprecated orphanDependents folded into a policy
+ * (true → Orphan, false → Background). Unset stays unset: the default is Background.
+ */
+export function propagationPolicy(policy: unknown, orphanDependents: boolean | undefined): DeletionPropagation | undefined {
+  const errs: FieldError[] = [];
+  if (orphanDependents !== undefined && policy !== undefined) errs.push(field.invalid('propagationPolicy', policy, 'orphanDependents and deletionPropagation cannot be both set'));
+  if (policy !== undefined && !(DELETION_PROPAGATIONS as readonly unknown[]).includes(policy)) errs.push(field.notSupported('propagationPolicy', policy, [...DELETION_PROPAGATIONS]));
+  if (errs.length) throw new InvalidError('DeleteOptions', '', errs, 'meta.k8s.io');
+  if (orphanDependents !== undefined) return orphanDependents ? 'Orphan' : 'Background';
+  return policy as DeletionPropagation | undefined;
 }
 
 async function serveDelete(rc: ResourceCtx): Promise<void> {
   const o = await deleteOptions(rc);
   const hook = rc.reg.deleteHooks.get(rc.storage.def.kind);
   if (hook) {
-    const obj = await hook(rc.name!, o);
+    const obj = await hook(rc.name!, { ...o, dryRun: o.dryRun ?? false });
     return sendObject(rc, 200, obj);
   }
   const { object } = await rc.storage.delete(rc.namespace, rc.name!, o);

@@ -302,3 +302,28 @@ describe('dual-stack allocation', () => {
     assert.match(v6.spec!.clusterIP!, /^fd00:18::/);
   });
 });
+
+describe('DeleteOptions propagationPolicy', () => {
+  it('accepts the three policies and folds the deprecated orphanDependents into one', async () => {
+    const { propagationPolicy } = await import('./server.js');
+    assert.deepEqual(
+      [propagationPolicy('Orphan', undefined), propagationPolicy('Foreground', undefined), propagationPolicy('Background', undefined), propagationPolicy(undefined, true), propagationPolicy(undefined, false), propagationPolicy(undefined, undefined)],
+      ['Orphan', 'Foreground', 'Background', 'Orphan', 'Background', undefined],
+    );
+  });
+
+  it("rejects an unknown policy and both fields set with kube-apiserver's 422", async () => {
+    const { propagationPolicy } = await import('./server.js');
+    assert.throws(
+      () => propagationPolicy('Sideways', undefined),
+      (e: unknown) =>
+        e instanceof InvalidError &&
+        e.code === 422 &&
+        e.message === 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan"',
+    );
+    assert.throws(
+      () => propagationPolicy('Foreground', true),
+      (e: unknown) => e instanceof InvalidError && e.message === 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Foreground": orphanDependents and deletionPropagation cannot be both set',
+    );
+  });
+});

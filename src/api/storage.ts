@@ -55,9 +55,17 @@ export interface WriteOptions {
   owned?: boolean;
 }
 
+export const DELETION_PROPAGATIONS = ['Foreground', 'Background', 'Orphan'] as const;
+export type DeletionPropagation = (typeof DELETION_PROPAGATIONS)[number];
+/** Finalizers the garbage collector acts on (metav1.FinalizerOrphanDependents, FinalizerDeleteDependents). */
+export const FINALIZER_ORPHAN = 'orphan';
+export const FINALIZER_FOREGROUND = 'foregroundDeletion';
+
 export interface DeleteOptions extends WriteOptions {
   gracePeriodSeconds?: number;
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** Orphan and Foreground leave the object with a finalizer the garbage collector removes. */
+  propagationPolicy?: DeletionPropagation;
 }
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -535,12 +543,26 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
         throw new ConflictError(this.q(name), `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${meta.resourceVersion}`);
       }
       const grace = this.gracePeriod(obj, opts.gracePeriodSeconds);
+      // Orphan and Foreground hand the rest of the deletion to the garbage collector through a
+      // finalizer (kube's deletionFinalizersForGarbageCollection); the other one is dropped, so
+      // a second delete can switch the policy.
+      const gcFinalizer = opts.propagationPolicy === 'Orphan' ? FINALIZER_ORPHAN : opts.propagationPolicy === 'Foreground' ? FINALIZER_FOREGROUND : undefined;
+      let finalizersChanged = false;
+      if (gcFinalizer) {
+        const other = gcFinalizer === FINALIZER_ORPHAN ? FINALIZER_FOREGROUND : FINALIZER_ORPHAN;
+        const before = meta.finalizers ?? [];
+        const after = [...before.filter((f) => f !== other && f !== gcFinalizer), gcFinalizer];
+        finalizersChanged = after.length !== before.length || after.some((f, i) => f !== before[i]);
+        if (finalizersChanged) meta.finalizers = after;
+      }
       const pending = (meta.finalizers?.length ?? 0) > 0 || grace > 0;
       if (pending) {
         // Graceful: mark deletionTimestamp; whoever owns the finalizer or the grace period finishes it.
-        if (meta.deletionTimestamp && (meta.deletionGracePeriodSeconds ?? 0) <= grace) return { object: obj, deleted: false };
-        meta.deletionTimestamp = nowTimestamp(new Date(Date.now() + grace * 1000));
-        meta.deletionGracePeriodSeconds = grace;
+        if (meta.deletionTimestamp && (meta.deletionGracePeriodSeconds ?? 0) <= grace && !finalizersChanged) return { object: obj, deleted: false };
+        if (!meta.deletionTimestamp || (meta.deletionGracePeriodSeconds ?? 0) > grace) {
+          meta.deletionTimestamp = nowTimestamp(new Date(Date.now() + grace * 1000));
+          meta.deletionGracePeriodSeconds = grace;
+        }
         if (opts.dryRun) return { object: obj, deleted: false };
         try {
           const kv = await this.store.update(key, this.encode(obj), cur.modRevision);

@@ -66,4 +66,49 @@ describe('GarbageCollector', () => {
     await gc.start();
     await eventually(async () => assert.equal(await exists('orphan'), false));
   });
+
+  const refBlocking = (name: string, uid: string): OwnerReference => ({ ...ref(name, uid), controller: true, blockOwnerDeletion: true });
+  const serviceExists = async (name: string) => api.services.get('default', name).then(() => true, (e: unknown) => (e instanceof NotFoundError ? false : Promise.reject(e)));
+
+  it('Orphan: the owner waits on the orphan finalizer, dependents lose its reference and stay, then the owner goes', async () => {
+    const a = await api.services.create('default', service('a'));
+    const b = await api.services.create('default', service('b'));
+    const uid = a.metadata!.uid!;
+    await api.slices.create('default', slice('only-a', [refBlocking('a', uid)]));
+    await api.slices.create('default', slice('a-and-b', [ref('a', uid), ref('b', b.metadata!.uid!)]));
+    await eventually(async () => assert.equal(informers.get('EndpointSlice').list().length, 2));
+    const { object, deleted } = await api.services.delete('default', 'a', { propagationPolicy: 'Orphan' });
+    assert.equal(deleted, false);
+    assert.ok(object.metadata?.deletionTimestamp);
+    assert.deepEqual(object.metadata?.finalizers, ['orphan']);
+    await eventually(async () => assert.equal(await serviceExists('a'), false));
+    await gc.whenIdle();
+    assert.equal((await api.slices.get('default', 'only-a')).metadata?.ownerReferences, undefined);
+    assert.deepEqual((await api.slices.get('default', 'a-and-b')).metadata?.ownerReferences?.map((r) => r.name), ['b']);
+  });
+
+  it('Foreground: dependents are deleted first, the owner only once no blocking dependent is left', async () => {
+    const a = await api.services.create('default', service('a'));
+    const uid = a.metadata!.uid!;
+    // A finalizer of someone else's holds the dependent in deletion: the owner must wait for it.
+    await api.slices.create('default', { ...slice('held', [refBlocking('a', uid)]), metadata: { name: 'held', ownerReferences: [refBlocking('a', uid)], finalizers: ['example.com/hold'] } });
+    await api.slices.create('default', slice('plain', [refBlocking('a', uid)]));
+    await eventually(async () => assert.equal(informers.get('EndpointSlice').list().length, 2));
+    const { object } = await api.services.delete('default', 'a', { propagationPolicy: 'Foreground' });
+    assert.deepEqual(object.metadata?.finalizers, ['foregroundDeletion']);
+    await eventually(async () => assert.equal(await exists('plain'), false));
+    await eventually(async () => assert.ok((await api.slices.get('default', 'held')).metadata?.deletionTimestamp));
+    await gc.whenIdle();
+    const owner = await api.services.get('default', 'a');
+    assert.deepEqual([Boolean(owner.metadata?.deletionTimestamp), owner.metadata?.finalizers], [true, ['foregroundDeletion']]);
+    await api.slices.guaranteedUpdate('default', 'held', (cur) => ({ ...cur, metadata: { ...cur.metadata, finalizers: [] } }));
+    await eventually(async () => assert.equal(await serviceExists('a'), false));
+    assert.equal(await exists('held'), false);
+  });
+
+  it('Foreground with no dependents: the owner goes at once', async () => {
+    await api.services.create('default', service('lonely'));
+    await api.services.delete('default', 'lonely', { propagationPolicy: 'Foreground' });
+    await eventually(async () => assert.equal(await serviceExists('lonely'), false));
+  });
 });
