@@ -6,7 +6,9 @@
 // `rollout undo` patches the old template back (its ReplicaSet becomes revision 3); `rollout
 // restart` stamps the template; `rollout status` returns for a finished rollout; invalid objects
 // get 422 naming the field; the selector is immutable; deleting a Deployment removes its
-// ReplicaSets and pods. Rollouts with running pods are in test/scenarios/deployments.test.ts.
+// ReplicaSets and pods; `--cascade=orphan` keeps them without the reference, `--cascade=foreground`
+// deletes them before the Deployment; a bad propagationPolicy gets 422. Rollouts with running pods
+// are in test/scenarios/deployments.test.ts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { cleanup, createNamespace, kubectl, kubectlOk, renderTable, request, startPortico, waitFor, type Portico } from './harness.js';
@@ -195,5 +197,53 @@ spec:
   it('deleting a Deployment deletes its ReplicaSets and their pods', async () => {
     await k(['delete', 'deploy', 'web']);
     await waitFor(async () => (await rsList()).filter((r) => r.metadata.name.startsWith('web-')).length === 0 && (await podCount()) === 0, 'ReplicaSets and pods of web gone');
+  });
+
+  it('delete --cascade=orphan leaves the ReplicaSet and its pods, without the reference to the Deployment', async () => {
+    await k(['apply', '-f', '-'], manifest('nginx:1', 'keep', 2).replaceAll('web', 'keep'));
+    await waitFor(async () => (await podCount('app=keep')) === 2, 'two pods of keep');
+    const [rs] = (await rsList()).filter((r) => r.metadata.name.startsWith('keep-'));
+    assert.ok(rs);
+    // kubectl waits until the Deployment is gone, i.e. until the collector dropped `orphan`.
+    await k(['delete', 'deploy', 'keep', '--cascade=orphan']);
+    const left = await json<RS>(['get', 'rs', rs.metadata.name]);
+    assert.equal(left.metadata.ownerReferences, undefined);
+    assert.equal(await podCount('app=keep'), 2);
+    const pods = (await json<{ items: RS[] }>(['get', 'pods', '-l', 'app=keep'])).items;
+    assert.deepEqual(pods.map((x) => x.metadata.ownerReferences?.map((r) => `${r.kind}/${r.name}`)), [[`ReplicaSet/${rs.metadata.name}`], [`ReplicaSet/${rs.metadata.name}`]]);
+    await k(['delete', 'rs', rs.metadata.name]);
+    await waitFor(async () => (await podCount('app=keep')) === 0, 'pods of keep gone with their ReplicaSet');
+  });
+
+  it('delete --cascade=foreground deletes the pods and the ReplicaSet before the Deployment', async () => {
+    await k(['apply', '-f', '-'], manifest('nginx:1', 'fg', 2).replaceAll('web', 'fg'));
+    await waitFor(async () => (await podCount('app=fg')) === 2, 'two pods of fg');
+    const [rs] = (await rsList()).filter((r) => r.metadata.name.startsWith('fg-'));
+    assert.ok(rs);
+    const pods = (await json<{ items: RS[] }>(['get', 'pods', '-l', 'app=fg'])).items.map((x) => x.metadata.name);
+    // A finalizer of our own holds one pod in deletion, so the order can be seen.
+    await k(['patch', 'pod', pods[0]!, '--type=merge', '-p', '{"metadata":{"finalizers":["example.com/hold"]}}']);
+    await k(['delete', 'deploy', 'fg', '--cascade=foreground', '--wait=false']);
+    type Meta = { metadata: { deletionTimestamp?: string; finalizers?: string[] } };
+    await waitFor(async () => Boolean((await json<Meta>(['get', 'pod', pods[0]!])).metadata.deletionTimestamp) && (await podCount('app=fg')) === 1, 'the held pod terminating, the other gone');
+    const [d, r] = [await json<Meta>(['get', 'deploy', 'fg']), await json<Meta>(['get', 'rs', rs.metadata.name])];
+    assert.deepEqual([Boolean(d.metadata.deletionTimestamp), d.metadata.finalizers, Boolean(r.metadata.deletionTimestamp), r.metadata.finalizers], [true, ['foregroundDeletion'], true, ['foregroundDeletion']]);
+    await k(['patch', 'pod', pods[0]!, '--type=json', '-p', '[{"op":"remove","path":"/metadata/finalizers"}]']);
+    await waitFor(async () => {
+      const gone = await kubectl(p, ['-n', NS, 'get', 'deploy/fg', `rs/${rs.metadata.name}`, '--ignore-not-found', '-o', 'name']);
+      return gone.code === 0 && gone.stdout.trim() === '' && (await podCount('app=fg')) === 0;
+    }, 'pods, ReplicaSet and Deployment fg gone');
+  });
+
+  it("a bad propagationPolicy, or one beside orphanDependents, gets kube-apiserver's 422", async () => {
+    await k(['apply', '-f', '-'], manifest('nginx:1', 'bad', 1).replaceAll('web', 'bad-policy'));
+    const bad = await request(p, 'DELETE', `/apis/apps/v1/namespaces/${NS}/deployments/bad-policy?propagationPolicy=Sideways`);
+    assert.equal(bad.status, 422);
+    assert.equal(bad.json<{ message: string }>().message, 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "Sideways": supported values: "Foreground", "Background", "Orphan"');
+    const both = await request(p, 'DELETE', `/apis/apps/v1/namespaces/${NS}/deployments/bad-policy`, { body: { kind: 'DeleteOptions', apiVersion: 'v1', orphanDependents: true, propagationPolicy: 'Orphan' } });
+    assert.equal(both.status, 422);
+    assert.equal(both.json<{ message: string }>().message, 'DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Invalid value: "Orphan": orphanDependents and deletionPropagation cannot be both set');
+    await k(['get', 'deploy', 'bad-policy']);
+    await k(['delete', 'deploy', 'bad-policy']);
   });
 });
