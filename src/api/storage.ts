@@ -103,6 +103,12 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
   readonly prefix: string;
   private readonly apiVersion: string;
   hooks: StorageHooks<T> = {};
+  /**
+   * Set by the garbage collector for the owner kinds it watches: only then do Orphan and Foreground
+   * add their finalizer (kind by kind, so no object waits on a finalizer nobody removes; for other
+   * kinds they act as Background).
+   */
+  gcPropagation = false;
   namespaceGate: NamespaceGate | undefined;
 
   constructor(
@@ -546,7 +552,7 @@ export class ResourceStorage<T extends KubeObject = KubeObject> {
       // Orphan and Foreground hand the rest of the deletion to the garbage collector through a
       // finalizer (kube's deletionFinalizersForGarbageCollection); the other one is dropped, so
       // a second delete can switch the policy.
-      const gcFinalizer = opts.propagationPolicy === 'Orphan' ? FINALIZER_ORPHAN : opts.propagationPolicy === 'Foreground' ? FINALIZER_FOREGROUND : undefined;
+      const gcFinalizer = !this.gcPropagation ? undefined : opts.propagationPolicy === 'Orphan' ? FINALIZER_ORPHAN : opts.propagationPolicy === 'Foreground' ? FINALIZER_FOREGROUND : undefined;
       let finalizersChanged = false;
       if (gcFinalizer) {
         const other = gcFinalizer === FINALIZER_ORPHAN ? FINALIZER_FOREGROUND : FINALIZER_ORPHAN;

@@ -111,4 +111,11 @@ describe('GarbageCollector', () => {
     await api.services.delete('default', 'lonely', { propagationPolicy: 'Foreground' });
     await eventually(async () => assert.equal(await serviceExists('lonely'), false));
   });
+
+  it('Orphan on a kind the collector does not watch as an owner acts as Background (no finalizer nobody removes)', async () => {
+    await api.slices.create('default', slice('leaf', []));
+    const { deleted } = await api.slices.delete('default', 'leaf', { propagationPolicy: 'Orphan' });
+    assert.equal(deleted, true);
+    assert.equal(await exists('leaf'), false);
+  });
 });

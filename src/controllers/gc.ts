@@ -90,6 +90,9 @@ export class GarbageCollector {
       );
     }
     for (const kind of this.ownerKinds) {
+      const storage = this.registry.kind<KubeObject>(kind);
+      storage.gcPropagation = true;
+      this.unsubscribe.push(() => (storage.gcPropagation = false));
       this.unsubscribe.push(
         this.informers.get<KubeObject>(kind).addHandler({
           onAdd: (o) => {
