@@ -14,23 +14,11 @@ import type { Node } from '../registry/kinds/node.js';
 import { StatusError } from '../util/errors.js';
 import { PodRunner } from './runner.js';
 import { Scheduler, pickNode } from './scheduler.js';
+import { pollUntil } from '../util/poll.js';
 
 const logger = pino({ level: 'silent' });
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 60_000): Promise<T> {
-  const end = Date.now() + boundMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 60_000): Promise<T> => pollUntil(what, f, boundMs, 50);
 
 async function streamText(s: NodeJS.ReadableStream): Promise<string> {
   let out = '';

@@ -19,6 +19,7 @@ import { KUBECTL, PORTICO, Proc, REPO_ROOT, run, runOk, type ExecResult } from '
 import { podNetnsName } from '../../src/kubelet/network.js';
 import { cleanupPods } from '../../src/kubelet/runner.js';
 import { isAlive, processStartTicks } from '../../src/kubelet/process.js';
+import { pollUntil } from '../../src/util/poll.js';
 
 const NODE_IP = '198.19.255.50';
 const CLIENT_IP = '198.19.255.100';
@@ -38,20 +39,7 @@ interface EchoReply {
   client: string;
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 90_000): Promise<T> {
-  const end = Date.now() + boundMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 90_000): Promise<T> => pollUntil(what, f, boundMs, 250);
 
 describe('examples/: portico up with default flags, each example applied with kubectl', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
   const id = randomBytes(3).toString('hex');

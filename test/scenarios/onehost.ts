@@ -13,22 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KUBECTL, PORTICO, POD_CIDR, Proc, SERVICE_CIDR, run, runOk, type ExecResult } from './plan.js';
 import { cleanupPods } from '../../src/kubelet/runner.js';
+import { pollUntil } from '../../src/util/poll.js';
 
 /** Polls `f` until it returns something truthy; throws with the last error after the bound. */
-export async function until<T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 90_000): Promise<T> {
-  const end = Date.now() + boundMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+export const until = <T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 90_000): Promise<T> => pollUntil(what, f, boundMs, 200);
 
 export class OneHost {
   readonly id = randomBytes(3).toString('hex');

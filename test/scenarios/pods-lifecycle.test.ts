@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { KUBECTL, PORTICO, Proc, manifest, run, runOk, type ExecResult } from './plan.js';
 import { podNetnsName } from '../../src/kubelet/network.js';
 import { cleanupPods } from '../../src/kubelet/runner.js';
+import { pollUntil } from '../../src/util/poll.js';
 
 const HOST_IP = '198.19.255.11';
 const SERVICE_CIDR = '198.18.0.0/16';
@@ -43,20 +44,7 @@ interface SliceJSON {
   items: Array<{ endpoints?: Array<{ addresses: string[]; conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean } }> }>;
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 90_000): Promise<T> {
-  const end = Date.now() + boundMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | undefined | false>, boundMs = 90_000): Promise<T> => pollUntil(what, f, boundMs, 200);
 
 describe('process pods in network namespaces (portico agent --run-pods)', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
   const id = randomBytes(3).toString('hex');
