@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { IpvsApplier } from '../../src/proxy/ipvs/apply.js';
 import { diffIpvs, render, type IpvsOptions } from '../../src/proxy/ipvs/render.js';
@@ -76,9 +77,14 @@ async function inVm(sizes: number[]): Promise<unknown[]> {
       const full = await a.sync(model, node);
       const fullParts = Object.fromEntries([...spent].map(([k, v]) => [k, round(v)]));
       spent.clear();
-      const partial = await a.sync(oneEndpointSwapped(model), node);
+      const swapped = oneEndpointSwapped(model);
+      const partial = await a.sync(swapped, node);
       const partialParts = Object.fromEntries([...spent].map(([k, v]) => [k, +v.toFixed(1)]));
-      return { full, fullParts, partial, partialParts };
+      spent.clear();
+      // A periodic full resync with nothing changed: reads back, sends no set entries.
+      const resync = await a.sync(swapped, node, true);
+      const resyncParts = Object.fromEntries([...spent].map(([k, v]) => [k, round(v)]));
+      return { full, fullParts, partial, partialParts, resync, resyncParts };
     });
     const out = {
       services: n, endpoints: 10, virtualServers: r.state.vs.size, ipvsadmLines: lines.length,
@@ -86,6 +92,7 @@ async function inVm(sizes: number[]): Promise<unknown[]> {
       fullSyncRenderMs: round(row.full.renderMs), fullSyncApplyMs: round(row.full.applyMs), fullParts: row.fullParts,
       plainIpvsadmRestoreMs: round(anchorMs),
       partialRenderMs: +row.partial.renderMs.toFixed(2), partialApplyMs: +row.partial.applyMs.toFixed(1), partialIpvsLines: row.partial.ipvsLines, partialParts: row.partialParts,
+      resyncRenderMs: round(row.resync.renderMs), resyncApplyMs: round(row.resync.applyMs), resyncIpvsLines: row.resync.ipvsLines, resyncParts: row.resyncParts,
     };
     console.log(JSON.stringify(out));
     rows.push(out);
@@ -103,23 +110,24 @@ async function main(): Promise<void> {
   }
   const hostRender = Object.fromEntries(use.map((n) => [n, round(renderMs(n))]));
   const started = new Date().toISOString();
+  const load0 = loadavg();
   const r = await runInVm({
     command: `node dist/bench/ipvs/run.js ${use.join(' ')}`,
     cwd: REPO_ROOT,
-    timeoutMs: 40 * 60_000,
+    timeoutMs: 60 * 60_000,
     memoryMb: 6144,
     onStdout: (l) => console.log(`[vm] ${l}`),
   });
   if (r.code !== 0) throw new Error(`the VM run failed (exit ${r.code}): ${r.stderr.slice(-3000)}`);
   const rows = JSON.parse(r.files.get('bench.json')?.toString('utf8') ?? '[]') as Array<{ services: number; renderMs: number }>;
   const summary = {
-    started, machine: '2-core VM; IPVS figures inside qemu (TCG, -smp 2) booting Debian linux-image-amd64', vmBootSeconds: +r.bootSeconds.toFixed(1),
+    started, load: `${load0.map((x) => x.toFixed(2)).join(' ')} at start`, machine: '2-core VM; IPVS figures inside qemu (TCG, -smp 2) booting Debian linux-image-amd64', vmBootSeconds: +r.bootSeconds.toFixed(1),
     hostRenderMs: hostRender,
     emulationSlowdown: Object.fromEntries(rows.map((x) => [x.services, +(x.renderMs / (hostRender[x.services] ?? NaN)).toFixed(1)])),
     rows,
   };
   console.log(JSON.stringify(summary, null, 1));
-  const file = join(REPO_ROOT, 'bench', 'ipvs', `results-${started.slice(0, 10)}.json`);
+  const file = join(REPO_ROOT, 'bench', 'ipvs', `results-${started.slice(0, 16).replace(':', '')}.json`);
   writeFileSync(file, JSON.stringify(summary, null, 1) + '\n');
   console.log(`written ${file}`);
 }

@@ -71,6 +71,7 @@ class FakeHost {
       return ok();
     }
     if (cmd === 'ipset' && rest === 'list -n') return ok([...this.sets.keys()].join('\n') + '\n');
+    if (cmd === 'ipset' && rest === 'list -t') return ok([...this.sets].map(([n, e]) => `Name: ${n}\nType: hash:ip,port\nNumber of entries: ${e.size}\n`).join('\n'));
     if (cmd === 'ip') {
       if (rest.startsWith('link add')) {
         if (this.dummy) return { code: 2, stdout: '', stderr: 'RTNETLINK answers: File exists\n' };
@@ -84,12 +85,15 @@ class FakeHost {
         return ok();
       }
       if (rest.startsWith('link set')) return ok();
-      if (rest.startsWith('-o -4 addr show')) return ok([...this.addrs].map((a) => `9: portico-ipvs0    inet ${a}/32 scope global portico-ipvs0`).join('\n'));
+      if (rest.startsWith('-o addr show')) {
+        const lines = [...this.addrs].map((a) => (a.includes(':') ? `9: portico-ipvs0    inet6 ${a}/128 scope global` : `9: portico-ipvs0    inet ${a}/32 scope global portico-ipvs0`));
+        return ok([...lines, '9: portico-ipvs0    inet6 fe80::1/64 scope link'].join('\n'));
+      }
       if (rest === '-force -batch -') {
         for (const l of stdin.split('\n').filter(Boolean)) {
           const [, op, a] = l.split(' ');
-          if (op === 'add') this.addrs.add(a!.replace('/32', ''));
-          else this.addrs.delete(a!.replace('/32', ''));
+          if (op === 'add') this.addrs.add(a!.replace(/\/\d+$/, ''));
+          else this.addrs.delete(a!.replace(/\/\d+$/, ''));
         }
         return ok();
       }
@@ -110,7 +114,7 @@ test('applier: full sync programs IPVS, addresses, sets and the fixed rules; par
     '-A -t 198.19.255.1:30080 -s rr', '-a -t 198.19.255.1:30080 -r 198.19.1.1:8080 -m -w 1', '-a -t 198.19.255.1:30080 -r 198.19.1.2:8080 -m -w 1', '',
   ].join('\n'));
   assert.deepEqual([...h.addrs], ['198.18.0.10']);
-  assert.deepEqual([...h.sets.get('PORTICO-EXTERNAL')!], ['198.19.255.1,tcp:30080']);
+  assert.deepEqual([...h.sets.get('PORTICO-EXTERNAL')!], ['198.19.255.1,30080']);
   assert.ok(!h.sets.has('PORTICO-EXTERNAL-T'), 'the swap twin is destroyed');
   assert.match(h.ipt.dump(), /-A PREROUTING .*-j PORTICO-SERVICES/);
   assert.ok(h.log.includes('sysctl -q -w net.ipv4.vs.conntrack=1 net.ipv4.vs.expire_nodest_conn=1 net.ipv4.vs.expire_quiescent_template=1'));
@@ -196,4 +200,26 @@ test('applier: cleanup removes IPVS, the dummy interface and the sets', async ()
   assert.equal(h.dummy, false);
   assert.deepEqual([...h.sets.keys()], []);
   await a.cleanupIpvs(); // twice is fine
+});
+
+test('applier: a full sync over sets it wrote sends only their difference; after a failure it refills', async () => {
+  const h = new FakeHost();
+  const a = new IpvsApplier({ exec: h.exec, scheduler: 'rr' });
+  const m = modelOf([web(['198.19.1.1', '198.19.1.2'])]);
+  await a.sync(m, node);
+  h.log.length = 0;
+  assert.equal((await a.sync(m, node, true)).kind, 'full');
+  assert.ok(h.log.includes('ipset list -t'), 'the set headers are read');
+  assert.ok(!h.log.includes('ipset restore'), `unchanged sets: nothing sent (${h.log.join('; ')})`);
+  // Someone empties a set: its entry count no longer matches, so it is refilled.
+  h.sets.get('PORTICO-LOOP-BACK')!.clear();
+  await a.sync(m, node, true);
+  assert.deepEqual([...h.sets.get('PORTICO-LOOP-BACK')!].sort(), ['198.19.1.1,8080,198.19.1.1', '198.19.1.2,8080,198.19.1.2']);
+  // A failed sync forgets what the sets hold: the next full sync refills through the twins.
+  h.ipvs.restore('-D -t 198.18.0.10:80');
+  await assert.rejects(a.sync(modelOf([web(['198.19.1.3'])]), node));
+  h.log.length = 0;
+  await a.sync(modelOf([web(['198.19.1.3'])]), node);
+  assert.deepEqual([...h.sets.get('PORTICO-LOOP-BACK')!], ['198.19.1.3,8080,198.19.1.3']);
+  assert.ok(!h.sets.has('PORTICO-LOOP-BACK-T'));
 });

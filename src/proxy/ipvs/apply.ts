@@ -8,10 +8,10 @@
 import { ApplyError, firstStderrLine, type Exec, type ExecResult } from '../exec.js';
 import type { NodeState, ProxyModel } from '../model.js';
 import { binaries, detectVariant, type Variant } from '../iptables/apply.js';
-import { missingJumps, parseSave, TABLES } from '../iptables/render.js';
+import { missingJumps, parseSave, TABLES, type Family } from '../iptables/render.js';
 import {
-  deleteReals, diffIpvs, DUMMY_INTERFACE, isOwnedSet, parseIpvsList, parseIpvsSave, render, renderAddrs, renderIptables, renderSets,
-  type IpvsOptions, type IpvsState, type KernelImage,
+  deleteReals, diffIpvs, DUMMY_INTERFACE, hasIPv6, isOwnedSet, parseIpsetHeaders, parseIpvsList, parseIpvsSave, render, renderAddrs, renderFullSets,
+  renderIptables, renderPartialSets, type IpvsOptions, type IpvsState, type KernelImage,
 } from './render.js';
 
 export class IpvsApplyError extends ApplyError {
@@ -51,6 +51,10 @@ export class IpvsApplier {
   /** Draining real servers (`vsKey|ip:port`) → when draining started. */
   private readonly draining = new Map<string, number>();
   private needFull = true;
+  /** The kernel's sets hold exactly `state.entryRefs` (every sync since the last full one succeeded). */
+  private setsKnown = false;
+  /** IPv6 is programmed (its sets and ip6tables rules exist): once an IPv6 Service was seen. */
+  private v6 = false;
   /** Syncs and drains run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -92,34 +96,35 @@ export class IpvsApplier {
     this.needFull = true;
     const report: IpvsSyncReport = { kind: doFull ? 'full' : 'partial', ipvsLines: 0, servicesRendered: 0, renderMs: 0, applyMs: 0 };
     let t = performance.now();
-    if (doFull) {
+    // The sets hold what the state says only if everything since it was written succeeded.
+    const known = this.setsKnown ? this.state?.entryRefs : undefined;
+    this.setsKnown = false;
+    const v6First = !this.v6 && !doFull && [...model.changed].some((k) => { const sp = model.services.get(k); return sp !== undefined && hasIPv6(sp); });
+    if (doFull || v6First) {
+      report.kind = 'full';
       // Read the kernel back: what IPVS holds, which addresses the dummy has, which jumps exist.
       await this.ensureKernel();
       this.kernel = parseIpvsSave((await this.run(['ipvsadm', '-Sn'])).stdout);
       const dummy = await this.dummyAddresses();
       const variant = (this.variant ??= await detectVariant(this.exec));
-      const saved = parseSave((await this.run(binaries(variant, 'ip').save)).stdout);
-      const listing = new Map<string, string>();
-      for (const tb of TABLES) {
-        for (const line of saved.rules.get(tb) ?? []) {
-          const chain = line.split(' ')[1] ?? '';
-          listing.set(`${tb}\0${chain}`, (listing.get(`${tb}\0${chain}`) ?? '') + line + '\n');
-        }
-      }
       report.applyMs += performance.now() - t;
       t = performance.now();
       const r = render(model, 'full', node, this.o);
+      const v6 = this.v6 || [...model.services.values()].some(hasIPv6);
+      const families: Family[] = v6 ? ['ip', 'ip6'] : ['ip'];
+      const ipt = new Map<Family, string>();
+      for (const fam of families) ipt.set(fam, renderIptables(node, missingJumps(await this.listing(variant, fam)), fam));
       // Virtual servers Portico owns: on its dummy addresses, on node addresses, or wanted now.
       const owned = new Set([...dummy, ...node.nodeIPs, ...r.state.addrRefs.keys()]);
       const diff = diffIpvs(r.state.vs, this.kernel, 'all', (key) => owned.has(addrOfKey(key)));
       const addrAdd = r.addrAdd.filter((a) => !dummy.has(a));
       const addrDel = [...dummy].filter((a) => !r.state.addrRefs.has(a));
-      const ipt = renderIptables(node, missingJumps(listing));
-      const sets = renderSets('full', { entryRefs: r.state.entryRefs, existing: await this.existingSets() });
+      const sets = renderFullSets({ entryRefs: r.state.entryRefs, existing: await this.setHeaders(), known, v6 });
       report.renderMs += performance.now() - t;
       t = performance.now();
       await this.send(diff.lines, renderAddrs(addrAdd, addrDel), sets);
-      await this.run(binaries(variant, 'ip').restore, ipt, 'iptables-restore');
+      for (const [fam, text] of ipt) await this.run(binaries(variant, fam).restore, text, fam === 'ip6' ? 'ip6tables-restore' : 'iptables-restore');
+      this.v6 = v6;
       this.track(diff);
       // What a previous agent left at weight 0 is draining too.
       for (const [key, k] of this.kernel) for (const [real, w] of k.reals) if (w === 0) this.draining.set(`${key}|${real}`, this.draining.get(`${key}|${real}`) ?? this.clock());
@@ -130,7 +135,9 @@ export class IpvsApplier {
       const r = render(model, model.changed, node, this.o, this.state);
       const diff = diffIpvs(r.state.vs, this.kernel, r.touched);
       const addrs = renderAddrs(r.addrAdd, r.addrDel);
-      const sets = r.kind === 'full' ? renderSets('full', { entryRefs: r.state.entryRefs, existing: await this.existingSets() }) : renderSets('partial', { add: r.entryAdd, del: r.entryDel });
+      const sets = r.kind === 'full'
+        ? renderFullSets({ entryRefs: r.state.entryRefs, existing: await this.setHeaders(), known, v6: this.v6 })
+        : renderPartialSets(r.entryAdd, r.entryDel);
       report.renderMs += performance.now() - t;
       t = performance.now();
       await this.send(diff.lines, addrs, sets);
@@ -142,6 +149,7 @@ export class IpvsApplier {
     }
     report.applyMs += performance.now() - t;
     this.needFull = false;
+    this.setsKnown = true;
     return report;
   }
 
@@ -168,14 +176,33 @@ export class IpvsApplier {
     await this.run(['ip', 'link', 'set', DUMMY_INTERFACE, 'up']);
   }
 
-  private async existingSets(): Promise<Set<string>> {
-    return new Set((await this.run(['ipset', 'list', '-n'])).stdout.split('\n').map((l) => l.trim()).filter(Boolean));
+  /**
+   * The owned sets and their entry counts: `ipset list -t` prints headers only. (Reading entries
+   * back, `ipset save`, costs a getprotobynumber() per entry, which reads /etc/protocols.)
+   */
+  private async setHeaders(): Promise<Map<string, number>> {
+    const all = parseIpsetHeaders((await this.run(['ipset', 'list', '-t'])).stdout);
+    return new Map([...all].filter(([name]) => isOwnedSet(name)));
   }
 
+  /** iptables-save of one family, as `table\0chain` → its rules (for the missing jumps). */
+  private async listing(variant: Variant, fam: Family): Promise<Map<string, string>> {
+    const saved = parseSave((await this.run(binaries(variant, fam).save)).stdout);
+    const listing = new Map<string, string>();
+    for (const tb of TABLES) {
+      for (const line of saved.rules.get(tb) ?? []) {
+        const k = `${tb}\0${line.split(' ')[1] ?? ''}`;
+        listing.set(k, (listing.get(k) ?? '') + line + '\n');
+      }
+    }
+    return listing;
+  }
+
+  /** The dummy's addresses, both families (not the link-local one the kernel gives it). */
   private async dummyAddresses(): Promise<Set<string>> {
-    const r = await this.run(['ip', '-o', '-4', 'addr', 'show', 'dev', DUMMY_INTERFACE]);
+    const r = await this.run(['ip', '-o', 'addr', 'show', 'dev', DUMMY_INTERFACE]);
     const out = new Set<string>();
-    for (const m of r.stdout.matchAll(/\binet (\S+?)\/\d+/g)) out.add(m[1]!);
+    for (const m of r.stdout.matchAll(/\binet6? (\S+?)\/\d+/g)) if (!m[1]!.toLowerCase().startsWith('fe80:')) out.add(m[1]!);
     return out;
   }
 
@@ -235,6 +262,8 @@ export class IpvsApplier {
     this.kernel = new Map();
     this.draining.clear();
     this.needFull = true;
+    this.setsKnown = false;
+    this.v6 = false;
     const c = await this.exec(['ipvsadm', '-C'], '');
     if (c.code !== 0 && !/Protocol not available|modprobe/i.test(c.stderr)) throw new IpvsApplyError(`ipvsadm -C failed: ${firstStderrLine(c)}`, c.stderr);
     const del = await this.exec(['ip', 'link', 'del', DUMMY_INTERFACE], '');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  contributionOf, deleteReals, diffIpvs, isIpvsScheduler, IPVS_SCHEDULERS, parseIpvsList, parseIpvsSave, render, renderAddrs, renderIptables, renderSets, SET,
+  contributionOf, deleteReals, diffIpvs, isIpvsScheduler, IPVS_SCHEDULERS, parseIpvsList, parseIpvsSave, render, renderAddrs, renderIptables, renderFullSets, renderPartialSets, familySets, hashSizeFor, parseIpsetHeaders, SET,
   type IpvsOptions, type KernelImage, type NodeState,
 } from './render.js';
 import { FakeIpvs } from './fake.js';
@@ -29,9 +29,9 @@ test('contribution: one row per feature, each with its reason', () => {
       sp: sport({ name: 'web', clusterIP: '198.18.0.10', endpoints: [ep('198.19.1.1', 8080, ON_A), ep('198.19.1.2', 8080, ON_B)] }),
       want: [
         'ADDR 198.18.0.10',
-        'SET PORTICO-CLUSTER-IP 198.18.0.10,tcp:80',
-        'SET PORTICO-LOOP-BACK 198.19.1.1,tcp:8080,198.19.1.1',
-        'SET PORTICO-LOOP-BACK 198.19.1.2,tcp:8080,198.19.1.2',
+        'SET PORTICO-CLUSTER-IP 198.18.0.10,80',
+        'SET PORTICO-LOOP-BACK 198.19.1.1,8080,198.19.1.1',
+        'SET PORTICO-LOOP-BACK 198.19.1.2,8080,198.19.1.2',
         'VS tcp 198.18.0.10:80 rr -> 198.19.1.1:8080/1 198.19.1.2:8080/1',
       ],
     },
@@ -43,16 +43,16 @@ test('contribution: one row per feature, each with its reason', () => {
     {
       why: 'session affinity ClientIP: persistence with the Service timeout',
       sp: sport({ name: 'aff', clusterIP: '198.18.0.17', affinityTimeoutSeconds: 60, endpoints: [ep('198.19.7.1', 8080)] }),
-      want: ['ADDR 198.18.0.17', 'SET PORTICO-CLUSTER-IP 198.18.0.17,tcp:80', 'SET PORTICO-LOOP-BACK 198.19.7.1,tcp:8080,198.19.7.1', 'VS tcp 198.18.0.17:80 rr p60 -> 198.19.7.1:8080/1'],
+      want: ['ADDR 198.18.0.17', 'SET PORTICO-CLUSTER-IP 198.18.0.17,80', 'SET PORTICO-LOOP-BACK 198.19.7.1,8080,198.19.7.1', 'VS tcp 198.18.0.17:80 rr p60 -> 198.19.7.1:8080/1'],
     },
     {
       why: 'NodePort with Cluster policy: a virtual server per node address, masqueraded (EXTERNAL)',
       sp: sport({ name: 'np', clusterIP: '198.18.0.11', nodePort: 30080, endpoints: [ep('198.19.2.1', 8080, ON_B)] }),
       want: [
         'ADDR 198.18.0.11',
-        'SET PORTICO-CLUSTER-IP 198.18.0.11,tcp:80',
-        'SET PORTICO-EXTERNAL 198.19.255.1,tcp:30080',
-        'SET PORTICO-LOOP-BACK 198.19.2.1,tcp:8080,198.19.2.1',
+        'SET PORTICO-CLUSTER-IP 198.18.0.11,80',
+        'SET PORTICO-EXTERNAL 198.19.255.1,30080',
+        'SET PORTICO-LOOP-BACK 198.19.2.1,8080,198.19.2.1',
         'VS tcp 198.18.0.11:80 rr -> 198.19.2.1:8080/1',
         'VS tcp 198.19.255.1:30080 rr -> 198.19.2.1:8080/1',
       ],
@@ -66,12 +66,12 @@ test('contribution: one row per feature, each with its reason', () => {
       want: [
         'ADDR 198.18.0.12',
         'ADDR 198.19.255.100',
-        'SET PORTICO-CLUSTER-IP 198.18.0.12,tcp:80',
-        'SET PORTICO-EXTERNAL-LOCAL 198.19.255.100,tcp:80',
-        'SET PORTICO-LB-FW 198.19.255.100,tcp:80',
-        'SET PORTICO-LB-SRC 198.19.255.100,tcp:80,198.19.255.0/28',
-        'SET PORTICO-LOOP-BACK 198.19.3.1,tcp:8080,198.19.3.1',
-        'SET PORTICO-LOOP-BACK 198.19.3.2,tcp:8080,198.19.3.2',
+        'SET PORTICO-CLUSTER-IP 198.18.0.12,80',
+        'SET PORTICO-EXTERNAL-LOCAL 198.19.255.100,80',
+        'SET PORTICO-LB-FW 198.19.255.100,80',
+        'SET PORTICO-LB-SRC 198.19.255.100,80,198.19.255.0/28',
+        'SET PORTICO-LOOP-BACK 198.19.3.1,8080,198.19.3.1',
+        'SET PORTICO-LOOP-BACK 198.19.3.2,8080,198.19.3.2',
         'VS tcp 198.18.0.12:80 rr -> 198.19.3.1:8080/1 198.19.3.2:8080/1',
         'VS tcp 198.19.255.100:80 rr -> 198.19.3.1:8080/1',
       ],
@@ -82,10 +82,10 @@ test('contribution: one row per feature, each with its reason', () => {
       want: [
         'ADDR 198.18.0.13',
         'ADDR 198.19.254.10',
-        'SET PORTICO-CLUSTER-IP 198.18.0.13,tcp:80',
-        'SET PORTICO-DROP-EXTERNAL 198.19.254.10,tcp:80',
-        'SET PORTICO-EXTERNAL-LOCAL 198.19.254.10,tcp:80',
-        'SET PORTICO-LOOP-BACK 198.19.4.1,tcp:8080,198.19.4.1',
+        'SET PORTICO-CLUSTER-IP 198.18.0.13,80',
+        'SET PORTICO-DROP-EXTERNAL 198.19.254.10,80',
+        'SET PORTICO-EXTERNAL-LOCAL 198.19.254.10,80',
+        'SET PORTICO-LOOP-BACK 198.19.4.1,8080,198.19.4.1',
         'VS tcp 198.18.0.13:80 rr -> 198.19.4.1:8080/1',
         'VS tcp 198.19.254.10:80 rr -> 198.19.4.1:8080/1',
       ],
@@ -93,7 +93,7 @@ test('contribution: one row per feature, each with its reason', () => {
     {
       why: 'internalTrafficPolicy Local without a local endpoint: no cluster-IP server, dropped (endpoints exist elsewhere)',
       sp: sport({ name: 'itpnone', clusterIP: '198.18.0.15', internalPolicyLocal: true, endpoints: [ep('198.19.6.2', 8080, ON_B)] }),
-      want: ['ADDR 198.18.0.15', 'SET PORTICO-CLUSTER-IP 198.18.0.15,tcp:80', 'SET PORTICO-DROP-INTERNAL 198.18.0.15,tcp:80'],
+      want: ['ADDR 198.18.0.15', 'SET PORTICO-CLUSTER-IP 198.18.0.15,80', 'SET PORTICO-DROP-INTERNAL 198.18.0.15,80'],
     },
     {
       why: 'a per-Service scheduler and weights (the annotations) win over --ipvs-scheduler',
@@ -101,16 +101,16 @@ test('contribution: one row per feature, each with its reason', () => {
       o: { scheduler: 'rr', schedulerFor: () => 'wrr', weightsFor: () => new Map([['198.19.8.1', 3], ['198.19.8.2:80', 0]]) },
       want: [
         'ADDR 198.18.0.20',
-        'SET PORTICO-CLUSTER-IP 198.18.0.20,tcp:80',
-        'SET PORTICO-LOOP-BACK 198.19.8.1,tcp:80,198.19.8.1',
-        'SET PORTICO-LOOP-BACK 198.19.8.2,tcp:80,198.19.8.2',
+        'SET PORTICO-CLUSTER-IP 198.18.0.20,80',
+        'SET PORTICO-LOOP-BACK 198.19.8.1,80,198.19.8.1',
+        'SET PORTICO-LOOP-BACK 198.19.8.2,80,198.19.8.2',
         'VS tcp 198.18.0.20:80 wrr -> 198.19.8.1:80/3 198.19.8.2:80/0',
       ],
     },
     {
       why: 'serving-but-terminating endpoints only when none is ready (kube-proxy\'s fallback)',
       sp: sport({ name: 't', clusterIP: '198.18.0.21', endpoints: [ep('198.19.9.1', 80, { ready: false, serving: true, terminating: true })] }),
-      want: ['ADDR 198.18.0.21', 'SET PORTICO-CLUSTER-IP 198.18.0.21,tcp:80', 'SET PORTICO-LOOP-BACK 198.19.9.1,tcp:80,198.19.9.1', 'VS tcp 198.18.0.21:80 rr -> 198.19.9.1:80/1'],
+      want: ['ADDR 198.18.0.21', 'SET PORTICO-CLUSTER-IP 198.18.0.21,80', 'SET PORTICO-LOOP-BACK 198.19.9.1,80,198.19.9.1', 'VS tcp 198.18.0.21:80 rr -> 198.19.9.1:80/1'],
     },
   ];
   for (const r of rows) assert.deepEqual(lines(r.sp, r.o), [...r.want].sort(), r.why);
@@ -228,15 +228,25 @@ test('parsers: ipvsadm -Ln connection counts, -Sn round trip through the fake', 
 });
 
 test('sets, addresses and the fixed iptables part', () => {
-  const full = renderSets('full', { entryRefs: new Map([[`${SET.CLUSTER_IP} 198.18.0.1,tcp:80`, 1]]) });
-  assert.match(full, /^create PORTICO-CLUSTER-IP hash:ip,port maxelem 1048576$/m);
-  assert.match(full, /^create PORTICO-CLUSTER-IP-T hash:ip,port maxelem 1048576 -exist$/m);
-  assert.doesNotMatch(renderSets('full', { entryRefs: new Map(), existing: new Set(['PORTICO-CLUSTER-IP']) }), /^create PORTICO-CLUSTER-IP hash/m, 'an existing set is not created again');
-  assert.match(full, /^add PORTICO-CLUSTER-IP-T 198\.18\.0\.1,tcp:80$/m);
-  assert.match(full, /^swap PORTICO-CLUSTER-IP PORTICO-CLUSTER-IP-T\ndestroy PORTICO-CLUSTER-IP-T$/m);
-  assert.ok(full.indexOf('create PORTICO-LB-SRC hash:ip,port,net maxelem') >= 0);
-  assert.equal(renderSets('partial', { add: ['PORTICO-EXTERNAL 1.2.3.4,tcp:1'], del: ['PORTICO-EXTERNAL 1.2.3.4,tcp:2'] }), 'del PORTICO-EXTERNAL 1.2.3.4,tcp:2 -exist\nadd PORTICO-EXTERNAL 1.2.3.4,tcp:1 -exist\n');
-  assert.equal(renderSets('partial', {}), '');
+  const full = renderFullSets({ entryRefs: new Map([[`${SET.CLUSTER_IP} 198.18.0.1,80`, 1], ['PORTICO-LOOP-BACK 198.19.0.1,80,198.19.0.1', 1]]), existing: new Map([['PORTICO-LOOP-BACK', 5], ['PORTICO-LOOP-BACK-T', 0]]), v6: false });
+  assert.match(full, /^create PORTICO-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 1048576\nadd PORTICO-CLUSTER-IP 198\.18\.0\.1,80$/m, 'a missing set is created and filled');
+  assert.match(full, /^destroy PORTICO-LOOP-BACK-T\ncreate PORTICO-LOOP-BACK-T hash:ip,port,ip family inet hashsize 1024 maxelem 1048576\nadd PORTICO-LOOP-BACK-T 198\.19\.0\.1,80,198\.19\.0\.1\nswap PORTICO-LOOP-BACK PORTICO-LOOP-BACK-T\ndestroy PORTICO-LOOP-BACK-T$/m,
+    'an existing set of unknown content is refilled through its twin (a leftover twin destroyed first)');
+  assert.ok(full.includes('create PORTICO-LB-SRC hash:ip,port,net family inet hashsize 1024 maxelem'));
+  assert.doesNotMatch(full, /PORTICO-6-/, 'no IPv6 sets without an IPv6 Service');
+  // Known content: only the difference, nothing for an unchanged set.
+  const known = new Map([['PORTICO-CLUSTER-IP 198.18.0.1,80', 1], ['PORTICO-CLUSTER-IP 198.18.0.2,80', 1], ['PORTICO-EXTERNAL 198.19.255.1,30080', 1]]);
+  const want = new Map([['PORTICO-CLUSTER-IP 198.18.0.1,80', 1], ['PORTICO-CLUSTER-IP 198.18.0.3,80', 1], ['PORTICO-EXTERNAL 198.19.255.1,30080', 1]]);
+  const existing = new Map<string, number>([...familySets(false).map((s): [string, number] => [s, 0]), ['PORTICO-CLUSTER-IP', 2], ['PORTICO-EXTERNAL', 1]]);
+  assert.equal(renderFullSets({ entryRefs: want, existing, known, v6: false }), 'del PORTICO-CLUSTER-IP 198.18.0.2,80 -exist\nadd PORTICO-CLUSTER-IP 198.18.0.3,80 -exist\n');
+  assert.equal(renderFullSets({ entryRefs: known, existing, known, v6: false }), '', 'nothing changed: nothing sent');
+  // The kernel's count disagrees with what was written (someone changed the set): refilled.
+  assert.match(renderFullSets({ entryRefs: want, existing: new Map([...existing, ['PORTICO-EXTERNAL', 7]]), known, v6: false }), /^swap PORTICO-EXTERNAL PORTICO-EXTERNAL-T$/m);
+  assert.equal(hashSizeFor(0), 1024);
+  assert.equal(hashSizeFor(100_000), 131072);
+  assert.equal(renderPartialSets(['PORTICO-EXTERNAL 1.2.3.4,1'], ['PORTICO-EXTERNAL 1.2.3.4,2']), 'del PORTICO-EXTERNAL 1.2.3.4,2 -exist\nadd PORTICO-EXTERNAL 1.2.3.4,1 -exist\n');
+  assert.equal(renderPartialSets([], []), '');
+  assert.deepEqual([...parseIpsetHeaders('Name: A\nType: hash:ip,port\nRevision: 6\nHeader: family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1\nSize in memory: 200\nReferences: 0\nNumber of entries: 3\n\nName: B\nType: hash:ip\nNumber of entries: 0\n')], [['A', 3], ['B', 0]]);
   assert.equal(renderAddrs(['198.18.0.1'], ['198.18.0.2']), 'address del 198.18.0.2/32 dev portico-ipvs0\naddress add 198.18.0.1/32 dev portico-ipvs0\n');
   const ipt = renderIptables(node, jumps().filter((j) => j.table === 'nat'));
   assert.match(ipt, /^-A PORTICO-SERVICES ! -s 198\.19\.0\.0\/16 -m set --match-set PORTICO-CLUSTER-IP dst,dst -j PORTICO-MARK-MASQ$/m);

@@ -68,9 +68,31 @@ export const SET_TYPES: Readonly<Record<SetName, string>> = {
 };
 export const SET_NAMES = Object.keys(SET_TYPES) as SetName[];
 
+/**
+ * The IPv6 twin of a set: `PORTICO-6-…` (kube-proxy's `KUBE-6-…`), `family inet6`. A set holds one
+ * family, so an IPv6 Service's addresses go to these and are matched by ip6tables.
+ */
+export function setFor(base: SetName, v6: boolean): string {
+  return v6 ? `PORTICO-6-${base.slice('PORTICO-'.length)}` : base;
+}
+
+/** The sets of a family, in SET_NAMES order. */
+export function familySets(v6: boolean): string[] {
+  return SET_NAMES.map((s) => setFor(s, v6));
+}
+
+const BASE_OF = new Map<string, SetName>(SET_NAMES.flatMap((s) => [[s, s], [setFor(s, true), s]] as Array<[string, SetName]>));
+
+/** `hash:ip,port family inet6` etc.: the type and family of an owned set. */
+function setTypeOf(name: string): { type: string; v6: boolean } | undefined {
+  const own = name.endsWith('-T') ? name.slice(0, -2) : name;
+  const base = BASE_OF.get(own);
+  return base ? { type: SET_TYPES[base], v6: own !== base } : undefined;
+}
+
 /** Every ipset name Portico creates (for cleanup). */
 export function isOwnedSet(name: string): boolean {
-  return SET_NAMES.some((s) => name === s || name === `${s}-T`);
+  return BASE_OF.has(name.endsWith('-T') ? name.slice(0, -2) : name);
 }
 
 export type IpvsProto = 'tcp' | 'udp' | 'sctp';
@@ -138,6 +160,11 @@ export function emptyState(): IpvsState {
 
 const isV4 = (ip: string) => !ip.includes(':');
 
+/** Whether a Service port has an IPv6 cluster IP (then the IPv6 sets and ip6tables rules are needed). */
+export function hasIPv6(sp: ServicePortInfo): boolean {
+  return sp.clusterIPs.some((ip) => !isV4(ip));
+}
+
 function nodeKeyOf(node: NodeState): string {
   return JSON.stringify([node.nodeName, node.zone ?? '', node.nodeIPs, node.nodePortAddresses, node.clusterCIDR, node.masqueradeAll]);
 }
@@ -145,14 +172,23 @@ function nodeKeyOf(node: NodeState): string {
 /** The node addresses that take node ports: the node IPs, narrowed to nodePortAddresses when set. */
 export function nodePortAddresses(node: NodeState): string[] {
   const cidrs = node.nodePortAddresses.map((c) => parseCIDR(c.trim())).filter((c) => c !== null);
-  const ips = node.nodeIPs.filter(isV4);
-  return cidrs.length ? ips.filter((ip) => cidrs.some((c) => cidrContains(c, ip))) : ips;
+  const ips = node.nodeIPs;
+  return cidrs.length ? ips.filter((ip) => cidrs.some((c) => cidrContains(c, ip))) : [...ips];
 }
 
-function reals(eps: readonly EndpointInfo[], weights: ReadonlyMap<string, number> | undefined): Map<string, number> {
+/**
+ * `80` for TCP (ipset's default protocol), `udp:53` otherwise. Naming the protocol makes the
+ * ipset tool call getprotobyname() per entry, which reads /etc/protocols each time: 110,000
+ * file reads for 10,000 Services x 10 endpoints.
+ */
+export function protoPort(proto: IpvsProto, port: number): string {
+  return proto === 'tcp' ? String(port) : `${proto}:${port}`;
+}
+
+function reals(eps: readonly EndpointInfo[], weights: ReadonlyMap<string, number> | undefined, v6: boolean): Map<string, number> {
   const out = new Map<string, number>();
   for (const ep of eps) {
-    if (!isV4(ep.ip)) continue;
+    if (isV4(ep.ip) === v6) continue;
     const w = weights?.get(`${ep.ip}:${ep.port}`) ?? weights?.get(ep.ip) ?? 1;
     out.set(hostPort(ep.ip, ep.port), w);
   }
@@ -160,8 +196,8 @@ function reals(eps: readonly EndpointInfo[], weights: ReadonlyMap<string, number
 }
 
 /**
- * One Service port's virtual servers, dummy addresses and set entries (IPv4; IPv6 addresses are
- * left out, see README). Pure.
+ * One Service port's virtual servers, dummy addresses and set entries, both families: a virtual
+ * server on an IPv6 address gets the IPv6 endpoints, its entries go to the `PORTICO-6-` sets. Pure.
  */
 export function contributionOf(sp: ServicePortInfo, node: NodeState, o: IpvsOptions): Contribution {
   const vs = new Map<string, VirtualServer>();
@@ -171,30 +207,37 @@ export function contributionOf(sp: ServicePortInfo, node: NodeState, o: IpvsOpti
   const cat = categorizeEndpoints(sp, { nodeName: node.nodeName, zone: node.zone ?? '' });
   const scheduler = o.schedulerFor?.(sp) ?? o.scheduler;
   const weights = o.weightsFor?.(sp);
-  const ipPort = (ip: string, port: number) => `${ip},${proto}:${port}`;
+  // `SET ip,port` in the set of the address's family.
+  const entry = (set: SetName, ip: string, port: number, tail = '') => `${setFor(set, !isV4(ip))} ${ip},${protoPort(proto, port)}${tail}`;
   const server = (addr: string, port: number, eps: readonly EndpointInfo[]) => {
-    const r = reals(eps, weights);
+    const v6 = !isV4(addr);
+    const r = reals(eps, weights, v6);
     if (r.size === 0) return;
     vs.set(vsKey(proto, addr, port), { proto, addr, port, scheduler, persistence: sp.affinityTimeoutSeconds, reals: r });
-    for (const ep of eps) if (isV4(ep.ip)) entries.add(`${SET.LOOP_BACK} ${ep.ip},${proto}:${ep.port},${ep.ip}`);
+    // One hairpin entry per endpoint (endpoint, port, endpoint), shared by every address of the Service.
+    for (const ep of eps) if (isV4(ep.ip) !== v6) entries.add(entry(SET.LOOP_BACK, ep.ip, ep.port, `,${ep.ip}`));
   };
 
   const internal = internalEndpoints(sp, cat);
-  for (const ip of sp.clusterIPs.filter(isV4)) {
+  for (const ip of sp.clusterIPs) {
     addrs.add(ip);
-    entries.add(`${SET.CLUSTER_IP} ${ipPort(ip, sp.port)}`);
+    entries.add(entry(SET.CLUSTER_IP, ip, sp.port));
     if (internal.length) server(ip, sp.port, internal);
-    else entries.add(`${cat.hasAny ? SET.DROP_INTERNAL : SET.NO_ENDPOINTS} ${ipPort(ip, sp.port)}`);
+    else entries.add(entry(cat.hasAny ? SET.DROP_INTERNAL : SET.NO_ENDPOINTS, ip, sp.port));
   }
 
   if (sp.externallyAccessible) {
-    const extIPs = [...new Set(sp.externalIPs.filter(isV4))];
-    const lbIPs = [...new Set(sp.loadBalancerIPs.filter(isV4))];
+    // Only addresses of the Service's own families (kube-proxy runs one proxier per family, and
+    // a family's proxier handles a Service only when it has a cluster IP of that family).
+    const families = new Set(sp.clusterIPs.map(isV4));
+    const mine = (ip: string) => families.has(isV4(ip));
+    const extIPs = [...new Set(sp.externalIPs.filter(mine))];
+    const lbIPs = [...new Set(sp.loadBalancerIPs.filter(mine))];
     const targets: Array<[string, number]> = [...extIPs, ...lbIPs].map((ip) => [ip, sp.port]);
-    if (sp.nodePort > 0) for (const ip of nodePortAddresses(node)) targets.push([ip, sp.nodePort]);
+    if (sp.nodePort > 0) for (const ip of nodePortAddresses(node).filter(mine)) targets.push([ip, sp.nodePort]);
     for (const ip of [...extIPs, ...lbIPs]) addrs.add(ip);
     if (!cat.hasAny) {
-      for (const [ip, port] of targets) entries.add(`${SET.NO_ENDPOINTS} ${ipPort(ip, port)}`);
+      for (const [ip, port] of targets) entries.add(entry(SET.NO_ENDPOINTS, ip, port));
     } else {
       // Local policy: outside clients reach only this node's endpoints (or are dropped here when
       // there are none); pods and the node itself, exempt from that drop, then reach every endpoint.
@@ -202,15 +245,17 @@ export function contributionOf(sp: ServicePortInfo, node: NodeState, o: IpvsOpti
       const eps = sp.externalPolicyLocal && ext.length === 0 ? cat.cluster : ext;
       for (const [ip, port] of targets) {
         server(ip, port, eps);
-        entries.add(`${sp.externalPolicyLocal ? SET.EXTERNAL_LOCAL : SET.EXTERNAL} ${ipPort(ip, port)}`);
-        if (sp.externalPolicyLocal && ext.length === 0) entries.add(`${SET.DROP_EXTERNAL} ${ipPort(ip, port)}`);
+        entries.add(entry(sp.externalPolicyLocal ? SET.EXTERNAL_LOCAL : SET.EXTERNAL, ip, port));
+        if (sp.externalPolicyLocal && ext.length === 0) entries.add(entry(SET.DROP_EXTERNAL, ip, port));
       }
-      const ranges = sp.loadBalancerSourceRanges.map((r) => r.trim()).filter((r) => r !== '' && isV4(r));
-      if (ranges.length) {
-        for (const ip of lbIPs) {
-          entries.add(`${SET.LB_FW} ${ipPort(ip, sp.port)}`);
-          for (const r of ranges) entries.add(`${SET.LB_SRC} ${ipPort(ip, sp.port)},${r}`);
-        }
+      const ranges = sp.loadBalancerSourceRanges.map((r) => r.trim()).filter((r) => r !== '');
+      for (const ip of lbIPs) {
+        // Only the ranges of the address's family; ranges of the other family only leave nobody
+        // allowed (as the iptables mode).
+        if (!ranges.length) continue;
+        const mine = ranges.filter((r) => isV4(r) === isV4(ip));
+        entries.add(entry(SET.LB_FW, ip, sp.port));
+        for (const r of mine) entries.add(entry(SET.LB_SRC, ip, sp.port, `,${r}`));
       }
     }
   }
@@ -451,44 +496,107 @@ export function parseIpvsList(text: string): Map<string, number> {
 
 // ---- ipset ----
 
-/**
- * `ipset restore` text. Full: every missing set is created, a `-T` twin is filled and swapped
- * in, so each set changes in one step, then the twin is destroyed. Partial: adds and deletes.
- */
 /** Room for 10k Services x 10 endpoints and more (ipset's default maxelem, 65,536, is not). */
 export const SET_MAXELEM = 1048576;
 
-export function renderSets(
-  kind: 'full' | 'partial',
-  r: { entryRefs?: ReadonlyMap<string, number>; add?: readonly string[]; del?: readonly string[]; existing?: ReadonlySet<string> },
-): string {
-  const lines: string[] = [];
-  if (kind === 'full') {
-    const bySet = new Map<string, string[]>(SET_NAMES.map((s) => [s, []]));
-    for (const e of r.entryRefs?.keys() ?? []) {
-      const sp = e.indexOf(' ');
-      bySet.get(e.slice(0, sp))?.push(e.slice(sp + 1));
-    }
-    for (const s of SET_NAMES) {
-      // A set that exists is not created again: after a swap it carries the twin's (grown) hash
-      // size, and `create -exist` fails on any difference in the parameters.
-      if (!r.existing?.has(s)) lines.push(`create ${s} ${SET_TYPES[s]} maxelem ${SET_MAXELEM}`);
-      lines.push(`create ${s}-T ${SET_TYPES[s]} maxelem ${SET_MAXELEM} -exist`, `flush ${s}-T`);
-      for (const e of bySet.get(s) ?? []) lines.push(`add ${s}-T ${e}`);
-      lines.push(`swap ${s} ${s}-T`, `destroy ${s}-T`);
-    }
-  } else {
-    for (const e of r.del ?? []) lines.push(`del ${e} -exist`);
-    for (const e of r.add ?? []) lines.push(`add ${e} -exist`);
+/** A hash size for n entries (a power of two, at least ipset's default 1,024): no resizing while a set fills. */
+export function hashSizeFor(n: number): number {
+  let h = 1024;
+  while (h < n && h < SET_MAXELEM) h *= 2;
+  return h;
+}
+
+/** What `ipset list -t` says about the sets that exist: name → number of entries. */
+export function parseIpsetHeaders(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let name = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('Name: ')) {
+      name = line.slice(6).trim();
+      out.set(name, 0);
+    } else if (line.startsWith('Number of entries: ') && name) out.set(name, Number(line.slice(19).trim()));
   }
+  return out;
+}
+
+function bySet(entries: Iterable<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const e of entries) {
+    const sp = e.indexOf(' ');
+    const name = e.slice(0, sp);
+    let l = out.get(name);
+    if (!l) out.set(name, (l = []));
+    l.push(e.slice(sp + 1));
+  }
+  return out;
+}
+
+export interface FullSetsInput {
+  /** Every entry wanted (`SET entry`). */
+  entryRefs: ReadonlyMap<string, number>;
+  /** The owned sets that exist, with their number of entries (`ipset list -t`). */
+  existing: ReadonlyMap<string, number>;
+  /** What this agent last wrote, when it knows the kernel holds exactly that (no failure since). */
+  known?: ReadonlyMap<string, number>;
+  /** Whether the IPv6 sets are wanted (an IPv6 Service exists); existing ones are kept in step anyway. */
+  v6: boolean;
+}
+
+/**
+ * `ipset restore` text for a full sync. A set that does not exist is created with a hash size for
+ * its entries and filled. A set whose content the agent knows (what it last wrote, and the kernel's
+ * entry count agrees) gets only the difference, so an unchanged set costs nothing. Any other set
+ * is refilled through a `-T` twin and `swap`, so it changes in one step.
+ */
+export function renderFullSets(r: FullSetsInput): string {
+  const lines: string[] = [];
+  const want = bySet(r.entryRefs.keys());
+  const known = r.known ? bySet(r.known.keys()) : undefined;
+  const create = (name: string, n: number) => {
+    const t = setTypeOf(name)!;
+    return `create ${name} ${t.type} family ${t.v6 ? 'inet6' : 'inet'} hashsize ${hashSizeFor(n)} maxelem ${SET_MAXELEM}`;
+  };
+  const names = [...familySets(false), ...familySets(true).filter((n) => r.v6 || r.existing.has(n) || want.has(n))];
+  for (const s of names) {
+    const w = want.get(s) ?? [];
+    const had = r.existing.get(s);
+    if (had === undefined) {
+      lines.push(create(s, w.length));
+      for (const e of w) lines.push(`add ${s} ${e}`);
+      continue;
+    }
+    const k = known?.get(s) ?? (known ? [] : undefined);
+    if (k && k.length === had) {
+      const ws = new Set(w);
+      const ks = new Set(k);
+      for (const e of k) if (!ws.has(e)) lines.push(`del ${s} ${e} -exist`);
+      for (const e of w) if (!ks.has(e)) lines.push(`add ${s} ${e} -exist`);
+      continue;
+    }
+    // A leftover twin may have other parameters, and `create -exist` fails on any difference.
+    if (r.existing.has(`${s}-T`)) lines.push(`destroy ${s}-T`);
+    lines.push(create(`${s}-T`, w.length));
+    for (const e of w) lines.push(`add ${s}-T ${e}`);
+    lines.push(`swap ${s} ${s}-T`, `destroy ${s}-T`);
+  }
+  return lines.length ? lines.join('\n') + '\n' : '';
+}
+
+/** `ipset restore` text for a partial sync: deletes, then adds. */
+export function renderPartialSets(add: readonly string[], del: readonly string[]): string {
+  const lines = [...del.map((e) => `del ${e} -exist`), ...add.map((e) => `add ${e} -exist`)];
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 
 // ---- dummy interface ----
 
-/** `ip -batch -` lines for the dummy interface's addresses. */
+/** `ip -batch -` lines for the dummy interface's addresses (IPv6 without duplicate address detection, so it is usable at once). */
 export function renderAddrs(add: readonly string[], del: readonly string[]): string {
-  const lines = [...del.map((a) => `address del ${a}/32 dev ${DUMMY_INTERFACE}`), ...add.map((a) => `address add ${a}/32 dev ${DUMMY_INTERFACE}`)];
+  const pfx = (a: string) => (isV4(a) ? `${a}/32` : `${a}/128`);
+  const lines = [
+    ...del.map((a) => `address del ${pfx(a)} dev ${DUMMY_INTERFACE}`),
+    ...add.map((a) => `address add ${pfx(a)} dev ${DUMMY_INTERFACE}${isV4(a) ? '' : ' nodad'}`),
+  ];
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 
@@ -500,17 +608,19 @@ export function renderAddrs(add: readonly string[], del: readonly string[]): str
  * jumps from built-in chains, as the iptables mode computes them) are inserted. The rules only
  * match the sets, so they change only with the node state.
  */
-export function renderIptables(node: NodeState, installJumps: readonly Jump[] = []): string {
-  const pods = node.clusterCIDR && isV4(node.clusterCIDR) ? node.clusterCIDR : '';
+export function renderIptables(node: NodeState, installJumps: readonly Jump[] = [], family: 'ip' | 'ip6' = 'ip'): string {
+  const v6 = family === 'ip6';
+  const pods = node.clusterCIDR && isV4(node.clusterCIDR) !== v6 ? node.clusterCIDR : '';
+  const S = Object.fromEntries(Object.entries(SET).map(([k, v]) => [k, setFor(v, v6)])) as Record<keyof typeof SET, string>;
   const m = (set: string, dirs = 'dst,dst') => `-m set --match-set ${set} ${dirs}`;
   const nat: string[] = [];
-  if (node.masqueradeAll) nat.push(`-A ${CH.SERVICES} ${m(SET.CLUSTER_IP)} -j ${CH.MARK_MASQ}`);
-  else if (pods) nat.push(`-A ${CH.SERVICES} ! -s ${pods} ${m(SET.CLUSTER_IP)} -j ${CH.MARK_MASQ}`);
+  if (node.masqueradeAll) nat.push(`-A ${CH.SERVICES} ${m(S.CLUSTER_IP)} -j ${CH.MARK_MASQ}`);
+  else if (pods) nat.push(`-A ${CH.SERVICES} ! -s ${pods} ${m(S.CLUSTER_IP)} -j ${CH.MARK_MASQ}`);
   nat.push(
-    `-A ${CH.SERVICES} ${m(SET.EXTERNAL)} -j ${CH.MARK_MASQ}`,
-    `-A ${CH.SERVICES} ${m(SET.EXTERNAL_LOCAL)} -m addrtype --src-type LOCAL -j ${CH.MARK_MASQ}`,
+    `-A ${CH.SERVICES} ${m(S.EXTERNAL)} -j ${CH.MARK_MASQ}`,
+    `-A ${CH.SERVICES} ${m(S.EXTERNAL_LOCAL)} -m addrtype --src-type LOCAL -j ${CH.MARK_MASQ}`,
     `-A ${CH.MARK_MASQ} -j MARK --or-mark ${MASQ_MARK}`,
-    `-A ${CH.POSTROUTING} ${m(SET.LOOP_BACK, 'dst,dst,src')} -j MASQUERADE`,
+    `-A ${CH.POSTROUTING} ${m(S.LOOP_BACK, 'dst,dst,src')} -j MASQUERADE`,
     `-A ${CH.POSTROUTING} -m mark ! --mark ${MASQ_MARK}/${MASQ_MARK} -j RETURN`,
     `-A ${CH.POSTROUTING} -j MARK --xor-mark ${MASQ_MARK}`,
     `-A ${CH.POSTROUTING} -j MASQUERADE --random-fully`,
@@ -518,11 +628,11 @@ export function renderIptables(node: NodeState, installJumps: readonly Jump[] = 
   const fw = CH.FIREWALL;
   const filter = [
     // No endpoints: TCP gets a reset (ICMP errors are rate-limited per host, see the iptables README).
-    `-A ${fw} -p tcp ${m(SET.NO_ENDPOINTS)} -j REJECT --reject-with tcp-reset`,
-    `-A ${fw} ${m(SET.NO_ENDPOINTS)} -j REJECT`,
-    `-A ${fw} ${m(SET.DROP_INTERNAL)} -j DROP`,
-    `-A ${fw} ${pods ? `! -s ${pods} ` : ''}${m(SET.DROP_EXTERNAL)} -m addrtype ! --src-type LOCAL -j DROP`,
-    `-A ${fw} ${m(SET.LB_FW)} -m set ! --match-set ${SET.LB_SRC} dst,dst,src -j DROP`,
+    `-A ${fw} -p tcp ${m(S.NO_ENDPOINTS)} -j REJECT --reject-with tcp-reset`,
+    `-A ${fw} ${m(S.NO_ENDPOINTS)} -j REJECT`,
+    `-A ${fw} ${m(S.DROP_INTERNAL)} -j DROP`,
+    `-A ${fw} ${pods ? `! -s ${pods} ` : ''}${m(S.DROP_EXTERNAL)} -m addrtype ! --src-type LOCAL -j DROP`,
+    `-A ${fw} ${m(S.LB_FW)} -m set ! --match-set ${S.LB_SRC} dst,dst,src -j DROP`,
   ];
   let out = '';
   for (const [t, rules] of [['nat', nat], ['filter', filter]] as const) {
