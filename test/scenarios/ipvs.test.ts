@@ -9,11 +9,13 @@ import { IN_VM, mirrorInVm } from '../vm/mirror.js';
 import { Proc, run, runOk } from './plan.js';
 import { scenarioSuite } from './topology.js';
 import { schedulerTests } from './ipvs-schedulers.js';
+import { ipv6Tests } from './ipv6.js';
 
 if (!IN_VM) {
   mirrorInVm('IPVS tests inside a VM (Debian kernel under qemu)', fileURLToPath(import.meta.url), { timeoutMs: 20 * 60_000 });
 } else {
   schedulerTests();
+  ipv6Tests({ mode: 'ipvs' });
   scenarioSuite('ipvs');
 
   describe('the VM kernel', () => {

@@ -256,3 +256,51 @@ test('sets, addresses and the fixed iptables part', () => {
   assert.doesNotMatch(ipt, /^-I INPUT/m, 'only the jumps asked for');
   assert.match(renderIptables({ ...node, masqueradeAll: true }), /^-A PORTICO-SERVICES -m set --match-set PORTICO-CLUSTER-IP dst,dst -j PORTICO-MARK-MASQ$/m);
 });
+
+test('IPv6: virtual servers with bracketed addresses and IPv6 real servers, PORTICO-6- sets, /128 addresses, ip6tables rules', () => {
+  const dual: NodeState = { ...node, nodeIPs: ['198.19.255.1', 'fd00:255::1'] };
+  const sp = sport({
+    name: 'dual', clusterIPs: ['198.18.0.30', 'fd00:18::30'], nodePort: 30090,
+    endpoints: [ep('198.19.30.1', 8080), ep('fd00:19::30', 8080)],
+  });
+  assert.deepEqual(lines(sp, rr, dual), [
+    'ADDR 198.18.0.30',
+    'ADDR fd00:18::30',
+    'SET PORTICO-6-CLUSTER-IP fd00:18::30,80',
+    'SET PORTICO-6-EXTERNAL fd00:255::1,30090',
+    'SET PORTICO-6-LOOP-BACK fd00:19::30,8080,fd00:19::30',
+    'SET PORTICO-CLUSTER-IP 198.18.0.30,80',
+    'SET PORTICO-EXTERNAL 198.19.255.1,30090',
+    'SET PORTICO-LOOP-BACK 198.19.30.1,8080,198.19.30.1',
+    'VS tcp 198.18.0.30:80 rr -> 198.19.30.1:8080/1',
+    'VS tcp 198.19.255.1:30090 rr -> 198.19.30.1:8080/1',
+    'VS tcp [fd00:18::30]:80 rr -> [fd00:19::30]:8080/1',
+    'VS tcp [fd00:255::1]:30090 rr -> [fd00:19::30]:8080/1',
+  ], 'each family with its own endpoints and sets');
+  // Single-stack IPv4: no node port on the IPv6 node address; single-stack IPv6 with only IPv4 endpoints has none (its family's endpoints) and rejects.
+  assert.ok(!lines(sport({ name: 'v4', clusterIP: '198.18.0.31', nodePort: 30091, endpoints: [ep('198.19.31.1', 80)] }), rr, dual).some((l) => l.includes('fd00')));
+  assert.deepEqual(lines(sport({ name: 'v6', clusterIPs: ['fd00:18::32'], protocol: 'UDP', port: 53, endpoints: [ep('198.19.32.1', 53)] }), rr, dual), [
+    'ADDR fd00:18::32', 'SET PORTICO-6-CLUSTER-IP fd00:18::32,udp:53', 'SET PORTICO-6-NO-ENDPOINTS fd00:18::32,udp:53',
+  ]);
+  // Load-balancer source ranges of the address's family only.
+  assert.deepEqual(lines(sport({
+    name: 'lb6', clusterIPs: ['fd00:18::33'], loadBalancerIPs: ['fd00:254::33', '198.19.254.33'], loadBalancerSourceRanges: ['fd00:1::/64', '10.0.0.0/8'],
+    endpoints: [ep('fd00:19::33', 80)],
+  }), rr, dual).filter((l) => l.includes('LB-')), ['SET PORTICO-6-LB-FW fd00:254::33,80', 'SET PORTICO-6-LB-SRC fd00:254::33,80,fd00:1::/64']);
+
+  assert.equal(renderAddrs(['fd00:18::30'], ['fd00:18::31']), 'address del fd00:18::31/128 dev portico-ipvs0\naddress add fd00:18::30/128 dev portico-ipvs0 nodad\n');
+  const sets = renderFullSets({ entryRefs: new Map([['PORTICO-6-CLUSTER-IP fd00:18::30,80', 1]]), existing: new Map(), v6: true });
+  assert.match(sets, /^create PORTICO-6-CLUSTER-IP hash:ip,port family inet6 hashsize 1024 maxelem 1048576\nadd PORTICO-6-CLUSTER-IP fd00:18::30,80$/m);
+  assert.match(sets, /^create PORTICO-6-LB-SRC hash:ip,port,net family inet6 /m);
+  const ipt6 = renderIptables({ ...node, clusterCIDR: 'fd00:19::/64' }, [], 'ip6');
+  assert.match(ipt6, /^-A PORTICO-SERVICES ! -s fd00:19::\/64 -m set --match-set PORTICO-6-CLUSTER-IP dst,dst -j PORTICO-MARK-MASQ$/m);
+  assert.match(ipt6, /^-A PORTICO-POSTROUTING -m set --match-set PORTICO-6-LOOP-BACK dst,dst,src -j MASQUERADE$/m);
+  assert.doesNotMatch(ipt6, /--match-set PORTICO-(?!6-)/, 'only IPv6 sets in the ip6tables part');
+  assert.doesNotMatch(renderIptables(node, [], 'ip6'), / -s 198\./, 'an IPv4 cluster CIDR is not used in ip6tables');
+
+  // The fake ipvsadm takes the bracketed forms and -Sn round-trips them.
+  const f = new FakeIpvs();
+  const diff = diffIpvs(contributionOf(sp, dual, rr).vs, new Map(), 'all');
+  f.restore(diff.lines.join('\n'));
+  assert.deepEqual([...parseIpvsSave(f.save()).get('tcp [fd00:18::30]:80')!.reals], [['[fd00:19::30]:8080', 1]]);
+});

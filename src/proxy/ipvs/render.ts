@@ -185,10 +185,9 @@ export function protoPort(proto: IpvsProto, port: number): string {
   return proto === 'tcp' ? String(port) : `${proto}:${port}`;
 }
 
-function reals(eps: readonly EndpointInfo[], weights: ReadonlyMap<string, number> | undefined, v6: boolean): Map<string, number> {
+function reals(eps: readonly EndpointInfo[], weights: ReadonlyMap<string, number> | undefined): Map<string, number> {
   const out = new Map<string, number>();
   for (const ep of eps) {
-    if (isV4(ep.ip) === v6) continue;
     const w = weights?.get(`${ep.ip}:${ep.port}`) ?? weights?.get(ep.ip) ?? 1;
     out.set(hostPort(ep.ip, ep.port), w);
   }
@@ -200,9 +199,23 @@ function reals(eps: readonly EndpointInfo[], weights: ReadonlyMap<string, number
  * server on an IPv6 address gets the IPv6 endpoints, its entries go to the `PORTICO-6-` sets. Pure.
  */
 export function contributionOf(sp: ServicePortInfo, node: NodeState, o: IpvsOptions): Contribution {
-  const vs = new Map<string, VirtualServer>();
-  const addrs = new Set<string>();
-  const entries = new Set<string>();
+  const out = { vs: new Map<string, VirtualServer>(), addrs: new Set<string>(), entries: new Set<string>() };
+  // Each family on its own, as kube-proxy runs one proxier per family: a family's proxier handles
+  // a Service with a cluster IP of that family and sees only that family's endpoints.
+  for (const v4 of [true, false]) {
+    if (!sp.clusterIPs.some((ip) => isV4(ip) === v4)) continue;
+    const same = (ip: string) => isV4(ip) === v4;
+    const eps = sp.endpoints.filter((e) => same(e.ip));
+    familyContribution(eps.length === sp.endpoints.length ? sp : { ...sp, endpoints: eps }, same, node, o, out);
+  }
+  return { vs: out.vs, addrs: [...out.addrs], entries: [...out.entries] };
+}
+
+function familyContribution(
+  sp: ServicePortInfo, same: (ip: string) => boolean, node: NodeState, o: IpvsOptions,
+  out: { vs: Map<string, VirtualServer>; addrs: Set<string>; entries: Set<string> },
+): void {
+  const { vs, addrs, entries } = out;
   const proto = sp.protocol.toLowerCase() as IpvsProto;
   const cat = categorizeEndpoints(sp, { nodeName: node.nodeName, zone: node.zone ?? '' });
   const scheduler = o.schedulerFor?.(sp) ?? o.scheduler;
@@ -210,16 +223,15 @@ export function contributionOf(sp: ServicePortInfo, node: NodeState, o: IpvsOpti
   // `SET ip,port` in the set of the address's family.
   const entry = (set: SetName, ip: string, port: number, tail = '') => `${setFor(set, !isV4(ip))} ${ip},${protoPort(proto, port)}${tail}`;
   const server = (addr: string, port: number, eps: readonly EndpointInfo[]) => {
-    const v6 = !isV4(addr);
-    const r = reals(eps, weights, v6);
+    const r = reals(eps, weights);
     if (r.size === 0) return;
     vs.set(vsKey(proto, addr, port), { proto, addr, port, scheduler, persistence: sp.affinityTimeoutSeconds, reals: r });
     // One hairpin entry per endpoint (endpoint, port, endpoint), shared by every address of the Service.
-    for (const ep of eps) if (isV4(ep.ip) !== v6) entries.add(entry(SET.LOOP_BACK, ep.ip, ep.port, `,${ep.ip}`));
+    for (const ep of eps) entries.add(entry(SET.LOOP_BACK, ep.ip, ep.port, `,${ep.ip}`));
   };
 
   const internal = internalEndpoints(sp, cat);
-  for (const ip of sp.clusterIPs) {
+  for (const ip of sp.clusterIPs.filter(same)) {
     addrs.add(ip);
     entries.add(entry(SET.CLUSTER_IP, ip, sp.port));
     if (internal.length) server(ip, sp.port, internal);
@@ -227,14 +239,10 @@ export function contributionOf(sp: ServicePortInfo, node: NodeState, o: IpvsOpti
   }
 
   if (sp.externallyAccessible) {
-    // Only addresses of the Service's own families (kube-proxy runs one proxier per family, and
-    // a family's proxier handles a Service only when it has a cluster IP of that family).
-    const families = new Set(sp.clusterIPs.map(isV4));
-    const mine = (ip: string) => families.has(isV4(ip));
-    const extIPs = [...new Set(sp.externalIPs.filter(mine))];
-    const lbIPs = [...new Set(sp.loadBalancerIPs.filter(mine))];
+    const extIPs = [...new Set(sp.externalIPs.filter(same))];
+    const lbIPs = [...new Set(sp.loadBalancerIPs.filter(same))];
     const targets: Array<[string, number]> = [...extIPs, ...lbIPs].map((ip) => [ip, sp.port]);
-    if (sp.nodePort > 0) for (const ip of nodePortAddresses(node).filter(mine)) targets.push([ip, sp.nodePort]);
+    if (sp.nodePort > 0) for (const ip of nodePortAddresses(node).filter(same)) targets.push([ip, sp.nodePort]);
     for (const ip of [...extIPs, ...lbIPs]) addrs.add(ip);
     if (!cat.hasAny) {
       for (const [ip, port] of targets) entries.add(entry(SET.NO_ENDPOINTS, ip, port));
@@ -248,18 +256,16 @@ export function contributionOf(sp: ServicePortInfo, node: NodeState, o: IpvsOpti
         entries.add(entry(sp.externalPolicyLocal ? SET.EXTERNAL_LOCAL : SET.EXTERNAL, ip, port));
         if (sp.externalPolicyLocal && ext.length === 0) entries.add(entry(SET.DROP_EXTERNAL, ip, port));
       }
+      // Only the ranges of this family; ranges of the other family only leave nobody allowed (as the iptables mode).
       const ranges = sp.loadBalancerSourceRanges.map((r) => r.trim()).filter((r) => r !== '');
-      for (const ip of lbIPs) {
-        // Only the ranges of the address's family; ranges of the other family only leave nobody
-        // allowed (as the iptables mode).
-        if (!ranges.length) continue;
-        const mine = ranges.filter((r) => isV4(r) === isV4(ip));
-        entries.add(entry(SET.LB_FW, ip, sp.port));
-        for (const r of mine) entries.add(entry(SET.LB_SRC, ip, sp.port, `,${r}`));
+      if (ranges.length) {
+        for (const ip of lbIPs) {
+          entries.add(entry(SET.LB_FW, ip, sp.port));
+          for (const r of ranges.filter(same)) entries.add(entry(SET.LB_SRC, ip, sp.port, `,${r}`));
+        }
       }
     }
   }
-  return { vs, addrs: [...addrs], entries: [...entries] };
 }
 
 /** The difference a render asks for, beside the virtual servers it touched. */
