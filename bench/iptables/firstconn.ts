@@ -19,6 +19,7 @@ import type { NodeState, ProxyModel } from '../../src/proxy/model.js';
 import { PORTICO, REPO_ROOT } from '../../test/scenarios/plan.js';
 import { round, summarize } from '../api/stats.js';
 import { Sandbox } from '../nftables/sandbox.js';
+import { CONNECT_CLIENT } from '../nftables/connect-client.js';
 
 type Plane = 'iptables-legacy' | 'iptables-nft' | 'nftables';
 
@@ -49,27 +50,6 @@ function modelWithTarget(n: number, vip: string): ProxyModel {
   return modelOf(ports);
 }
 
-const CLIENT = `
-const net = require('node:net');
-const [targets, count] = [process.argv[1].split(','), Number(process.argv[2])];
-const one = (host) => new Promise((resolve) => {
-  const t0 = process.hrtime.bigint();
-  const s = net.connect({ host, port: 80 });
-  s.setNoDelay(true);
-  s.once('connect', () => { const ms = Number(process.hrtime.bigint() - t0) / 1e6; s.destroy(); resolve(ms); });
-  s.once('error', () => { s.destroy(); resolve(-1); });
-  s.setTimeout(3000, () => { s.destroy(); resolve(-1); });
-});
-(async () => {
-  const out = Object.fromEntries(targets.map((t) => [t, []]));
-  for (let i = 0; i < 5; i++) for (const t of targets) await one(t);
-  for (let i = 0; i < count; i++) {
-    const order = i % 2 ? [...targets].reverse() : targets;
-    for (const t of order) { out[t].push(await one(t)); await new Promise((r) => setTimeout(r, 2)); }
-  }
-  process.stdout.write('RESULT ' + JSON.stringify(out) + '\\n');
-})();
-`;
 
 interface Target {
   plane: Plane;
@@ -133,7 +113,7 @@ async function main(): Promise<void> {
         targets.push({ plane, services: n + 1, vip, programMs });
       }
     }
-    const client = sb.spawn(cli, 'client', [process.execPath, '-e', CLIENT, targets.map((t) => t.vip).join(','), String(CONNECTS)]);
+    const client = sb.spawn(cli, 'client', [process.execPath, '-e', CONNECT_CLIENT, targets.map((t) => t.vip).join(','), String(CONNECTS)]);
     const m = await client.waitFor(/^RESULT (.*)$/m, 900_000);
     const raw = JSON.parse(m[1]!) as Record<string, number[]>;
     const rows = targets.map((t) => {

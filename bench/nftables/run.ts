@@ -23,6 +23,7 @@ import { PORTICO, REPO_ROOT } from '../../test/scenarios/plan.js';
 import { summarize, round, type Summary } from '../api/stats.js';
 import { anchorText } from './anchor.js';
 import { Sandbox } from './sandbox.js';
+import { CONNECT_CLIENT as CLIENT } from './connect-client.js';
 
 const SERVICE_CIDR = '198.18.0.0/16';
 const POD_CIDR = '198.19.0.0/16';
@@ -225,27 +226,6 @@ function withTarget(m: ProxyModel, clusterIP: string): ProxyModel {
   return modelOf([...m.services.values(), target]);
 }
 
-const CLIENT = `
-const net = require('node:net');
-const [targets, count] = [process.argv[1].split(','), Number(process.argv[2])];
-const one = (host) => new Promise((resolve) => {
-  const t0 = process.hrtime.bigint();
-  const s = net.connect({ host, port: 80 });
-  s.setNoDelay(true);
-  s.once('connect', () => { const ms = Number(process.hrtime.bigint() - t0) / 1e6; s.destroy(); resolve(ms); });
-  s.once('error', () => { s.destroy(); resolve(-1); });
-  s.setTimeout(3000, () => { s.destroy(); resolve(-1); });
-});
-(async () => {
-  const out = Object.fromEntries(targets.map((t) => [t, []]));
-  for (let i = 0; i < 10; i++) for (const t of targets) await one(t);
-  for (let i = 0; i < count; i++) {
-    const order = i % 2 ? [...targets].reverse() : targets;
-    for (const t of order) { out[t].push(await one(t)); await new Promise((r) => setTimeout(r, 3)); }
-  }
-  process.stdout.write('RESULT ' + JSON.stringify(out) + '\\n');
-})();
-`;
 
 async function firstConnection(sb: Sandbox): Promise<object> {
   try {
