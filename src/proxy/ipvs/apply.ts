@@ -107,19 +107,22 @@ export class IpvsApplier {
       this.kernel = parseIpvsSave((await this.run(['ipvsadm', '-Sn'])).stdout);
       const dummy = await this.dummyAddresses();
       const variant = (this.variant ??= await detectVariant(this.exec));
+      const v6 = this.v6 || [...model.services.values()].some(hasIPv6);
+      const families: Family[] = v6 ? ['ip', 'ip6'] : ['ip'];
+      const listings = new Map<Family, Map<string, string>>();
+      for (const fam of families) listings.set(fam, await this.listing(variant, fam));
+      const existingSets = await this.setHeaders();
       report.applyMs += performance.now() - t;
       t = performance.now();
       const r = render(model, 'full', node, this.o);
-      const v6 = this.v6 || [...model.services.values()].some(hasIPv6);
-      const families: Family[] = v6 ? ['ip', 'ip6'] : ['ip'];
       const ipt = new Map<Family, string>();
-      for (const fam of families) ipt.set(fam, renderIptables(node, missingJumps(await this.listing(variant, fam)), fam));
+      for (const [fam, listing] of listings) ipt.set(fam, renderIptables(node, missingJumps(listing), fam));
       // Virtual servers Portico owns: on its dummy addresses, on node addresses, or wanted now.
       const owned = new Set([...dummy, ...node.nodeIPs, ...r.state.addrRefs.keys()]);
       const diff = diffIpvs(r.state.vs, this.kernel, 'all', (key) => owned.has(addrOfKey(key)));
       const addrAdd = r.addrAdd.filter((a) => !dummy.has(a));
       const addrDel = [...dummy].filter((a) => !r.state.addrRefs.has(a));
-      const sets = renderFullSets({ entryRefs: r.state.entryRefs, existing: await this.setHeaders(), known, v6 });
+      const sets = renderFullSets({ entryRefs: r.state.entryRefs, existing: existingSets, known, v6 });
       report.renderMs += performance.now() - t;
       t = performance.now();
       await this.send(diff.lines, renderAddrs(addrAdd, addrDel), sets);
