@@ -7,6 +7,7 @@
 // through the node's NAT rules: iptables walks PORTICO-SERVICES rule by rule (kube-proxy's O(n)),
 // nftables looks the address up in a verdict map. Everything made is removed (Sandbox).
 //   node dist/bench/iptables/firstconn.js [--sizes 100,1000,10000] [--planes iptables-legacy,iptables-nft,nftables] [--connects 200]
+//     [--skip plane:size,...] [--program-bound-s 600]
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -30,6 +31,10 @@ const arg = (name: string, dflt: string) => {
 const SIZES = arg('sizes', '100,1000,10000').split(',').map(Number).filter((n) => n > 0);
 const PLANES = arg('planes', 'iptables-legacy,iptables-nft,nftables').split(',') as Plane[];
 const CONNECTS = Number(arg('connects', '200'));
+/** `plane:size` pairs not to program (e.g. one known to fail), reported as skipped. */
+const SKIP = new Set(arg('skip', '').split(',').filter(Boolean));
+/** A restore or sync that takes longer than this is given up (reported, the rest goes on). */
+const PROGRAM_BOUND_MS = Number(arg('program-bound-s', '600')) * 1000;
 const TARGET_PORT = 7000;
 const POD_IPS = Array.from({ length: 10 }, (_, i) => `198.19.254.${i + 1}`);
 const log = (s: string) => process.stderr.write(`[bench:first-connection] ${s}\n`);
@@ -71,7 +76,7 @@ async function program(sb: Sandbox, ns: string, plane: Plane, model: ProxyModel,
   } else {
     const text = renderIpt(model, 'full', node, emptyState('ip'), 'ip', { installJumps: jumps() }).text;
     const argv = binaries(plane === 'iptables-legacy' ? 'legacy' : 'nft', 'ip').restore.filter((a) => a !== '--noflush');
-    const r = await sb.exec(ns, argv, { input: text, boundMs: 900_000 });
+    const r = await sb.exec(ns, argv, { input: text, boundMs: PROGRAM_BOUND_MS });
     if (r.code !== 0) throw new Error(`${argv[0]} failed: ${r.stderr.slice(0, 500)}`);
   }
   return performance.now() - t0;
@@ -84,12 +89,17 @@ async function main(): Promise<void> {
   log(`uptime before: ${up0}`);
   const sb = new Sandbox();
   const targets: Target[] = [];
+  const notProgrammed: Array<{ plane: Plane; services: number; why: string }> = [];
   try {
     const cli = await sb.addNs('cli');
     let k = 0;
     for (const plane of PLANES) {
       for (const n of SIZES) {
         k++;
+        if (SKIP.has(`${plane}:${n}`)) {
+          notProgrammed.push({ plane, services: n + 1, why: 'skipped (--skip)' });
+          continue;
+        }
         // Link k: client 198.19.253.(4k+1), node .(4k+2), /30; the measured cluster IP 198.18.250.k.
         const cliIP = `198.19.253.${4 * k + 1}`;
         const nodeIP = `198.19.253.${4 * k + 2}`;
@@ -108,7 +118,18 @@ async function main(): Promise<void> {
         await sb.ip(podNs, 'route add default via 198.19.254.254');
         const server = sb.spawn(podNs, `server ${k}`, [process.execPath, PORTICO, 'echo', '--name', `n${k}`, '--tcp', `0.0.0.0:${TARGET_PORT}`]);
         await server.waitFor(/^Portico echo is up/m);
-        const programMs = await program(sb, nodeNs, plane, modelWithTarget(n, vip), nodeState(nodeIP));
+        let programMs: number;
+        try {
+          programMs = await program(sb, nodeNs, plane, modelWithTarget(n, vip), nodeState(nodeIP));
+        } catch (err) {
+          const why = (err as Error).message.split('\n')[0]!;
+          log(`${plane}: ${n + 1} Services could not be programmed: ${why}`);
+          notProgrammed.push({ plane, services: n + 1, why });
+          await sb.stop(server);
+          await sb.delNs(podNs);
+          await sb.delNs(nodeNs);
+          continue;
+        }
         log(`${plane}: ${n + 1} Services programmed in ${Math.round(programMs)} ms`);
         targets.push({ plane, services: n + 1, vip, programMs });
       }
@@ -124,7 +145,7 @@ async function main(): Promise<void> {
     for (const r of rows) log(`${r.plane} ${r.services}: connect p50 ${r.connectMs.p50} ms, p99 ${r.connectMs.p99} ms, mean ${r.connectMs.mean} ms (failed ${r.failed})`);
     const out = {
       date: started.toISOString(), uptimeBefore: up0, uptimeAfter: uptime(), loadavgAfter: loadavg().map((x) => round(x, 2)),
-      connectsPerTarget: CONNECTS, targetPosition: 'middle of the Service list', rows,
+      connectsPerTarget: CONNECTS, targetPosition: 'middle of the Service list', rows, notProgrammed,
     };
     console.log(JSON.stringify(out, null, 1));
     const file = join(REPO_ROOT, 'bench', 'iptables', `firstconn-${started.toISOString().slice(0, 16).replace(':', '')}.json`);
