@@ -106,16 +106,7 @@ async function main(): Promise<void> {
         const vip = `198.18.250.${k}`;
         const nodeNs = await sb.addNs(`n${k}`);
         const podNs = await sb.addNs(`p${k}`);
-        await sb.veth(cli, `to${k}`, nodeNs, 'eth0');
-        await sb.ip(cli, `addr add ${cliIP}/30 dev to${k}`);
-        await sb.ip(nodeNs, `addr add ${nodeIP}/30 dev eth0`);
-        await sb.ip(cli, `route add ${vip}/32 via ${nodeIP}`);
-        await sb.execOk(nodeNs, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-        await sb.execOk(nodeNs, ['sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=0']);
-        await sb.veth(nodeNs, 'pods', podNs, 'eth0');
-        await sb.ip(nodeNs, 'addr add 198.19.254.254/24 dev pods');
-        for (const ip of POD_IPS) await sb.ip(podNs, `addr add ${ip}/24 dev eth0`);
-        await sb.ip(podNs, 'route add default via 198.19.254.254');
+        await sb.nodeWithPods(cli, `to${k}`, nodeNs, podNs, { cliIP, nodeIP, vip, podIPs: POD_IPS });
         const server = sb.spawn(podNs, `server ${k}`, [process.execPath, PORTICO, 'echo', '--name', `n${k}`, '--tcp', `0.0.0.0:${TARGET_PORT}`]);
         await server.waitFor(/^Portico echo is up/m);
         let programMs: number;

@@ -251,16 +251,7 @@ async function firstConnectionAt(sb: Sandbox, bigSize: number): Promise<object> 
       const nodeNs = await sb.addNs(`node-${which}`);
       const podNs = await sb.addNs(`pod-${which}`);
       made.push(nodeNs, podNs);
-      await sb.veth(cli, `to-${which}`, nodeNs, 'eth0');
-      await sb.ip(cli, `addr add ${r.cli}/30 dev to-${which}`);
-      await sb.ip(nodeNs, `addr add ${r.ip}/30 dev eth0`);
-      await sb.ip(cli, `route add ${r.vip}/32 via ${r.ip}`);
-      await sb.execOk(nodeNs, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-      await sb.execOk(nodeNs, ['sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=0']);
-      await sb.veth(nodeNs, 'pods', podNs, 'eth0');
-      await sb.ip(nodeNs, 'addr add 198.19.254.254/24 dev pods');
-      for (const ip of POD_IPS) await sb.ip(podNs, `addr add ${ip}/24 dev eth0`);
-      await sb.ip(podNs, 'route add default via 198.19.254.254');
+      await sb.nodeWithPods(cli, `to-${which}`, nodeNs, podNs, { cliIP: r.cli, nodeIP: r.ip, vip: r.vip, podIPs: POD_IPS });
       const server = sb.spawn(podNs, `server ${which}`, [process.execPath, PORTICO, 'echo', '--name', which, '--tcp', `0.0.0.0:${TARGET_PORT}`]);
       procs.push(server);
       await server.waitFor(/^Portico echo is up/m);

@@ -59,6 +59,24 @@ export class Sandbox {
     await this.ip(nsB, `link set ${ifB} up`);
   }
 
+  /**
+   * A node between a client and a pod namespace: `cliIf` in `cli` to `eth0` in `nodeNs` (a /30,
+   * cliIP and nodeIP), the client routing `vip` through the node, forwarding on, and `pods`
+   * (198.19.254.254/24) to `eth0` in `podNs` holding podIPs, whose default route is the node.
+   */
+  async nodeWithPods(cli: string, cliIf: string, nodeNs: string, podNs: string, a: { cliIP: string; nodeIP: string; vip: string; podIPs: readonly string[] }): Promise<void> {
+    await this.veth(cli, cliIf, nodeNs, 'eth0');
+    await this.ip(cli, `addr add ${a.cliIP}/30 dev ${cliIf}`);
+    await this.ip(nodeNs, `addr add ${a.nodeIP}/30 dev eth0`);
+    await this.ip(cli, `route add ${a.vip}/32 via ${a.nodeIP}`);
+    await this.execOk(nodeNs, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    await this.execOk(nodeNs, ['sysctl', '-q', '-w', 'net.ipv4.conf.all.rp_filter=0']);
+    await this.veth(nodeNs, 'pods', podNs, 'eth0');
+    await this.ip(nodeNs, 'addr add 198.19.254.254/24 dev pods');
+    for (const ip of a.podIPs) await this.ip(podNs, `addr add ${ip}/24 dev eth0`);
+    await this.ip(podNs, 'route add default via 198.19.254.254');
+  }
+
   /** An nftables applier Exec inside a namespace (no bound: a big `nft -f` may take a while). */
   nftExec(ns: string): Exec {
     return async (argv, stdin) => {
