@@ -1,9 +1,9 @@
-// kubectl's generator commands through the real server. `kubectl create namespace` and `kubectl
-// create service ...` send protobuf bodies (application/vnd.kubernetes.protobuf); `kubectl run` and
-// `kubectl expose` send JSON. Each result is read back with `kubectl get -o json`.
+// kubectl's generator commands through the real server. `kubectl create namespace`, `kubectl
+// create service ...` and `kubectl create deployment` send protobuf bodies
+// (application/vnd.kubernetes.protobuf); `kubectl run` and `kubectl expose` send JSON. Each result is read back with `kubectl get -o json`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { cleanup, kubectl, kubectlOk, request, startPortico, type Portico, type StatusBody } from './harness.js';
+import { cleanup, kubectl, kubectlOk, request, startPortico, waitFor, type Portico, type StatusBody } from './harness.js';
 
 after(cleanup);
 
@@ -113,6 +113,67 @@ describe('kubectl create / run / expose', () => {
     const s = await getJSON(['service', 'exposed']);
     assert.deepEqual(s.spec?.selector, { app: 'web' });
     assert.deepEqual(s.spec?.ports, [{ protocol: 'TCP', port: 80, targetPort: 8080 }]);
+  });
+
+  it('kubectl create deployment web --image=nginx --replicas=2 --port=8080 (apps/v1 protobuf body), then its ReplicaSet and pods', async () => {
+    await kubectlOk(p, ['create', 'namespace', 'apps']);
+    assert.equal((await kubectlOk(p, ['create', 'deployment', 'web', '--image=nginx', '--replicas=2', '--port=8080', '-n', 'apps'])).trim(), 'deployment.apps/web created');
+    const d = await getJSON(['deployment', 'web', '-n', 'apps']);
+    assert.deepEqual(d.metadata.labels, { app: 'web' });
+    assert.equal(d.spec?.replicas, 2);
+    assert.deepEqual(d.spec?.selector, { matchLabels: { app: 'web' } });
+    const template = d.spec?.template as { metadata: { labels: Record<string, string> }; spec: { containers: Array<{ name: string; image: string; ports?: unknown }> } };
+    assert.deepEqual(template.metadata.labels, { app: 'web' });
+    assert.deepEqual(
+      template.spec.containers.map((c) => [c.name, c.image, c.ports]),
+      [['nginx', 'nginx', [{ containerPort: 8080, protocol: 'TCP' }]]],
+    );
+    // kube's defaults, as for a JSON body.
+    assert.deepEqual(d.spec?.strategy, { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '25%', maxSurge: '25%' } });
+    assert.equal(d.spec?.revisionHistoryLimit, 10);
+    assert.equal(d.spec?.progressDeadlineSeconds, 600);
+    // The controllers take it from there: one ReplicaSet and two pods carrying the template.
+    const pods = await waitFor(async () => {
+      const l = JSON.parse(await kubectlOk(p, ['get', 'pods', '-n', 'apps', '-l', 'app=web', '-o', 'json'])) as { items: Obj[] };
+      return l.items.length === 2 ? l.items : undefined;
+    }, 'two pods of deployment web');
+    for (const pod of pods) assert.equal(pod.spec?.containers?.[0]?.image, 'nginx');
+    const rs = JSON.parse(await kubectlOk(p, ['get', 'rs', '-n', 'apps', '-o', 'json'])) as { items: Obj[] };
+    assert.equal(rs.items.length, 1);
+    assert.match(rs.items[0]!.metadata.name, /^web-[a-z0-9]+$/);
+  });
+
+  it('kubectl create deployment with a command: kubectl create deployment sleeper --image=busybox -- sleep 3600', async () => {
+    assert.equal((await kubectlOk(p, ['create', 'deployment', 'sleeper', '--image=busybox', '-n', 'apps', '--', 'sleep', '3600'])).trim(), 'deployment.apps/sleeper created');
+    const d = await getJSON(['deployment', 'sleeper', '-n', 'apps']);
+    const c = (d.spec?.template as { spec: { containers: Array<{ name: string; image: string; command?: string[]; ports?: unknown }> } }).spec.containers;
+    assert.deepEqual(c.map((x) => [x.name, x.image, x.command, x.ports]), [['busybox', 'busybox', ['sleep', '3600'], undefined]]);
+    assert.equal(d.spec?.replicas, 1, 'replicas defaulted');
+  });
+
+  it('kubectl expose deployment web --port 80 --target-port 8080 creates the Service with the deployment\'s selector', async () => {
+    assert.equal((await kubectlOk(p, ['expose', 'deployment', 'web', '--port', '80', '--target-port', '8080', '-n', 'apps'])).trim(), 'service/web exposed');
+    const s = await getJSON(['service', 'web', '-n', 'apps']);
+    assert.deepEqual(s.spec?.selector, { app: 'web' });
+    assert.deepEqual(s.spec?.ports, [{ protocol: 'TCP', port: 80, targetPort: 8080 }]);
+    assert.match(String(s.spec?.clusterIP), /^198\.18\./);
+  });
+
+  it('validation errors from an apps/v1 protobuf body read as for JSON', async () => {
+    const r = await kubectl(p, ['create', 'deployment', 'neg', '--image=nginx', '--replicas=-1', '-n', 'apps']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Deployment\.apps "neg" is invalid: spec\.replicas: Invalid value: -1: must be greater than or equal to 0/);
+  });
+
+  it('a protobuf Deployment with a field this server does not decode gets 415 naming it', async () => {
+    // Deployment{spec{template{spec{containers[{name: c, readinessProbe{...}}]}}}}
+    const raw = [...bytes(1, str(1, 'probed')), ...bytes(2, bytes(3, bytes(2, bytes(2, [...str(1, 'c'), ...bytes(11, int(1, 1))]))))];
+    const body = Buffer.from([0x6b, 0x38, 0x73, 0x00, ...bytes(1, [...str(1, 'apps/v1'), ...str(2, 'Deployment')]), ...bytes(2, raw)]);
+    const r = await request(p, 'POST', '/apis/apps/v1/namespaces/apps/deployments', { body, headers: PB });
+    assert.equal(r.status, 415, r.body);
+    const st = r.json<StatusBody>();
+    assert.equal(st.reason, 'UnsupportedMediaType');
+    assert.match(String(st.message), /k8s\.io\.api\.core\.v1\.Container\.readinessProbe \(11\) cannot be decoded from application\/vnd\.kubernetes\.protobuf by this server; send the object as application\/json/);
   });
 
   it('a protobuf body over raw HTTPS creates the object; responses are JSON', async () => {

@@ -108,7 +108,7 @@ function scalar(r: WireReader, t: Exclude<FieldSpec['type'], object>, spec: Mess
     case 'quantity':
       return quantity(r.sub());
     case 'intOrString':
-      return intOrString(r.sub());
+      return intOrString(r.sub(), f.always === true);
   }
 }
 
@@ -138,8 +138,11 @@ function quantity(r: WireReader): string {
   return s;
 }
 
-/** util/intstr IntOrString {type=1, intVal=2, strVal=3}; the zero value means unset. */
-function intOrString(r: WireReader): number | string | undefined {
+/**
+ * util/intstr IntOrString {type=1, intVal=2, strVal=3}. For a non-pointer field the zero value
+ * means unset; a pointer field (`present`) on the wire is set, so 0 stays 0 (e.g. maxSurge: 0).
+ */
+function intOrString(r: WireReader, present: boolean): number | string | undefined {
   let type = 0n;
   let intVal = 0;
   let strVal = '';
@@ -150,9 +153,9 @@ function intOrString(r: WireReader): number | string | undefined {
     else if (field === 3 && wire === WIRE_LEN) strVal = r.string('strVal');
     else throw new ProtobufError(`proto: unknown field ${field} (wire type ${wire}) in message k8s.io.apimachinery.pkg.util.intstr.IntOrString`);
   }
-  if (type === 1n) return strVal === '' ? undefined : strVal;
+  if (type === 1n) return strVal === '' && !present ? undefined : strVal;
   if (type !== 0n) throw new ProtobufError(`proto: IntOrString type ${type} is neither 0 (int) nor 1 (string)`);
-  return intVal === 0 ? undefined : intVal;
+  return intVal === 0 && !present ? undefined : intVal;
 }
 
 function mapEntry(r: WireReader, spec: MessageSpec, f: FieldSpec): [string, unknown] {

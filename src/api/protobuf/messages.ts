@@ -39,6 +39,7 @@ export interface MessageSpec {
 type Row = [number, string, FieldType, ...('repeated' | 'always' | 'inline' | 'drop' | 'unsupported')[]];
 
 const CORE = 'k8s.io.api.core.v1';
+const APPS = 'k8s.io.api.apps.v1';
 const META = 'k8s.io.apimachinery.pkg.apis.meta.v1';
 
 function msg(pkg: string, name: string, rows: Row[]): [string, MessageSpec] {
@@ -83,6 +84,15 @@ export const MESSAGES: ReadonlyMap<string, MessageSpec> = new Map([
     [5, 'apiVersion', 'string', 'always'],
     [6, 'controller', 'bool', 'always'],
     [7, 'blockOwnerDeletion', 'bool', 'always'],
+  ]),
+  msg(META, 'LabelSelector', [
+    [1, 'matchLabels', STRMAP],
+    [2, 'matchExpressions', m('LabelSelectorRequirement'), 'repeated'],
+  ]),
+  msg(META, 'LabelSelectorRequirement', [
+    [1, 'key', 'string', 'always'],
+    [2, 'operator', 'string', 'always'],
+    [3, 'values', 'string', 'repeated'],
   ]),
   msg(META, 'Condition', [
     [1, 'type', 'string', 'always'],
@@ -423,6 +433,85 @@ export const MESSAGES: ReadonlyMap<string, MessageSpec> = new Map([
     [6, 'finishedAt', 'time'],
     [7, 'containerID', 'string'],
   ]),
+
+  // ---- apps/v1 Deployment and ReplicaSet (k8s.io/api apps/v1 generated.proto) ----
+  // Pointer fields (replicas, revisionHistoryLimit, progressDeadlineSeconds, rollingUpdate and its
+  // IntOrStrings, collisionCount) reach the wire only when set: `always`. The pod template reuses the
+  // Pod tables above, so its unsupported fields (probes, volumes, ...) stay a 415 naming the field.
+  msg(CORE, 'PodTemplateSpec', [
+    [1, 'metadata', m('ObjectMeta')],
+    [2, 'spec', m('PodSpec')],
+  ]),
+  msg(APPS, 'Deployment', [
+    [1, 'metadata', m('ObjectMeta')],
+    [2, 'spec', m('DeploymentSpec')],
+    [3, 'status', m('DeploymentStatus')],
+  ]),
+  msg(APPS, 'DeploymentSpec', [
+    [1, 'replicas', 'int32', 'always'],
+    [2, 'selector', m('LabelSelector'), 'always'],
+    [3, 'template', m('PodTemplateSpec')],
+    [4, 'strategy', m('DeploymentStrategy')],
+    [5, 'minReadySeconds', 'int32'],
+    [6, 'revisionHistoryLimit', 'int32', 'always'],
+    [7, 'paused', 'bool'],
+    [9, 'progressDeadlineSeconds', 'int32', 'always'],
+    [10, 'podReplacementPolicy', 'string', 'always'],
+  ]),
+  msg(APPS, 'DeploymentStrategy', [
+    [1, 'type', 'string'],
+    [2, 'rollingUpdate', m('RollingUpdateDeployment'), 'always'],
+  ]),
+  msg(APPS, 'RollingUpdateDeployment', [
+    [1, 'maxUnavailable', 'intOrString', 'always'],
+    [2, 'maxSurge', 'intOrString', 'always'],
+  ]),
+  msg(APPS, 'DeploymentStatus', [
+    [1, 'observedGeneration', 'int64'],
+    [2, 'replicas', 'int32'],
+    [3, 'updatedReplicas', 'int32'],
+    [4, 'availableReplicas', 'int32'],
+    [5, 'unavailableReplicas', 'int32'],
+    [6, 'conditions', m('DeploymentCondition'), 'repeated'],
+    [7, 'readyReplicas', 'int32'],
+    [8, 'collisionCount', 'int32', 'always'],
+    [9, 'terminatingReplicas', 'int32', 'always'],
+  ]),
+  msg(APPS, 'DeploymentCondition', [
+    [1, 'type', 'string', 'always'],
+    [2, 'status', 'string', 'always'],
+    [4, 'reason', 'string'],
+    [5, 'message', 'string'],
+    [6, 'lastUpdateTime', 'time'],
+    [7, 'lastTransitionTime', 'time'],
+  ]),
+  msg(APPS, 'ReplicaSet', [
+    [1, 'metadata', m('ObjectMeta')],
+    [2, 'spec', m('ReplicaSetSpec')],
+    [3, 'status', m('ReplicaSetStatus')],
+  ]),
+  msg(APPS, 'ReplicaSetSpec', [
+    [1, 'replicas', 'int32', 'always'],
+    [2, 'selector', m('LabelSelector'), 'always'],
+    [3, 'template', m('PodTemplateSpec')],
+    [4, 'minReadySeconds', 'int32'],
+  ]),
+  msg(APPS, 'ReplicaSetStatus', [
+    [1, 'replicas', 'int32', 'always'],
+    [2, 'fullyLabeledReplicas', 'int32'],
+    [3, 'observedGeneration', 'int64'],
+    [4, 'readyReplicas', 'int32'],
+    [5, 'availableReplicas', 'int32'],
+    [6, 'conditions', m('ReplicaSetCondition'), 'repeated'],
+    [7, 'terminatingReplicas', 'int32', 'always'],
+  ]),
+  msg(APPS, 'ReplicaSetCondition', [
+    [1, 'type', 'string', 'always'],
+    [2, 'status', 'string', 'always'],
+    [3, 'lastTransitionTime', 'time'],
+    [4, 'reason', 'string'],
+    [5, 'message', 'string'],
+  ]),
 ]);
 
 /** The top-level message of each kind that has a table, by `apiVersion/kind` ("v1/Service"). */
@@ -431,4 +520,6 @@ export const TOP_LEVEL: ReadonlyMap<string, string> = new Map([
   ['v1/Service', 'Service'],
   ['v1/Pod', 'Pod'],
   ['v1/Endpoints', 'Endpoints'],
+  ['apps/v1/Deployment', 'Deployment'],
+  ['apps/v1/ReplicaSet', 'ReplicaSet'],
 ]);

@@ -356,16 +356,98 @@ describe('decodeProtobufObject', () => {
       },
     },
     {
+      why: 'apps/v1 ReplicaSet: matchExpressions, pointer replicas 0 kept, minReadySeconds 0 dropped',
+      kind: 'ReplicaSet',
+      raw: [
+        ...meta('rs'),
+        ...msg(
+          2,
+          int(1, 0),
+          msg(2, entry(1, 'app', 'web'), msg(2, str(1, 'tier'), str(2, 'In'), str(3, 'a'), str(3, 'b'))),
+          msg(3, meta('', [entry(11, 'app', 'web'), entry(11, 'tier', 'a')]), msg(2, msg(2, str(1, 'c'), str(2, 'busybox'), str(3, 'sleep'), str(4, '60')))),
+          int(4, 0),
+        ),
+        ...msg(3, int(1, 0)),
+      ],
+      want: {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        metadata: { name: 'rs' },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['a', 'b'] }] },
+          template: { metadata: { labels: { app: 'web', tier: 'a' } }, spec: { containers: [{ name: 'c', image: 'busybox', command: ['sleep'], args: ['60'] }] } },
+        },
+        status: { replicas: 0 },
+      },
+    },
+    {
+      why: 'apps/v1 Deployment: strategy with pointer IntOrStrings (0 and a percentage), paused, pointer fields',
+      kind: 'Deployment',
+      raw: [
+        ...meta('d'),
+        ...msg(
+          2,
+          int(1, 3),
+          msg(2, entry(1, 'app', 'd')),
+          msg(3, msg(1, entry(11, 'app', 'd')), msg(2, msg(2, str(1, 'c'), str(2, 'img')))),
+          msg(4, str(1, 'RollingUpdate'), msg(2, intstr(1, 0), intstr(2, '50%'))),
+          int(5, 5),
+          int(6, 0),
+          bool(7, true),
+          int(9, 60),
+        ),
+      ],
+      want: {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'd' },
+        spec: {
+          replicas: 3,
+          selector: { matchLabels: { app: 'd' } },
+          template: { metadata: { labels: { app: 'd' } }, spec: { containers: [{ name: 'c', image: 'img' }] } },
+          strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: '50%' } },
+          minReadySeconds: 5,
+          revisionHistoryLimit: 0,
+          paused: true,
+          progressDeadlineSeconds: 60,
+        },
+      },
+    },
+    {
       why: 'a repeated non-repeated message merges, and the last scalar wins',
       kind: 'Namespace',
       raw: [...meta('first'), ...msg(1, str(1, 'second'), entry(11, 'x', 'y'))],
       want: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'second', labels: { x: 'y' } } },
     },
   ];
+  it('kubectl create deployment web3 --image=nginx --replicas=2 --port=80 (bytes captured from kubectl 1.32)', () => {
+    const body = Buffer.from(
+      '6b3873000a150a07617070732f7631120a4465706c6f796d656e7412bc010a210a047765623312001a0022002a003200380042005a0b0a036170701204776562331288010802120d0a0b0a03617070120477656233' +
+        '1a6d0a1d0a0012001a0022002a003200380042005a0b0a03617070120477656233124c122e0a056e67696e7812056e67696e782a00320a0a001000185022002a0042006a007200800100880100900100a2010' +
+        '01a00320042004a0052005800600068008201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200',
+      'hex',
+    );
+    const d = def('Deployment');
+    const want = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'web3', labels: { app: 'web3' } },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { app: 'web3' } },
+        template: { metadata: { labels: { app: 'web3' } }, spec: { containers: [{ name: 'nginx', image: 'nginx', ports: [{ containerPort: 80 }] }] } },
+      },
+    };
+    const obj = decodeProtobufObject(body, d);
+    assert.deepEqual(obj, want);
+    assert.deepEqual(pruneAndCheck(structuredClone(obj), d, 'Strict').obj, want);
+  });
+
   for (const row of rows) {
     it(row.why, () => {
       const d = def(row.kind);
-      const obj = decodeProtobufObject(envelope(row.kind, row.raw), d);
+      const obj = decodeProtobufObject(envelope(row.kind, row.raw, d.group ? `${d.group}/${d.version}` : d.version), d);
       assert.deepEqual(obj, row.want);
       // What the server does next with a JSON body must accept the same object unchanged.
       const checked = pruneAndCheck(structuredClone(obj), d, 'Strict');
@@ -388,6 +470,14 @@ describe('decodeProtobufObject', () => {
     { why: 'time out of range', body: envelope('Service', meta('x', [msg(9, int(1, 2n ** 62n))])), code: 400, message: /outside the years/ },
     { why: 'content encoding', body: Buffer.from([0x6b, 0x38, 0x73, 0x00, ...msg(1, str(1, 'v1'), str(2, 'Service')), ...str(3, 'gzip')]), code: 400, message: /unsupported content encoding "gzip"/ },
     { why: 'a field this server does not decode (volumes)', kind: 'Pod', body: envelope('Pod', [...meta('x'), ...msg(2, msg(1, str(1, 'v')))]), code: 415, message: /PodSpec\.volumes \(1\)/ },
+    {
+      why: 'a probe in a Deployment\'s pod template (not decoded here)',
+      kind: 'Deployment',
+      body: envelope('Deployment', [...meta('x'), ...msg(2, msg(3, msg(2, msg(2, str(1, 'c'), msg(11, int(1, 1))))))], 'apps/v1'),
+      code: 415,
+      message: /field k8s\.io\.api\.core\.v1\.Container\.readinessProbe \(11\) cannot be decoded from application\/vnd\.kubernetes\.protobuf by this server; send the object as application\/json/,
+    },
+    { why: 'unknown field in DeploymentSpec', kind: 'Deployment', body: envelope('Deployment', [...meta('x'), ...msg(2, int(8, 1))], 'apps/v1'), code: 400, message: /Deployment in version "v1" cannot be handled as a Deployment: proto: unknown field 8 \(wire type 0\) in message k8s\.io\.api\.apps\.v1\.DeploymentSpec/ },
     { why: 'a kind without a table', kind: 'Lease', body: envelope('Lease', meta('x'), 'coordination.k8s.io/v1'), code: 415, message: /unknown format/ },
   ];
   for (const row of bad) {
@@ -426,9 +516,9 @@ describe('decodeProtobufObject', () => {
     assert.ok(rejected > variants.length / 2, `most corruptions are rejected (${rejected} of ${variants.length})`);
   });
 
-  it('has a table for exactly Namespace, Service, Pod and Endpoints', () => {
-    const supported = ['Namespace', 'Service', 'Pod', 'Endpoints', 'Lease', 'Node', 'EndpointSlice', 'Event'].filter((k) => protobufSupported(def(k)));
-    assert.deepEqual(supported, ['Namespace', 'Service', 'Pod', 'Endpoints']);
+  it('has a table for exactly Namespace, Service, Pod, Endpoints, Deployment and ReplicaSet', () => {
+    const supported = ['Namespace', 'Service', 'Pod', 'Endpoints', 'Deployment', 'ReplicaSet', 'Lease', 'Node', 'EndpointSlice', 'Event'].filter((k) => protobufSupported(def(k)));
+    assert.deepEqual(supported, ['Namespace', 'Service', 'Pod', 'Endpoints', 'Deployment', 'ReplicaSet']);
   });
 
   it('refers only to messages that have tables', () => {
