@@ -3,7 +3,7 @@
 // benchmarks may too.
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server } from 'node:net';
 import type { Logger } from 'pino';
 import { newLogger } from '../util/log.js';
 import { openStore } from '../store/index.js';
@@ -54,6 +54,11 @@ export interface ControlPlane {
    * wildcard) and points the kube-dns Endpoints there: for pods, which cannot reach loopback.
    */
   serveDnsAt(ip: string): Promise<void>;
+  /**
+   * Makes the API answer on `ip` too (same port), with `ip` in the serving certificate, and
+   * advertises it in the `kubernetes` Endpoints: for pods, which cannot reach loopback.
+   */
+  serveApiAt(ip: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,13 +96,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
   });
   if (repaired.leaked || repaired.reclaimed || repaired.duplicates) logger.info(repaired, 'allocation repair');
 
-  const credentials = await ensureCredentials({
+  const bootstrap = {
     dataDir,
     listenHost: opts.apiHost,
     listenPort: opts.apiPort,
     serviceIP: kubernetesServiceIP(opts.cluster),
     clusterDomain: opts.cluster.clusterDomain,
-  });
+  };
+  const credentials = await ensureCredentials(bootstrap);
 
   let serverAddress = `${opts.apiHost}:${opts.apiPort}`;
   const server = createApiServer({
@@ -145,7 +151,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       logger,
     });
   }
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
   const loopbackIfAny = (h: string) => (h === '0.0.0.0' ? '127.0.0.1' : h === '::' ? '::1' : h);
+  const apiAlso: Server[] = [];
   const builtin = new BuiltinServicesController(
     registry,
     { api: { ip: loopbackIfAny(opts.apiHost), port }, dns: dns ? { ip: loopbackIfAny(dns.host), port: dns.port } : undefined },
@@ -179,6 +187,26 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       if (dns.host !== ip && dns.host !== '0.0.0.0' && dns.host !== '::') await dns.listenAlso(ip);
       await builtin.setDnsAddress({ ip, port: dns.port });
     },
+    async serveApiAt(ip: string) {
+      const creds = await ensureCredentials({ ...bootstrap, extraIPs: [ip] });
+      if (creds.certPem !== credentials.certPem) {
+        server.setSecureContext({ cert: creds.certPem, key: creds.keyPem });
+        Object.assign(credentials, creds);
+      }
+      if (!wildcard(opts.apiHost) && opts.apiHost !== ip) {
+        // A plain listener handing its connections to the HTTPS server: one TLS and HTTP stack.
+        const also = createNetServer((socket) => server.emit('connection', socket));
+        await new Promise<void>((res, rej) => {
+          also.once('error', rej);
+          also.listen(port, ip, () => {
+            also.off('error', rej);
+            res();
+          });
+        });
+        apiAlso.push(also);
+      }
+      await builtin.setApiAddress({ ip, port });
+    },
     async close() {
       const step = async (what: string, fn: () => unknown) => {
         const t = Date.now();
@@ -194,6 +222,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       });
       await step('dns', () => dns?.close());
       await step('api', () => {
+        for (const also of apiAlso) also.close();
         server.closeAllConnections();
         return new Promise<void>((r) => server.close(() => r()));
       });

@@ -32,6 +32,8 @@ export interface BootstrapOptions {
   /** The `kubernetes` Service's cluster IP (first address of the service CIDR), also a SAN. */
   serviceIP?: string;
   clusterDomain: string;
+  /** Further addresses the API serves on (e.g. the one advertised to pods), also SANs. */
+  extraIPs?: string[];
 }
 
 function pem(label: string, der: ArrayBuffer): string {
@@ -66,10 +68,11 @@ async function createCA(): Promise<{ cert: x509.X509Certificate; keys: CryptoKey
 }
 
 /** The names a client may use to reach the API: listen address, localhost, the kubernetes Service's names and IP. */
-export function servingNames(opts: Pick<BootstrapOptions, 'listenHost' | 'serviceIP' | 'clusterDomain'>): { dns: string[]; ips: string[] } {
+export function servingNames(opts: Pick<BootstrapOptions, 'listenHost' | 'serviceIP' | 'clusterDomain' | 'extraIPs'>): { dns: string[]; ips: string[] } {
   const dns = new Set(['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${opts.clusterDomain}`]);
   const ips = new Set(['127.0.0.1', '::1']);
   if (opts.serviceIP) ips.add(opts.serviceIP);
+  for (const ip of opts.extraIPs ?? []) ips.add(ip);
   if (isIP(opts.listenHost)) {
     if (opts.listenHost !== '0.0.0.0' && opts.listenHost !== '::') ips.add(opts.listenHost);
   } else if (opts.listenHost) {
@@ -132,11 +135,13 @@ export async function ensureCredentials(opts: BootstrapOptions): Promise<Credent
     await writeFile(paths.ca, caPem);
   }
 
-  // The serving certificate is re-issued when the names change (e.g. a new --api-listen host).
-  const sameNames = existsSync(paths.names) && (await readFile(paths.names, 'utf8')) === namesJson;
+  // The serving certificate is re-issued when it lacks a wanted name (e.g. a new --api-listen host).
+  // One that also names more is kept: the address advertised to pods is added after start-up, and
+  // the next start must not drop it again.
+  const covered = existsSync(paths.names) && coversNames(JSON.parse(await readFile(paths.names, 'utf8')) as unknown, names);
   let certPem: string;
   let keyPem: string;
-  if (sameNames && existsSync(paths.cert) && existsSync(paths.key)) {
+  if (covered && existsSync(paths.cert) && existsSync(paths.key)) {
     certPem = await readFile(paths.cert, 'utf8');
     keyPem = await readFile(paths.key, 'utf8');
   } else {
@@ -156,6 +161,14 @@ export async function ensureCredentials(opts: BootstrapOptions): Promise<Credent
   }
   await chmod(dir, 0o700);
   return { caPem, certPem, keyPem, token };
+}
+
+function coversNames(had: unknown, want: { dns: string[]; ips: string[] }): boolean {
+  const h = had as { dns?: unknown; ips?: unknown } | null;
+  if (!h || !Array.isArray(h.dns) || !Array.isArray(h.ips)) return false;
+  const dns = new Set(h.dns as unknown[]);
+  const ips = new Set(h.ips as unknown[]);
+  return want.dns.every((d) => dns.has(d)) && want.ips.every((i) => ips.has(i));
 }
 
 async function loadCA(certPem: string, keyPem: string) {

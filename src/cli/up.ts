@@ -166,6 +166,11 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
           await cp.serveDnsAt(bridgeIP);
           podDnsLine = `\n  pods: cluster DNS through the kube-dns cluster IP, answered on ${bridgeIP}:${cp.dnsAddress.replace(/^.*:/, '')} (bridge ${String(POD_DEFAULTS['pod-bridge'])})`;
         }
+        // Likewise the API: the `kubernetes` Service's endpoint becomes the bridge address.
+        if (bridgeIP) {
+          await cp.serveApiAt(bridgeIP);
+          podDnsLine += `\n  pods: the API through the kubernetes Service, answered on ${bridgeIP}:${cp.port}`;
+        }
       }
     } catch (err) {
       await pods?.stop().catch(() => {});

@@ -109,6 +109,15 @@ export class BuiltinServicesController {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /**
+   * Points the `kubernetes` Endpoints and EndpointSlice at another address the API serves on, as
+   * kube-apiserver's `--advertise-address` (e.g. one pods can reach, where loopback is not theirs).
+   */
+  async setApiAddress(api: { ip: string; port: number }): Promise<void> {
+    this.addrs = { ...this.addrs, api };
+    await this.reconcile();
+  }
+
   /** Points kube-dns's Endpoints at a new address of the DNS server (e.g. one pods can reach). */
   async setDnsAddress(dns: { ip: string; port: number }): Promise<void> {
     this.addrs = { ...this.addrs, dns };

@@ -5,14 +5,15 @@
 // (cluster IP, node port, external IP, hand-made endpoints) and the DNS answers are checked, the
 // DNS ones from inside a pod (examples/in-pod: the pod's network, mount and UTS namespaces, so its
 // own resolv.conf) through the kube-dns cluster IP: short names through the search path, SRV,
-// headless per-pod names, the ExternalName CNAME. Then `kubectl logs -f` and `--previous`, and
+// headless per-pod names, the ExternalName CNAME. From a pod, the API through the `kubernetes`
+// Service (its endpoint is the bridge address). Then `kubectl logs -f` and `--previous`, and
 // what `portico up` leaves behind when it is stopped: nothing of its pods.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KUBECTL, PORTICO, Proc, REPO_ROOT, run, runOk, type ExecResult } from './plan.js';
@@ -261,6 +262,32 @@ describe('examples/: portico up with default flags, each example applied with ku
     const none = await kubectl(['logs', 'echo-a', '--previous']);
     assert.equal(none.code, 1);
     assert.equal(none.stderr.trim(), 'Error from server (BadRequest): previous terminated container "echo" in pod "echo-a" not found');
+  });
+
+  it('pods reach the API through the kubernetes Service: its endpoint is the bridge address, which the serving certificate names', async () => {
+    const ep = JSON.parse(await kubectlOk(['get', 'endpoints', 'kubernetes', '-o', 'json'])) as { subsets: Array<{ addresses: Array<{ ip: string }>; ports: Array<{ port: number }> }> };
+    assert.deepEqual(ep.subsets.map((s) => [s.addresses.map((a) => a.ip), s.ports.map((p) => p.port)]), [[[BRIDGE_IP], [6443]]]);
+    const slice = JSON.parse(await kubectlOk(['get', 'endpointslice', 'kubernetes', '-o', 'json'])) as { endpoints: Array<{ addresses: string[] }> };
+    assert.deepEqual(slice.endpoints.map((e) => e.addresses), [[BRIDGE_IP]]);
+    // From inside a pod, verified against the cluster CA (not -k): the cluster domain name, the short
+    // name through the search path, the cluster IP, and the advertised address itself.
+    const ca = join(dataDir, 'pki', 'ca.crt');
+    const curlPod = (url: string, extra: string[] = []) => inPod('echo-a', ['curl', '-sS', '-m', '5', '--cacert', ca, ...extra, '-w', '\n%{http_code}', url]);
+    for (const url of ['https://kubernetes.default.svc.cluster.local/version', 'https://kubernetes/version', 'https://10.96.0.1/version', `https://${BRIDGE_IP}:6443/version`]) {
+      const out = await curlPod(url);
+      const code = out.slice(out.lastIndexOf('\n') + 1);
+      assert.equal(code, '200', `${url}: ${out}`);
+      const v = JSON.parse(out.slice(0, out.lastIndexOf('\n'))) as { gitVersion?: string; platform?: string };
+      assert.match(String(v.gitVersion), /^v1\.\d+\.\d+/, url);
+    }
+    // Anything but the public paths needs a token, as from anywhere else.
+    const anon = await curlPod('https://kubernetes.default.svc.cluster.local/api/v1/namespaces/default/services/kubernetes');
+    assert.equal(anon.slice(anon.lastIndexOf('\n') + 1), '401', anon);
+    assert.equal((JSON.parse(anon.slice(0, anon.lastIndexOf('\n'))) as { reason: string }).reason, 'Unauthorized');
+    const token = (await readFile(join(dataDir, 'pki', 'admin.token'), 'utf8')).trim();
+    const authed = await curlPod('https://kubernetes.default.svc.cluster.local/api/v1/namespaces/default/services/kubernetes', ['-H', `Authorization: Bearer ${token}`]);
+    assert.equal(authed.slice(authed.lastIndexOf('\n') + 1), '200', authed);
+    assert.equal((JSON.parse(authed.slice(0, authed.lastIndexOf('\n'))) as { spec: { clusterIP: string } }).spec.clusterIP, '10.96.0.1');
   });
 
   it('stopping portico up (SIGTERM) stops its pods gracefully and removes their network namespaces', async () => {
