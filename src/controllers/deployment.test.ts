@@ -11,7 +11,7 @@ import { SharedInformers } from './informers.js';
 import { ReplicaSetController } from './replicaset.js';
 import { DeploymentController } from './deployment.js';
 import { GarbageCollector } from './gc.js';
-import { computeHash, equalIgnoreHash, fenceposts, newRSNewReplicas, scaleDownOld, maxScaledDown } from './deploymentutil.js';
+import { computeHash, equalIgnoreHash, fenceposts, newRSNewReplicas, scaleDownOld, scalePlan, maxScaledDown } from './deploymentutil.js';
 import { eventually, silentLogger, testRegistry, type TestAPI } from './testing.js';
 import { deployment, markReady, podsOf } from './apps-testing.js';
 import { isPodReady } from './podselection.js';
@@ -150,6 +150,44 @@ describe('DeploymentController', () => {
     await eventually(async () => assert.deepEqual([(await rss().list('default')).items.length, (await api.pods.list('default')).items.length], [0, 0]));
   });
 
+  it('paused: a template change makes no ReplicaSet, replicas are still followed; resumed, the rollout happens', async () => {
+    await deps().create('default', deployment('web', 2, 'web:1'));
+    await complete('web', 2);
+    await deps().guaranteedUpdate('default', 'web', (d) => {
+      d.spec!.paused = true;
+      return d;
+    });
+    await setImage('web', 'web:2');
+    await deps().guaranteedUpdate('default', 'web', (d) => {
+      d.spec!.replicas = 4;
+      return d;
+    });
+    // The scale is seen (generation observed, 4 available pods, none of them of the new template).
+    const paused = await eventually(async () => {
+      const d = await deps().get('default', 'web');
+      const st = d.status ?? {};
+      assert.deepEqual([st.observedGeneration, st.replicas, st.updatedReplicas ?? 0, st.availableReplicas], [d.metadata?.generation, 4, 0, 4]);
+      return d;
+    }, 20_000);
+    assert.equal(paused.status?.conditions?.find((c) => c.type === 'Progressing')?.reason, 'DeploymentPaused');
+    const [only, ...more] = (await rss().list('default')).items;
+    assert.equal(more.length, 0, 'no ReplicaSet for the paused template change');
+    assert.equal(only!.spec!.template!.spec!.containers[0]!.image, 'web:1');
+    assert.equal(only!.metadata!.annotations!['deployment.kubernetes.io/desired-replicas'], '4');
+    assert.deepEqual((await podsOf(api)).map((p) => p.spec!.containers[0]!.image), ['web:1', 'web:1', 'web:1', 'web:1']);
+    await deps().guaranteedUpdate('default', 'web', (d) => {
+      d.spec!.paused = false;
+      return d;
+    });
+    await complete('web', 4);
+    await eventually(async () => {
+      const images = (await podsOf(api)).map((p) => p.spec!.containers[0]!.image);
+      assert.deepEqual(images, ['web:2', 'web:2', 'web:2', 'web:2']);
+    }, 20_000);
+    const revs = (await rss().list('default')).items.map((r) => [r.spec!.template!.spec!.containers[0]!.image, r.metadata!.annotations!['deployment.kubernetes.io/revision'], r.spec!.replicas]);
+    assert.deepEqual(revs.sort(), [['web:1', '1', 0], ['web:2', '2', 4]]);
+  });
+
   it('a rollout that makes no progress reports ProgressDeadlineExceeded', async () => {
     autoReady = false;
     await deps().create('default', deployment('stuck', 1, 'web:1', { progressDeadlineSeconds: 1 }));
@@ -187,6 +225,45 @@ describe('deployment arithmetic', () => {
     assert.deepEqual([...scaleDownOld(dep, [old, fresh], [old]).values()], [3]);
     const ready = rs(1, 1);
     assert.deepEqual([...scaleDownOld(dep, [old, ready], [old]).values()], [2]);
+  });
+
+  const annotated = (r: ReplicaSet, desired: number, max: number, created?: string) => {
+    const out = rs(r.spec!.replicas!, r.status!.availableReplicas!, created);
+    out.metadata!.annotations = { 'deployment.kubernetes.io/desired-replicas': String(desired), 'deployment.kubernetes.io/max-replicas': String(max) };
+    return out;
+  };
+  const sizes = (plan: Map<ReplicaSet, number>, order: ReplicaSet[]) => order.map((r) => plan.get(r));
+
+  it('scalePlan: the one active ReplicaSet (or the newest) takes the whole size', () => {
+    const dep = d(5, 1, 1);
+    const only = rs(3, 3);
+    const idle = rs(0, 0);
+    assert.deepEqual(sizes(scalePlan(dep, idle, [only]), [only, idle]), [5, undefined]);
+    assert.equal(scalePlan(dep, undefined, [rs(5, 5)]).size, 0, 'nothing when already at size');
+    const older = rs(0, 0, '2026-01-01T00:00:00Z');
+    const newer = rs(0, 0, '2026-01-02T00:00:00Z');
+    assert.deepEqual(sizes(scalePlan(dep, undefined, [newer, older]), [older, newer]), [undefined, 5], 'none active: the newest');
+  });
+
+  it('scalePlan: a saturated new ReplicaSet sends the old ones to 0', () => {
+    const dep = d(3, 1, 1);
+    const fresh = annotated(rs(3, 3), 3, 4);
+    const old = rs(1, 1);
+    assert.deepEqual(sizes(scalePlan(dep, fresh, [old]), [old, fresh]), [0, undefined]);
+  });
+
+  it('scalePlan: mid-rollout, a resize is spread in proportion to the ReplicaSets, the leftover to the largest', () => {
+    // kube's worked example: 10 replicas, maxSurge 3, mid-rollout at 8 old + 5 new (max 13); scaled to 15 (max 18).
+    const old = annotated(rs(8, 8), 10, 13, '2026-01-01T00:00:00Z');
+    const fresh = annotated(rs(5, 0), 10, 13, '2026-01-02T00:00:00Z');
+    assert.deepEqual(sizes(scalePlan(d(15, 3, 2), fresh, [old]), [old, fresh]), [11, 7]);
+    // Down to 5 (max 8): 8*8/13 = 4.9 -> 5, then 5*8/13 = 3.1 -> 3.
+    assert.deepEqual(sizes(scalePlan(d(5, 3, 2), fresh, [old]), [old, fresh]), [5, 3]);
+    // To 0: everything goes.
+    assert.deepEqual(sizes(scalePlan(d(0, 3, 2), fresh, [old]), [old, fresh]), [0, 0]);
+    // Recreate never spreads.
+    const recreate = deployment('x', 15, 'i', { strategy: { type: 'Recreate' } });
+    assert.equal(scalePlan(recreate, fresh, [old]).size, 0);
   });
 
   it('hashes templates stably, in kube\'s alphabet, ignoring the hash label', () => {

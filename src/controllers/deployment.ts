@@ -21,9 +21,9 @@ import { isPodTerminal } from './podselection.js';
 import { adopt, classify, controllerRefOf, release } from './ownership.js';
 import { isNamespaceTerminating, splitKey } from './slicesync.js';
 import {
-  DESIRED_REPLICAS, MAX_REPLICAS, REVISION, byCreation, calculateStatus, cleanupUnhealthy, computeHash, condition, equalIgnoreHash, findNewReplicaSet,
+  DESIRED_REPLICAS, MAX_REPLICAS, REVISION, byCreation, calculateStatus, checkPausedConditions, cleanupUnhealthy, computeHash, condition, equalIgnoreHash, findNewReplicaSet,
   getCondition, isComplete, maxScaledDown, maxSurge, newRSNewReplicas, newReplicaSetFor, replicaSetAnnotations, revisionOf, rolloutStatus, sameStatus,
-  scaleDownOld, setCondition, sumSpec,
+  scaleDownOld, scalePlan, setCondition, sumSpec,
 } from './deploymentutil.js';
 
 const keyOf = (o: { metadata?: { namespace?: string; name?: string } }) => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
@@ -142,7 +142,9 @@ export class DeploymentController {
     }
     const owned = claims.owned;
     try {
-      if (d.metadata?.deletionTimestamp || d.spec?.paused) await this.statusOnly(d, stored, owned);
+      if (d.metadata?.deletionTimestamp) return await this.statusOnly(d, stored, owned);
+      checkPausedConditions(d);
+      if (d.spec?.paused) await this.pausedSync(d, stored, owned);
       else if (d.spec?.strategy?.type === 'Recreate') await this.recreate(d, stored, owned);
       else await this.rolling(d, stored, owned);
     } catch (err) {
@@ -308,6 +310,19 @@ export class DeploymentController {
   private async statusOnly(d: Deployment, stored: Deployment, owned: ReplicaSet[]): Promise<void> {
     const { newRS, old } = await this.newAndOld(d, owned, false);
     await this.writeStatus(d, stored, newRS ? [...old, newRS] : old, newRS);
+  }
+
+  /**
+   * sync() for a paused Deployment: no new ReplicaSet for a changed template (that waits for
+   * `rollout resume`), but spec.replicas is still followed (scalePlan) and old history cleaned up.
+   */
+  private async pausedSync(d: Deployment, stored: Deployment, owned: ReplicaSet[]): Promise<void> {
+    const { newRS, old } = await this.newAndOld(d, owned, false);
+    const scaled = new Map<ReplicaSet, ReplicaSet>();
+    for (const [rs, n] of scalePlan(d, newRS, old)) scaled.set(rs, await this.scale(d, rs, n));
+    const next = newRS && (scaled.get(newRS) ?? newRS);
+    const olds = await this.cleanup(d, old.map((rs) => scaled.get(rs) ?? rs));
+    await this.writeStatus(d, stored, next ? [...olds, next] : olds, next);
   }
 
   /** cleanupDeployment: old ReplicaSets at 0 beyond revisionHistoryLimit go, lowest revision first. */

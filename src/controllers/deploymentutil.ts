@@ -161,6 +161,75 @@ export function scaleDownOld(d: Deployment, all: ReplicaSet[], oldRSs: ReplicaSe
   return out;
 }
 
+/** FindActiveOrLatest: the one ReplicaSet with replicas, the newest when none has any, none when several have. */
+export function activeOrLatest(newRS: ReplicaSet | undefined, oldRSs: ReplicaSet[]): ReplicaSet | undefined {
+  const active = [...oldRSs, ...(newRS ? [newRS] : [])].filter((rs) => replicasOf(rs) > 0);
+  if (active.length === 1) return active[0];
+  if (active.length > 1) return undefined;
+  return newRS ?? [...oldRSs].sort(byCreation).at(-1);
+}
+
+/** IsSaturated: the new ReplicaSet is at the Deployment's size, meant to be, and all of it available. */
+export function isSaturated(d: Deployment, rs: ReplicaSet | undefined): boolean {
+  const want = d.spec?.replicas ?? 1;
+  return rs !== undefined && replicasOf(rs) === want && rs.metadata?.annotations?.[DESIRED_REPLICAS] === String(want) && (rs.status?.availableReplicas ?? 0) === want;
+}
+
+/**
+ * getReplicaSetFraction: this ReplicaSet's share of a resize, from the size it was made for (its
+ * max-replicas annotation, else the Deployment's last reported size) to replicas + maxSurge.
+ */
+function fraction(d: Deployment, rs: ReplicaSet): number {
+  const want = d.spec?.replicas ?? 1;
+  if (want === 0) return -replicasOf(rs);
+  const annotated = Number(rs.metadata?.annotations?.[MAX_REPLICAS]);
+  const before = Number.isInteger(annotated) && annotated > 0 ? annotated : (d.status?.replicas ?? 0);
+  if (before === 0) return 0;
+  // Go's integer.RoundToInt32 rounds halves away from zero.
+  const exact = (replicasOf(rs) * (want + maxSurge(d))) / before;
+  return Math.sign(exact) * Math.round(Math.abs(exact)) - replicasOf(rs);
+}
+
+/**
+ * The Deployment controller's scale(): how ReplicaSets follow a changed spec.replicas outside a
+ * rollout (a paused Deployment, or a scaling event). The one active ReplicaSet (or the newest) takes
+ * the whole size; with a saturated new ReplicaSet the old ones go to 0; otherwise a rolling
+ * Deployment spreads the difference to replicas + maxSurge over the active ReplicaSets in
+ * proportion to their sizes, the leftover to the largest. Returns the new size per ReplicaSet.
+ */
+export function scalePlan(d: Deployment, newRS: ReplicaSet | undefined, oldRSs: ReplicaSet[]): Map<ReplicaSet, number> {
+  const want = d.spec?.replicas ?? 1;
+  const plan = new Map<ReplicaSet, number>();
+  const only = activeOrLatest(newRS, oldRSs);
+  if (only) {
+    if (replicasOf(only) !== want) plan.set(only, want);
+    return plan;
+  }
+  if (isSaturated(d, newRS)) {
+    for (const rs of oldRSs) if (replicasOf(rs) > 0) plan.set(rs, 0);
+    return plan;
+  }
+  if (!isRolling(d)) return plan;
+  const active = [...oldRSs, ...(newRS ? [newRS] : [])].filter((rs) => replicasOf(rs) > 0);
+  const allowed = want > 0 ? want + maxSurge(d) : 0;
+  const toAdd = allowed - sumSpec(active);
+  // Largest first; among equals, newer first when growing and older first when shrinking.
+  active.sort((a, b) => replicasOf(b) - replicasOf(a) || (toAdd > 0 ? byCreation(b, a) : byCreation(a, b)));
+  let added = 0;
+  for (const rs of active) {
+    let share = 0;
+    if (toAdd !== 0 && toAdd !== added) {
+      const f = fraction(d, rs);
+      share = toAdd > 0 ? Math.min(f, toAdd - added) : Math.max(f, toAdd - added);
+    }
+    plan.set(rs, replicasOf(rs) + share);
+    added += share;
+  }
+  const largest = active[0];
+  if (largest && toAdd !== 0) plan.set(largest, Math.max(0, plan.get(largest)! + toAdd - added));
+  return plan;
+}
+
 /** The annotations a new ReplicaSet carries: the Deployment's (minus kube's skip list), revision, desired and max replicas. */
 export function replicaSetAnnotations(d: Deployment, revision: number, base: Record<string, string> = {}): Record<string, string> {
   const out: Record<string, string> = { ...base };
@@ -209,6 +278,19 @@ export function setCondition(st: DeploymentStatus, c: DeploymentCondition): void
 
 export function condition(type: string, status: 'True' | 'False' | 'Unknown', reason: string, message: string, now = nowTimestamp()): DeploymentCondition {
   return { type, status, lastUpdateTime: now, lastTransitionTime: now, reason, message };
+}
+
+/**
+ * checkPausedConditions: Progressing Unknown `DeploymentPaused` while paused and `DeploymentResumed`
+ * once resumed (what `kubectl rollout status` and describe read); a reported timeout is kept.
+ */
+export function checkPausedConditions(d: Deployment): void {
+  if (d.spec?.progressDeadlineSeconds === undefined) return;
+  const cur = getCondition(d.status, 'Progressing');
+  if (cur?.reason === 'ProgressDeadlineExceeded') return;
+  const shown = cur?.reason === 'DeploymentPaused';
+  if (d.spec.paused && !shown) setCondition((d.status ??= {}), condition('Progressing', 'Unknown', 'DeploymentPaused', 'Deployment is paused'));
+  else if (!d.spec.paused && shown) setCondition((d.status ??= {}), condition('Progressing', 'Unknown', 'DeploymentResumed', 'Deployment is resumed'));
 }
 
 /** calculateStatus: counts from the ReplicaSets, and the Available condition. */

@@ -7,7 +7,8 @@
 // restart` stamps the template; `rollout status` returns for a finished rollout; invalid objects
 // get 422 naming the field; the selector is immutable; deleting a Deployment removes its
 // ReplicaSets and pods; `--cascade=orphan` keeps them without the reference, `--cascade=foreground`
-// deletes them before the Deployment; a bad propagationPolicy gets 422. Rollouts with running pods
+// deletes them before the Deployment; a bad propagationPolicy gets 422; `rollout pause` holds a
+// template change (scaling still applies) until `rollout resume`. Rollouts with running pods
 // are in test/scenarios/deployments.test.ts.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -173,6 +174,32 @@ spec:
     const pending = await kubectl(p, ['-n', NS, 'rollout', 'status', 'deploy/web', '--timeout=2s']);
     assert.notEqual(pending.code, 0, 'pods that never run: the rollout of web does not finish');
     assert.match(pending.stdout, /Waiting for deployment "web" rollout to finish/);
+  });
+
+  it('rollout pause holds template changes (scale still works) until rollout resume', async () => {
+    const held = (image: string, replicas: number) => manifest(image, 'held', replicas).replace('name: web', 'name: held').replace(/app: web/g, 'app: held');
+    const heldRS = async () => (await rsList()).filter((r) => r.metadata.name.startsWith('held-'));
+    await k(['apply', '-f', '-'], held('nginx:1.25', 2));
+    await waitFor(async () => (await podCount('app=held')) === 2, 'two held pods');
+    assert.match(await k(['rollout', 'pause', 'deploy/held']), /^deployment\.apps\/held paused$/m);
+    assert.match(await k(['set', 'image', 'deploy/held', 'web=nginx:1.27']), /^deployment\.apps\/held image updated$/m);
+    assert.match(await k(['scale', 'deploy/held', '--replicas=3']), /^deployment\.apps\/held scaled$/m);
+    // The controller has seen both changes once it reports the latest generation with 3 replicas.
+    const d = await waitFor(async () => {
+      const x = await json<Deploy & { status?: { conditions?: Array<{ type: string; reason: string }> } }>(['get', 'deploy', 'held']);
+      return x.status?.observedGeneration === x.metadata.generation && x.status?.replicas === 3 ? x : undefined;
+    }, 'held: generation observed, 3 replicas');
+    assert.equal(d.status?.conditions?.find((c) => c.type === 'Progressing')?.reason, 'DeploymentPaused');
+    const paused = await heldRS();
+    assert.deepEqual(paused.map((r) => [r.metadata.annotations?.['deployment.kubernetes.io/revision'], r.spec.replicas, r.spec.template.spec.containers[0]!.image]), [['1', 3, 'nginx:1.25']]);
+
+    assert.match(await k(['rollout', 'resume', 'deploy/held']), /^deployment\.apps\/held resumed$/m);
+    await waitFor(async () => {
+      const rss = await heldRS();
+      const byRev = Object.fromEntries(rss.map((r) => [r.metadata.annotations?.['deployment.kubernetes.io/revision'], [r.spec.replicas, r.spec.template.spec.containers[0]!.image]]));
+      return JSON.stringify(byRev) === JSON.stringify({ '1': [0, 'nginx:1.25'], '2': [3, 'nginx:1.27'] }) || undefined;
+    }, 'held rolled out to nginx:1.27 after resume');
+    await k(['delete', 'deploy', 'held']);
   });
 
   it('invalid Deployments get 422 naming the field; the selector is immutable; unknown fields are refused', async () => {
