@@ -188,6 +188,29 @@ describe('DeploymentController', () => {
     assert.deepEqual(revs.sort(), [['web:1', '1', 0], ['web:2', '2', 4]]);
   });
 
+  it('a resize mid-rollout is spread over the old and new ReplicaSets in proportion', async () => {
+    await deps().create('default', deployment('web', 10, 'web:1', { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 3, maxUnavailable: 2 } } }));
+    await complete('web', 10);
+    // New pods never become ready: the rollout stops at 8 old + 5 new (10 - 2 available, 10 + 3 total)...
+    autoReady = false;
+    await setImage('web', 'web:2');
+    const sizes = async () => {
+      const items = (await rss().list('default')).items;
+      const rev = (n: string) => items.find((r) => r.metadata!.annotations!['deployment.kubernetes.io/revision'] === n)?.spec?.replicas;
+      return [rev('1'), rev('2')];
+    };
+    await eventually(async () => assert.deepEqual(await sizes(), [8, 5]));
+    // ...then 15 replicas (max 18), kube's example: 8 -> 8*18/13 = 11, 5 -> 5*18/13 = 7. Growing
+    // only the new ReplicaSet (8 + 10) would be the rollout step instead.
+    await deps().guaranteedUpdate('default', 'web', (d) => {
+      d.spec!.replicas = 15;
+      return d;
+    });
+    await eventually(async () => assert.deepEqual(await sizes(), [11, 7]), 20_000);
+    const annotations = (await rss().list('default')).items.map((r) => [r.metadata!.annotations!['deployment.kubernetes.io/desired-replicas'], r.metadata!.annotations!['deployment.kubernetes.io/max-replicas']]);
+    assert.deepEqual(annotations, [['15', '18'], ['15', '18']]);
+  });
+
   it('a rollout that makes no progress reports ProgressDeadlineExceeded', async () => {
     autoReady = false;
     await deps().create('default', deployment('stuck', 1, 'web:1', { progressDeadlineSeconds: 1 }));

@@ -22,7 +22,7 @@ import { adopt, classify, controllerRefOf, release } from './ownership.js';
 import { isNamespaceTerminating, splitKey } from './slicesync.js';
 import {
   DESIRED_REPLICAS, MAX_REPLICAS, REVISION, byCreation, calculateStatus, checkPausedConditions, cleanupUnhealthy, computeHash, condition, equalIgnoreHash, findNewReplicaSet,
-  getCondition, isComplete, maxScaledDown, maxSurge, newRSNewReplicas, newReplicaSetFor, replicaSetAnnotations, revisionOf, rolloutStatus, sameStatus,
+  getCondition, isComplete, isScalingEvent, maxScaledDown, maxSurge, newRSNewReplicas, newReplicaSetFor, replicaSetAnnotations, revisionOf, rolloutStatus, sameStatus,
   scaleDownOld, scalePlan, setCondition, sumSpec,
 } from './deploymentutil.js';
 
@@ -144,7 +144,8 @@ export class DeploymentController {
     try {
       if (d.metadata?.deletionTimestamp) return await this.statusOnly(d, stored, owned);
       checkPausedConditions(d);
-      if (d.spec?.paused) await this.pausedSync(d, stored, owned);
+      // A resize outside a rollout step (or mid-rollout) moves every ReplicaSet in proportion first.
+      if (d.spec?.paused || isScalingEvent(d, owned)) await this.scaleSync(d, stored, owned);
       else if (d.spec?.strategy?.type === 'Recreate') await this.recreate(d, stored, owned);
       else await this.rolling(d, stored, owned);
     } catch (err) {
@@ -313,15 +314,17 @@ export class DeploymentController {
   }
 
   /**
-   * sync() for a paused Deployment: no new ReplicaSet for a changed template (that waits for
-   * `rollout resume`), but spec.replicas is still followed (scalePlan) and old history cleaned up.
+   * sync(), for a paused Deployment or a scaling event: no new ReplicaSet for a changed template
+   * (while paused that waits for `rollout resume`), but spec.replicas is followed (scalePlan); a
+   * paused Deployment's old history is cleaned up too.
    */
-  private async pausedSync(d: Deployment, stored: Deployment, owned: ReplicaSet[]): Promise<void> {
+  private async scaleSync(d: Deployment, stored: Deployment, owned: ReplicaSet[]): Promise<void> {
     const { newRS, old } = await this.newAndOld(d, owned, false);
     const scaled = new Map<ReplicaSet, ReplicaSet>();
     for (const [rs, n] of scalePlan(d, newRS, old)) scaled.set(rs, await this.scale(d, rs, n));
     const next = newRS && (scaled.get(newRS) ?? newRS);
-    const olds = await this.cleanup(d, old.map((rs) => scaled.get(rs) ?? rs));
+    let olds = old.map((rs) => scaled.get(rs) ?? rs);
+    if (d.spec?.paused) olds = await this.cleanup(d, olds);
     await this.writeStatus(d, stored, next ? [...olds, next] : olds, next);
   }
 

@@ -230,14 +230,27 @@ export function scalePlan(d: Deployment, newRS: ReplicaSet | undefined, oldRSs: 
   return plan;
 }
 
+/** isScalingEvent: an active ReplicaSet was sized for another spec.replicas (its desired-replicas annotation). */
+export function isScalingEvent(d: Deployment, rss: ReplicaSet[]): boolean {
+  const want = String(d.spec?.replicas ?? 1);
+  return rss.some((rs) => {
+    const desired = rs.metadata?.annotations?.[DESIRED_REPLICAS];
+    return replicasOf(rs) > 0 && desired !== undefined && desired !== want;
+  });
+}
+
 /** The annotations a new ReplicaSet carries: the Deployment's (minus kube's skip list), revision, desired and max replicas. */
 export function replicaSetAnnotations(d: Deployment, revision: number, base: Record<string, string> = {}): Record<string, string> {
   const out: Record<string, string> = { ...base };
   for (const [k, v] of Object.entries(d.metadata?.annotations ?? {})) if (!NOT_COPIED.has(k)) out[k] = v;
   const cur = Number(out[REVISION] ?? 0);
   if (!(cur >= revision)) out[REVISION] = String(revision);
-  out[DESIRED_REPLICAS] = String(d.spec?.replicas ?? 1);
-  out[MAX_REPLICAS] = String((d.spec?.replicas ?? 1) + maxSurge(d));
+  // Sizes are stamped at creation only (SetNewReplicaSetAnnotations); later, scaling updates them,
+  // so that a resize can be told from the sizes the ReplicaSet was last made for.
+  if (!(DESIRED_REPLICAS in out) || !(MAX_REPLICAS in out)) {
+    out[DESIRED_REPLICAS] = String(d.spec?.replicas ?? 1);
+    out[MAX_REPLICAS] = String((d.spec?.replicas ?? 1) + maxSurge(d));
+  }
   return out;
 }
 
