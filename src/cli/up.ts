@@ -2,6 +2,8 @@
 // and stop cleanly on SIGINT/SIGTERM.
 import { join, relative } from 'node:path';
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { KubeClient, loadKubeconfig } from '../client/http.js';
 import { PROXY_MODES, type ProxyMode } from '../agent/backend.js';
 import { startNodeAgent } from '../agent/start.js';
@@ -19,6 +21,7 @@ import { parseFlags, parseHostPort, parsePortRange, parseDuration, type FlagSpec
 const SERVER_FLAGS = {
   'data-dir': { type: 'string', default: '.portico' },
   'api-listen': { type: 'string', default: '127.0.0.1:6443' },
+  'advertise-address': { type: 'string', default: '' },
   'dns-listen': { type: 'string', default: '127.0.0.1:1053' },
   'dns-http-listen': { type: 'string', default: '' },
   'dns-upstream': { type: 'string', default: '' },
@@ -44,6 +47,9 @@ ${what}
 flags:
   --data-dir DIR                    state, credentials and kubeconfig.yaml (default .portico)
   --api-listen HOST:PORT            HTTPS API address (default 127.0.0.1:6443; port 0 picks one)
+  --advertise-address IP            the kubernetes Service's endpoint: the API also answers there and
+                                    the serving certificate names it (default: the listen address;
+                                    as root, up uses the pod bridge's address so pods reach it)
   --dns-listen HOST:PORT            cluster DNS address, UDP and TCP (default 127.0.0.1:1053; empty: no DNS)
   --dns-http-listen HOST:PORT       DNS /health, /ready and /metrics (default: off)
   --dns-upstream HOST[:PORT][,...]  resolvers for names outside the cluster (default: /etc/resolv.conf)
@@ -73,9 +79,18 @@ function autoProxyMode(): ProxyMode {
   return root && hasNft ? 'nftables' : 'userspace';
 }
 
+/** Whether this host has `ip` (Linux answers on all of 127.0.0.0/8). */
+function isLocalAddress(ip: string): boolean {
+  if (ip.startsWith('127.') || ip === '::1') return true;
+  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((a) => a.address === ip));
+}
+
 export function controlPlaneOptions(v: Record<keyof typeof SERVER_FLAGS, string | boolean | undefined>): ControlPlaneOptions {
   const s = (k: keyof typeof SERVER_FLAGS) => String(v[k]);
   const api = parseHostPort('api-listen', s('api-listen'));
+  const advertise = s('advertise-address');
+  if (advertise && (!isIP(advertise) || advertise === '0.0.0.0' || advertise === '::')) throw new UsageError(`--advertise-address: invalid IP address "${advertise}"`);
+  if (advertise && !isLocalAddress(advertise)) throw new UsageError(`--advertise-address: ${advertise} is not an address of this host`);
   if (s('dns-listen')) parseHostPort('dns-listen', s('dns-listen'));
   if (s('dns-http-listen')) parseHostPort('dns-http-listen', s('dns-http-listen'));
   const store = s('store');
@@ -125,6 +140,15 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   if (mode === 'userspace' && process.getuid?.() !== 0 && !argv.some((a) => a.startsWith('--service-cidr'))) flags['service-cidr'] = '127.96.0.0/12';
   const opts = controlPlaneOptions(flags);
   const cp = await startControlPlane(opts);
+  const advertise = String(flags['advertise-address']);
+  if (advertise) {
+    try {
+      await cp.serveApiAt(advertise);
+    } catch (err) {
+      await cp.close();
+      throw new Error(`--advertise-address ${advertise}: the API cannot serve there: ${(err as Error).message}`);
+    }
+  }
   let agent: { stop(): Promise<void> } | undefined;
   let pods: StartedPods | undefined;
   let podDnsLine = '';
@@ -166,8 +190,9 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
           await cp.serveDnsAt(bridgeIP);
           podDnsLine = `\n  pods: cluster DNS through the kube-dns cluster IP, answered on ${bridgeIP}:${cp.dnsAddress.replace(/^.*:/, '')} (bridge ${String(POD_DEFAULTS['pod-bridge'])})`;
         }
-        // Likewise the API: the `kubernetes` Service's endpoint becomes the bridge address.
-        if (bridgeIP) {
+        // Likewise the API: the `kubernetes` Service's endpoint becomes the bridge address (unless
+        // one was chosen; pods reach a host address through the bridge too).
+        if (bridgeIP && !advertise) {
           await cp.serveApiAt(bridgeIP);
           podDnsLine += `\n  pods: the API through the kubernetes Service, answered on ${bridgeIP}:${cp.port}`;
         }

@@ -55,6 +55,9 @@ describe('portico up', () => {
   const badUsage: Array<{ why: string; args: (dir: string) => string[]; mentions: RegExp }> = [
     { why: 'unknown flag', args: (d) => ['up', '--data-dir', d, '--bogus'], mentions: /bogus/ },
     { why: 'api-listen not HOST:PORT', args: (d) => ['up', '--data-dir', d, '--api-listen', 'nonsense'], mentions: /api-listen/ },
+    { why: 'advertise-address not an IP', args: (d) => ['up', '--data-dir', d, '--advertise-address', 'example.com'], mentions: /--advertise-address: invalid IP address "example\.com"/ },
+    // 192.0.2.0/24 is TEST-NET-1, never an address of this host; nothing is sent.
+    { why: 'advertise-address not of this host', args: (d) => ['up', '--data-dir', d, '--advertise-address', '192.0.2.1'], mentions: /--advertise-address: 192\.0\.2\.1 is not an address of this host/ },
     { why: 'unknown command', args: () => ['frobnicate'], mentions: /frobnicate/ },
     { why: 'unsupported store', args: (d) => ['up', '--data-dir', d, '--store', 'floppy'], mentions: /store/ },
   ];
