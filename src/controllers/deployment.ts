@@ -210,7 +210,8 @@ export class DeploymentController {
       throw err;
     }
     this.remember(created);
-    void this.record(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata?.name} from 0 to ${replicas}`).catch(() => {});
+    // As kube, a ReplicaSet made at 0 (no room under maxSurge yet) is no scaling event.
+    if (replicas > 0) void this.record(d, 'Normal', 'ScalingReplicaSet', `Scaled up replica set ${created.metadata?.name} from 0 to ${replicas}`).catch(() => {});
     if (d.spec?.progressDeadlineSeconds !== undefined) {
       setCondition((d.status ??= {}), condition('Progressing', 'True', 'NewReplicaSetCreated', `Created new replica set "${created.metadata?.name}"`));
     }
