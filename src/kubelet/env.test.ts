@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pod, Container } from '../registry/kinds/pod.js';
 import type { Service } from '../registry/kinds/service.js';
-import { EnvError, containerArgv, containerEnv, expand, fieldRefValue, serviceEnv } from './env.js';
+import { EnvError, containerArgv, containerEnv, envSourceNames, expand, fieldRefValue, serviceEnv, type EnvSources } from './env.js';
 
 const svc = (ns: string, name: string, clusterIP: string, ports: Array<{ name?: string; port: number; protocol?: string }>): Service =>
   ({ metadata: { namespace: ns, name }, spec: { clusterIP, ports } }) as Service;
@@ -90,13 +90,75 @@ describe('containerEnv', () => {
   it('has no command line without a command', () => {
     assert.equal(containerArgv({ name: 'x', image: 'nginx', args: ['a'] }, env), undefined);
   });
-  const bad: Array<[string, Container]> = [
-    ['a secretKeyRef', { name: 'x', env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }],
-    ['envFrom', { name: 'x', envFrom: [{ configMapRef: { name: 'c' } }] }],
-    ['an unknown fieldPath', { name: 'x', env: [{ name: 'S', valueFrom: { fieldRef: { fieldPath: 'spec.nope' } } }] }],
+  const bad: Array<[string, Container, RegExp]> = [
+    ['a secretKeyRef to a missing Secret', { name: 'x', env: [{ name: 'S', valueFrom: { secretKeyRef: { name: 's', key: 'k' } } }] }, /^secret "s" not found$/],
+    ['envFrom a missing ConfigMap', { name: 'x', envFrom: [{ configMapRef: { name: 'c' } }] }, /^configmap "c" not found$/],
+    ['a resourceFieldRef', { name: 'x', env: [{ name: 'S', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } }] }, /resourceFieldRef is not supported/],
+    ['an unknown fieldPath', { name: 'x', env: [{ name: 'S', valueFrom: { fieldRef: { fieldPath: 'spec.nope' } } }] }, /unsupported fieldRef\.fieldPath "spec\.nope"/],
   ];
-  for (const [why, cont] of bad) it(`refuses ${why} with CreateContainerConfigError`, () => assert.throws(() => containerEnv(pod(), cont, [], facts), EnvError));
+  for (const [why, cont, message] of bad) {
+    it(`refuses ${why} with CreateContainerConfigError`, () => assert.throws(() => containerEnv(pod(), cont, [], facts), (e: unknown) => e instanceof EnvError && e.code === 'CreateContainerConfigError' && message.test(e.message)));
+  }
   it('reads spec.nodeName and status.hostIP', () => {
     assert.deepEqual([fieldRefValue(pod(), facts, 'spec.nodeName'), fieldRefValue(pod(), facts, 'status.hostIP')], ['n1', '198.19.255.11']);
+  });
+});
+
+describe('containerEnv with ConfigMaps and Secrets', () => {
+  const sources: EnvSources = {
+    configMaps: new Map<string, Record<string, string> | undefined>([
+      ['settings', { MODE: 'fast', 'log.level': 'debug', '1bad': 'x' }],
+      ['gone', undefined],
+    ]),
+    secrets: new Map<string, Record<string, string> | undefined>([['creds', { user: 'admin', password: 's3cret' }]]),
+  };
+  const run = (c: Partial<Container>) => new Map(containerEnv(pod(), { name: 'x', ...c } as Container, [], facts, [], sources));
+
+  it('envFrom: every valid key (with the prefix), ConfigMap and Secret; keys that are no variable names are skipped', () => {
+    const env = run({ envFrom: [{ configMapRef: { name: 'settings' } }, { prefix: 'DB_', secretRef: { name: 'creds' } }] });
+    assert.deepEqual(
+      [...env].filter(([k]) => !k.startsWith('KUBERNETES')),
+      [['MODE', 'fast'], ['log.level', 'debug'], ['DB_user', 'admin'], ['DB_password', 's3cret']],
+    );
+  });
+
+  it('env overrides envFrom; configMapKeyRef and secretKeyRef read one key; $(VAR) sees them', () => {
+    const env = run({
+      envFrom: [{ configMapRef: { name: 'settings' } }],
+      env: [
+        { name: 'MODE', value: 'slow' },
+        { name: 'LEVEL', valueFrom: { configMapKeyRef: { name: 'settings', key: 'log.level' } } },
+        { name: 'PASS', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+        { name: 'DSN', value: 'user:$(PASS)@db' },
+      ],
+    });
+    assert.deepEqual([env.get('MODE'), env.get('LEVEL'), env.get('PASS'), env.get('DSN')], ['slow', 'debug', 's3cret', 'user:s3cret@db']);
+  });
+
+  it('optional sources and keys that are missing are left out', () => {
+    const env = run({
+      envFrom: [{ configMapRef: { name: 'gone', optional: true } }],
+      env: [
+        { name: 'A', valueFrom: { configMapKeyRef: { name: 'gone', key: 'k', optional: true } } },
+        { name: 'B', valueFrom: { secretKeyRef: { name: 'creds', key: 'nope', optional: true } } },
+      ],
+    });
+    assert.deepEqual([env.has('A'), env.has('B')], [false, false]);
+  });
+
+  it("a missing key that is not optional: kubelet's error", () => {
+    assert.throws(
+      () => run({ env: [{ name: 'A', valueFrom: { configMapKeyRef: { name: 'settings', key: 'nope' } } }] }),
+      (e: unknown) => e instanceof EnvError && e.message === "couldn't find key nope in ConfigMap shop/settings",
+    );
+  });
+
+  it('names the sources a container refers to', () => {
+    const names = envSourceNames({
+      name: 'x',
+      envFrom: [{ configMapRef: { name: 'a' } }, { secretRef: { name: 'b' } }],
+      env: [{ name: 'X', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }, { name: 'Y', valueFrom: { secretKeyRef: { name: 'b', key: 'k' } } }],
+    } as Container);
+    assert.deepEqual([[...names.configMaps], [...names.secrets]], [['a', 'c'], ['b']]);
   });
 });

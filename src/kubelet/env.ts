@@ -11,6 +11,55 @@ export class EnvError extends Error {
   readonly code = 'CreateContainerConfigError';
 }
 
+/**
+ * The ConfigMaps and Secrets of the pod's namespace that its env and envFrom name, read before the
+ * container starts: each as its keys' decoded values, undefined when it does not exist.
+ */
+export interface EnvSources {
+  configMaps: Map<string, Record<string, string> | undefined>;
+  secrets: Map<string, Record<string, string> | undefined>;
+}
+
+const NO_SOURCES: EnvSources = { configMaps: new Map(), secrets: new Map() };
+
+// The schema keeps valueFrom, configMapRef and secretRef as free-form objects: typed views of them.
+interface SourceRef {
+  name?: string;
+  optional?: boolean;
+}
+interface KeyRef extends SourceRef {
+  key?: string;
+}
+interface ValueFrom {
+  fieldRef?: { fieldPath?: string };
+  resourceFieldRef?: unknown;
+  configMapKeyRef?: KeyRef;
+  secretKeyRef?: KeyRef;
+}
+type EnvVarSpec = NonNullable<Container['env']>[number];
+type EnvFromSpec = NonNullable<Container['envFrom']>[number];
+const valueFromOf = (e: EnvVarSpec) => e.valueFrom as ValueFrom | undefined;
+const envFromRefs = (f: EnvFromSpec) => ({ configMap: f.configMapRef as SourceRef | undefined, secret: f.secretRef as SourceRef | undefined });
+
+/** The ConfigMap and Secret names a container's env and envFrom refer to. */
+export function envSourceNames(container: Container): { configMaps: Set<string>; secrets: Set<string> } {
+  const out = { configMaps: new Set<string>(), secrets: new Set<string>() };
+  for (const f of container.envFrom ?? []) {
+    const { configMap, secret } = envFromRefs(f);
+    if (configMap?.name) out.configMaps.add(String(configMap.name));
+    if (secret?.name) out.secrets.add(String(secret.name));
+  }
+  for (const e of container.env ?? []) {
+    const from = valueFromOf(e);
+    if (from?.configMapKeyRef?.name) out.configMaps.add(String(from.configMapKeyRef.name));
+    if (from?.secretKeyRef?.name) out.secrets.add(String(from.secretKeyRef.name));
+  }
+  return out;
+}
+
+// kubelet's check for envFrom keys (IsEnvVarName): others are skipped.
+const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
+
 /** The pod facts `fieldRef` may read that are not in the Pod object yet. */
 export interface PodFacts {
   podIP: string;
@@ -135,21 +184,55 @@ export function fieldRefValue(pod: Pod, facts: PodFacts, path: string): string {
 
 /**
  * The environment of one container, in order, as `[name, value]` pairs (a later pair of the same
- * name wins when turned into a map). Throws EnvError for sources Portico cannot read
- * (ConfigMap/Secret keys, envFrom), which kubelet reports as CreateContainerConfigError.
+ * name wins when turned into a map): Service variables, `envFrom` (ConfigMaps and Secrets, with
+ * their prefix), then `env` (values with `$(VAR)`, `fieldRef`, `configMapKeyRef`, `secretKeyRef`).
+ * A missing ConfigMap, Secret or key that is not `optional` throws EnvError with kubelet's text,
+ * which it reports as CreateContainerConfigError; so does `resourceFieldRef` (not supported here).
  */
-export function containerEnv(pod: Pod, container: Container, services: Iterable<Service>, facts: PodFacts, extra: Array<[string, string]> = []): Array<[string, string]> {
+export function containerEnv(pod: Pod, container: Container, services: Iterable<Service>, facts: PodFacts, extra: Array<[string, string]> = [], sources: EnvSources = NO_SOURCES): Array<[string, string]> {
   const env = new Map<string, string>(serviceEnv(pod, services));
   for (const [k, v] of extra) env.set(k, v);
-  if (container.envFrom?.length) throw new EnvError(`container "${container.name}": envFrom (ConfigMap/Secret) is not supported by Portico's process runtime`);
+  const ns = pod.metadata?.namespace ?? 'default';
+  const set = (k: string, v: string) => {
+    env.delete(k);
+    env.set(k, v);
+  };
+  for (const f of container.envFrom ?? []) {
+    const refs = envFromRefs(f);
+    const ref = refs.configMap ?? refs.secret;
+    if (!ref?.name) continue;
+    const what = refs.configMap ? 'configmap' : 'secret';
+    const data = (refs.configMap ? sources.configMaps : sources.secrets).get(String(ref.name));
+    if (!data) {
+      if (ref.optional) continue;
+      throw new EnvError(`${what} "${ref.name}" not found`);
+    }
+    for (const [k, v] of Object.entries(data)) {
+      const name = (f.prefix ?? '') + k;
+      if (ENV_VAR_NAME.test(name)) set(name, v);
+    }
+  }
   for (const e of container.env ?? []) {
     let value: string;
-    const from = e.valueFrom as { fieldRef?: { fieldPath?: string }; resourceFieldRef?: unknown; configMapKeyRef?: unknown; secretKeyRef?: unknown } | undefined;
+    const from = valueFromOf(e);
     if (from?.fieldRef) value = fieldRefValue(pod, facts, from.fieldRef.fieldPath ?? '');
-    else if (from) throw new EnvError(`container "${container.name}": env ${e.name}: only valueFrom.fieldRef is supported by Portico's process runtime`);
+    else if (from?.configMapKeyRef || from?.secretKeyRef) {
+      const ref = (from.configMapKeyRef ?? from.secretKeyRef)!;
+      const [what, kind] = from.configMapKeyRef ? ['configmap', 'ConfigMap'] : ['secret', 'Secret'];
+      const data = (from.configMapKeyRef ? sources.configMaps : sources.secrets).get(ref.name ?? '');
+      if (!data) {
+        if (ref.optional) continue;
+        throw new EnvError(`${what} "${ref.name ?? ''}" not found`);
+      }
+      const v = data[ref.key ?? ''];
+      if (v === undefined) {
+        if (ref.optional) continue;
+        throw new EnvError(`couldn't find key ${ref.key ?? ''} in ${kind} ${ns}/${ref.name ?? ''}`);
+      }
+      value = v;
+    } else if (from) throw new EnvError(`container "${container.name}": env ${e.name}: valueFrom.resourceFieldRef is not supported by Portico's process runtime`);
     else value = expand(e.value ?? '', (n) => env.get(n));
-    env.delete(e.name);
-    env.set(e.name, value);
+    set(e.name, value);
   }
   return [...env];
 }

@@ -22,7 +22,7 @@ import type { Service } from '../registry/kinds/service.js';
 import type { Node } from '../registry/kinds/node.js';
 import { StatusError } from '../util/errors.js';
 import { DEFAULT_BACKOFF, nextCrashCount, restartDelay, shouldRestart, type BackoffOptions } from './backoff.js';
-import { EnvError, containerArgv, containerEnv } from './env.js';
+import { EnvError, containerArgv, containerEnv, envSourceNames, type EnvSources } from './env.js';
 import { ProbeTracker, runProbe, type ProbeKind } from './probe.js';
 import { computePodStatus, rfc3339, type ContainerView } from './status.js';
 import { isAlive, readExitStatus, signalGroup, spawnContainer, terminationOf } from './process.js';
@@ -90,6 +90,8 @@ interface PodRecord {
 }
 
 const STATE_FILE = 'pod.json';
+/** How soon a container whose ConfigMap or Secret is missing is tried again. */
+const CONFIG_RETRY_MS = 2000;
 
 /** Runtime of one container: its record plus what only lives in memory (probes, timers). */
 /** `lifecycle.preStop.sleep.seconds` of a container, 0 when it has none. */
@@ -220,10 +222,15 @@ class PodWorker {
     if (this.runner.isolation === 'loopback') extra.push(['POD_IP', facts.podIP]);
     let env: Array<[string, string]>;
     try {
-      env = containerEnv(pod, c.spec, this.runner.serviceList(), facts, extra);
+      env = containerEnv(pod, c.spec, this.runner.serviceList(), facts, extra, await this.runner.envSources(pod, c.spec));
     } catch (err) {
       if (!(err instanceof EnvError)) throw err;
       c.rec.state = { waiting: { reason: err.code, message: err.message } };
+      // As kubelet, try again later: the ConfigMap or Secret may appear.
+      c.backoffTimer = setTimeout(() => {
+        c.backoffTimer = undefined;
+        this.requestSync();
+      }, CONFIG_RETRY_MS);
       return;
     }
     const argv = containerArgv(c.spec, env);
@@ -493,6 +500,28 @@ export class PodRunner {
 
   hostnameOf(pod: Pod): string {
     return (pod.spec?.hostname || pod.metadata?.name || 'pod').slice(0, 63).replace(/[-.]+$/, '');
+  }
+
+  /** Reads the ConfigMaps and Secrets a container's env and envFrom name, as kubelet does at container start. */
+  async envSources(pod: Pod, container: Container): Promise<EnvSources> {
+    const ns = encodeURIComponent(pod.metadata?.namespace ?? 'default');
+    const names = envSourceNames(container);
+    const read = async (resource: 'configmaps' | 'secrets', name: string): Promise<Record<string, string> | undefined> => {
+      let obj: { data?: Record<string, string> };
+      try {
+        obj = await this.client.request<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${ns}/${resource}/${encodeURIComponent(name)}`);
+      } catch (err) {
+        if (err instanceof StatusError && err.code === 404) return undefined;
+        throw new EnvError(`reading ${resource === 'configmaps' ? 'configmap' : 'secret'} "${name}": ${(err as Error).message}`);
+      }
+      const data = obj.data ?? {};
+      // Secret values travel base64-encoded; the process sees the bytes.
+      return resource === 'secrets' ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : data;
+    };
+    const out: EnvSources = { configMaps: new Map(), secrets: new Map() };
+    for (const n of names.configMaps) out.configMaps.set(n, await read('configmaps', n));
+    for (const n of names.secrets) out.secrets.set(n, await read('secrets', n));
+    return out;
   }
 
   serviceList(): Service[] {

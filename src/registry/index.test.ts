@@ -11,7 +11,7 @@ test('lookups by resource, kind and short name', () => {
   assert.equal(kindByKind('Lease')?.group, 'coordination.k8s.io');
   assert.equal(kindByKind('Pod', '')?.resource, 'pods');
   assert.equal(kindByKind('Pod', 'apps'), undefined);
-  const shorts: [string, string][] = [['svc', 'services'], ['ep', 'endpoints'], ['po', 'pods'], ['no', 'nodes'], ['ns', 'namespaces'], ['ev', 'events'], ['deploy', 'deployments'], ['rs', 'replicasets']];
+  const shorts: [string, string][] = [['svc', 'services'], ['ep', 'endpoints'], ['po', 'pods'], ['no', 'nodes'], ['ns', 'namespaces'], ['ev', 'events'], ['deploy', 'deployments'], ['rs', 'replicasets'], ['cm', 'configmaps']];
   for (const [s, r] of shorts) assert.equal(kindByShortName(s)?.resource, r, s);
   assert.deepEqual(groupVersions().map(apiVersionOf), ['v1', 'discovery.k8s.io/v1', 'coordination.k8s.io/v1', 'apps/v1']);
 });
@@ -28,6 +28,8 @@ test('kind definitions are consistent', () => {
     Lease: { namespaced: true, nameRule: 'dns1123subdomain', status: false, categories: [] },
     Deployment: { namespaced: true, nameRule: 'dns1123subdomain', status: true, categories: ['all'] },
     ReplicaSet: { namespaced: true, nameRule: 'dns1123subdomain', status: true, categories: ['all'] },
+    ConfigMap: { namespaced: true, nameRule: 'dns1123subdomain', status: false, categories: [] },
+    Secret: { namespaced: true, nameRule: 'dns1123subdomain', status: false, categories: [] },
   };
   assert.deepEqual(kinds.map((k) => k.kind).sort(), Object.keys(expect).sort());
   for (const k of kinds) {

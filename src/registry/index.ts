@@ -11,6 +11,7 @@ import { podKind } from './kinds/pod.js';
 import { serviceKind } from './kinds/service.js';
 import { deploymentKind } from './kinds/deployment.js';
 import { replicaSetKind } from './kinds/replicaset.js';
+import { configMapKind, secretKind } from './kinds/configmap.js';
 
 // A KindDef<Pod> is not a KindDef<KubeObject> to the type checker (its field selectors take a
 // Pod); the generic layer only ever hands each definition objects of its own kind.
@@ -27,6 +28,8 @@ export const kinds: KindDef[] = [
   erase(leaseKind),
   erase(deploymentKind),
   erase(replicaSetKind),
+  erase(configMapKind),
+  erase(secretKind),
 ];
 
 const byGVR = new Map<string, KindDef>();

@@ -159,13 +159,17 @@ function intOrString(r: WireReader, present: boolean): number | string | undefin
 }
 
 function mapEntry(r: WireReader, spec: MessageSpec, f: FieldSpec): [string, unknown] {
-  const quantityValue = typeof f.type === 'object' && 'map' in f.type && f.type.map === 'quantity';
+  const valueType = typeof f.type === 'object' && 'map' in f.type ? f.type.map : 'string';
   let key = '';
-  let value: unknown = quantityValue ? '0' : '';
+  let value: unknown = valueType === 'quantity' ? '0' : '';
   while (!r.done()) {
     const { field, wire } = r.tag(`${shortName(spec)}.${f.json}`);
     if (field === 1 && wire === WIRE_LEN) key = r.string(`${f.json} key`);
-    else if (field === 2 && wire === WIRE_LEN) value = quantityValue ? quantity(r.sub()) || '0' : r.string(`${f.json} value`);
+    else if (field === 2 && wire === WIRE_LEN) {
+      if (valueType === 'quantity') value = quantity(r.sub()) || '0';
+      else if (valueType === 'bytes') value = Buffer.from(r.bytes()).toString('base64');
+      else value = r.string(`${f.json} value`);
+    }
     else throw new ProtobufError(`proto: unknown field ${field} (wire type ${wire}) in map entry ${spec.name}.${f.json}`);
   }
   return [key, value];

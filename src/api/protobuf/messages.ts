@@ -11,8 +11,8 @@ export type Scalar = 'string' | 'int32' | 'int64' | 'bool' | 'bytes' | 'time' | 
 
 export type FieldType =
   | Scalar
-  /** map<string, string>: entries are messages {1: key, 2: value}. */
-  | { map: 'string' | 'quantity' }
+  /** map<string, string|Quantity|bytes>: entries are messages {1: key, 2: value}; bytes become base64. */
+  | { map: 'string' | 'quantity' | 'bytes' }
   /** A nested message, by its name in MESSAGES. */
   | { message: string };
 
@@ -55,6 +55,7 @@ function msg(pkg: string, name: string, rows: Row[]): [string, MessageSpec] {
 const m = (message: string): FieldType => ({ message });
 const STRMAP: FieldType = { map: 'string' };
 const QTYMAP: FieldType = { map: 'quantity' };
+const BYTESMAP: FieldType = { map: 'bytes' };
 // Fields this server keeps out of scope; their content is opaque here.
 const OPAQUE: FieldType = 'bytes';
 
@@ -207,6 +208,21 @@ export const MESSAGES: ReadonlyMap<string, MessageSpec> = new Map([
     [5, 'apiVersion', 'string'],
     [6, 'resourceVersion', 'string'],
     [7, 'fieldPath', 'string'],
+  ]),
+
+  // ---- ConfigMap and Secret (`kubectl create configmap|secret`) ----
+  msg(CORE, 'ConfigMap', [
+    [1, 'metadata', m('ObjectMeta')],
+    [2, 'data', STRMAP],
+    [3, 'binaryData', BYTESMAP],
+    [4, 'immutable', 'bool', 'always'],
+  ]),
+  msg(CORE, 'Secret', [
+    [1, 'metadata', m('ObjectMeta')],
+    [2, 'data', BYTESMAP],
+    [3, 'type', 'string'],
+    [4, 'stringData', STRMAP],
+    [5, 'immutable', 'bool', 'always'],
   ]),
 
   // ---- Pod (what generators and simple clients fill; the rest is 415) ----
@@ -520,6 +536,8 @@ export const TOP_LEVEL: ReadonlyMap<string, string> = new Map([
   ['v1/Service', 'Service'],
   ['v1/Pod', 'Pod'],
   ['v1/Endpoints', 'Endpoints'],
+  ['v1/ConfigMap', 'ConfigMap'],
+  ['v1/Secret', 'Secret'],
   ['apps/v1/Deployment', 'Deployment'],
   ['apps/v1/ReplicaSet', 'ReplicaSet'],
 ]);

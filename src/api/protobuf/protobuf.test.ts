@@ -444,6 +444,15 @@ describe('decodeProtobufObject', () => {
     assert.deepEqual(pruneAndCheck(structuredClone(obj), d, 'Strict').obj, want);
   });
 
+  it('kubectl create configmap and secret generic (bytes captured from kubectl 1.32): Secret data is bytes, base64 in JSON', () => {
+    const cm = Buffer.from('6b3873000a0f0a0276311209436f6e6669674d6170121c0a120a02633212001a0022002a0032003800420012060a01611201621a002200', 'hex');
+    assert.deepEqual(decodeProtobufObject(cm, def('ConfigMap')), { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c2' }, data: { a: 'b' } });
+    const secret = Buffer.from('6b3873000a0c0a0276311206536563726574122b0a120a02733212001a0022002a0032003800420012060a016b1201761a0d6578616d706c652e636f6d2f781a002200', 'hex');
+    assert.deepEqual(decodeProtobufObject(secret, def('Secret')), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's2' }, data: { k: 'dg==' }, type: 'example.com/x' });
+    const binary = envelope('Secret', [...meta('b'), ...msg(2, str(1, 'bin'), bytes(2, [0, 255, 10])), ...entry(4, 'plain', 'text'), ...bool(5, true)]);
+    assert.deepEqual(decodeProtobufObject(binary, def('Secret')), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'b' }, data: { bin: 'AP8K' }, stringData: { plain: 'text' }, immutable: true });
+  });
+
   for (const row of rows) {
     it(row.why, () => {
       const d = def(row.kind);
@@ -516,9 +525,9 @@ describe('decodeProtobufObject', () => {
     assert.ok(rejected > variants.length / 2, `most corruptions are rejected (${rejected} of ${variants.length})`);
   });
 
-  it('has a table for exactly Namespace, Service, Pod, Endpoints, Deployment and ReplicaSet', () => {
-    const supported = ['Namespace', 'Service', 'Pod', 'Endpoints', 'Deployment', 'ReplicaSet', 'Lease', 'Node', 'EndpointSlice', 'Event'].filter((k) => protobufSupported(def(k)));
-    assert.deepEqual(supported, ['Namespace', 'Service', 'Pod', 'Endpoints', 'Deployment', 'ReplicaSet']);
+  it('has a table for exactly Namespace, Service, Pod, Endpoints, ConfigMap, Secret, Deployment and ReplicaSet', () => {
+    const supported = ['Namespace', 'Service', 'Pod', 'Endpoints', 'ConfigMap', 'Secret', 'Deployment', 'ReplicaSet', 'Lease', 'Node', 'EndpointSlice', 'Event'].filter((k) => protobufSupported(def(k)));
+    assert.deepEqual(supported, ['Namespace', 'Service', 'Pod', 'Endpoints', 'ConfigMap', 'Secret', 'Deployment', 'ReplicaSet']);
   });
 
   it('refers only to messages that have tables', () => {
