@@ -1,7 +1,9 @@
 // kubectl's generator commands through the real server. `kubectl create namespace`, `kubectl
-// create service ...` and `kubectl create deployment` send protobuf bodies
+// create service ...`, `kubectl create deployment` and `kubectl create configmap|secret` send protobuf bodies
 // (application/vnd.kubernetes.protobuf); `kubectl run` and `kubectl expose` send JSON. Each result is read back with `kubectl get -o json`.
 import { after, before, describe, it } from 'node:test';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { cleanup, kubectl, kubectlOk, request, startPortico, waitFor, type Portico, type StatusBody } from './harness.js';
 
@@ -174,6 +176,42 @@ describe('kubectl create / run / expose', () => {
     const st = r.json<StatusBody>();
     assert.equal(st.reason, 'UnsupportedMediaType');
     assert.match(String(st.message), /k8s\.io\.api\.core\.v1\.Container\.readinessProbe \(11\) cannot be decoded from application\/vnd\.kubernetes\.protobuf by this server; send the object as application\/json/);
+  });
+
+  it('kubectl create configmap / secret generic / secret tls (protobuf bodies); get prints kube\'s columns', async () => {
+    const file = join(p.root, 'app.properties');
+    await writeFile(file, 'color=blue\nsize=2\n');
+    assert.equal((await kubectlOk(p, ['create', 'configmap', 'app', '--from-literal=mode=fast', `--from-file=${file}`, '-n', 'apps'])).trim(), 'configmap/app created');
+    const cm = JSON.parse(await kubectlOk(p, ['get', 'cm', 'app', '-n', 'apps', '-o', 'json'])) as { data: Record<string, string> };
+    assert.deepEqual(cm.data, { mode: 'fast', 'app.properties': 'color=blue\nsize=2\n' });
+    assert.equal((await kubectlOk(p, ['create', 'secret', 'generic', 'creds', '--from-literal=password=s3cret', '-n', 'apps'])).trim(), 'secret/creds created');
+    const secret = JSON.parse(await kubectlOk(p, ['get', 'secret', 'creds', '-n', 'apps', '-o', 'json'])) as { type: string; data: Record<string, string> };
+    assert.deepEqual([secret.type, secret.data], ['Opaque', { password: Buffer.from('s3cret').toString('base64') }]);
+    // The data dir's CA and its key are a matching PEM pair, as kubectl checks.
+    const pki = join(p.dataDir, 'pki');
+    assert.equal((await kubectlOk(p, ['create', 'secret', 'tls', 'tls', `--cert=${join(pki, 'ca.crt')}`, `--key=${join(pki, 'ca.key')}`, '-n', 'apps'])).trim(), 'secret/tls created');
+    const tls = JSON.parse(await kubectlOk(p, ['get', 'secret', 'tls', '-n', 'apps', '-o', 'json'])) as { type: string; data: Record<string, string> };
+    assert.deepEqual([tls.type, Object.keys(tls.data).sort()], ['kubernetes.io/tls', ['tls.crt', 'tls.key']]);
+    assert.equal(Buffer.from(tls.data['tls.crt']!, 'base64').toString(), p.caPem);
+    const table = await kubectlOk(p, ['get', 'cm,secret', '-n', 'apps']);
+    assert.match(table, /^NAME\s+DATA\s+AGE\nconfigmap\/app\s+2\s+\d+s$/m);
+    assert.match(table, /^NAME\s+TYPE\s+DATA\s+AGE\nsecret\/creds\s+Opaque\s+1\s+\d+s\nsecret\/tls\s+kubernetes\.io\/tls\s+2\s+\d+s$/m);
+    assert.match(await kubectlOk(p, ['describe', 'secret', 'creds', '-n', 'apps']), /^password:\s+6 bytes$/m);
+  });
+
+  it('Secret stringData is merged into data and never stored; immutable ConfigMaps refuse data changes; bad keys get 422', async () => {
+    await kubectlOk(p, ['apply', '-n', 'apps', '-f', '-'], { input: 'apiVersion: v1\nkind: Secret\nmetadata: {name: plain}\nstringData: {token: abc}\ndata: {other: eHl6}\n' });
+    const plain = JSON.parse(await kubectlOk(p, ['get', 'secret', 'plain', '-n', 'apps', '-o', 'json'])) as Record<string, unknown>;
+    assert.deepEqual(plain.data, { other: 'eHl6', token: 'YWJj' });
+    assert.equal(plain.stringData, undefined);
+    await kubectlOk(p, ['apply', '-n', 'apps', '-f', '-'], { input: 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: frozen}\nimmutable: true\ndata: {a: "1"}\n' });
+    const change = await kubectl(p, ['patch', 'cm', 'frozen', '-n', 'apps', '--type=merge', '-p', '{"data":{"a":"2"}}']);
+    assert.notEqual(change.code, 0);
+    assert.match(change.stderr, /ConfigMap "frozen" is invalid: data: Forbidden: field is immutable when `immutable` is set/);
+    assert.match(await kubectlOk(p, ['label', 'cm', 'frozen', '-n', 'apps', 'x=y']), /configmap\/frozen labeled/, 'metadata may still change');
+    const bad = await kubectl(p, ['apply', '-n', 'apps', '-f', '-'], { input: 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: badkey}\ndata: {"a/b": c}\n' });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /ConfigMap "badkey" is invalid: data\[a\/b\]: Invalid value: "a\/b": a valid config key must consist of alphanumeric characters, '-', '_' or '\.'/);
   });
 
   it('a protobuf body over raw HTTPS creates the object; responses are JSON', async () => {

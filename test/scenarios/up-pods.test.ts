@@ -1,7 +1,8 @@
 // `portico up` on one host (a network namespace standing in for it), as the README's first page
 // promises: a Pod applied with kubectl runs as a process with its own address, becomes Ready, a
 // Service's cluster IP reaches it through the nftables data plane, its DNS name resolves, the pod's
-// resolv.conf points at the cluster DNS, and `kubectl logs` reads its output through the API.
+// resolv.conf points at the cluster DNS, and `kubectl logs` reads its output through the API. A
+// pod's environment from a ConfigMap and a Secret made with `kubectl create configmap|secret`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -122,5 +123,39 @@ spec:
 
     const logs = await kubectl(['logs', 'echo']);
     assert.match(logs, /Portico echo is up: echo-pod on http 0\.0\.0\.0:8080/);
+  });
+
+  it("a pod's environment from a ConfigMap and a Secret; one not there yet holds the container in CreateContainerConfigError until it is", async () => {
+    assert.match(await kubectl(['create', 'configmap', 'app-config', '--from-literal=MODE=fast', '--from-literal=GREETING=hello']), /configmap\/app-config created/);
+    assert.match(await kubectl(['create', 'secret', 'generic', 'app-secret', '--from-literal=password=s3cret']), /secret\/app-secret created/);
+    await kubectl(['apply', '-f', '-'], `
+apiVersion: v1
+kind: Pod
+metadata: {name: configured}
+spec:
+  containers:
+  - name: app
+    image: busybox
+    command: [sh, -c, 'echo "$MODE $GREETING $DB_password $PASS $LATE"; exec sleep 3600']
+    envFrom:
+    - configMapRef: {name: app-config}
+    - {prefix: DB_, secretRef: {name: app-secret}}
+    env:
+    - {name: PASS, valueFrom: {secretKeyRef: {name: app-secret, key: password}}}
+    - {name: LATE, valueFrom: {configMapKeyRef: {name: late-config, key: v}}}
+`);
+    const waiting = await waitFor('CreateContainerConfigError for the missing ConfigMap', async () => {
+      const p = JSON.parse(await kubectl(['get', 'pod', 'configured', '-o', 'json'])) as { status?: { containerStatuses?: Array<{ state?: { waiting?: { reason?: string; message?: string } } }> } };
+      const w = p.status?.containerStatuses?.[0]?.state?.waiting;
+      return w?.reason === 'CreateContainerConfigError' ? w : undefined;
+    });
+    assert.equal(waiting.message, 'configmap "late-config" not found');
+    await kubectl(['create', 'configmap', 'late-config', '--from-literal=v=now']);
+    const line = await waitFor('the container started with its environment', async () => {
+      const r = await run(inNs([KUBECTL, '--kubeconfig', join(dir, 'data', 'kubeconfig.yaml'), 'logs', 'configured']));
+      return r.code === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+    });
+    assert.equal(line, 'fast hello s3cret s3cret now');
+    await kubectl(['delete', 'pod', 'configured', '--grace-period=1']);
   });
 });

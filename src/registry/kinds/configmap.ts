@@ -1,5 +1,5 @@
 // core/v1 ConfigMap and Secret: schemas, types, kube's validation (config keys, a key in only one
-// of data/binaryData, 1 MiB in all, `immutable`, the Secret types' required keys), Secret's
+// of data/binaryData, 1 MiB of values in all, `immutable`, the Secret types' required keys), Secret's
 // write-only `stringData` merged into `data`, and kube's printers.
 import type { Static } from '@sinclair/typebox';
 import { Type } from '@sinclair/typebox';
@@ -54,12 +54,14 @@ function validateBase64(m: Record<string, string> | undefined, path: string): Fi
     .map(([k, v]) => field.invalid(`${path}[${k}]`, v, 'illegal base64 data'));
 }
 
-/** The `immutable` rule shared by both kinds: data frozen and the flag kept once set. */
-function validateImmutable(obj: { immutable?: boolean }, old: { immutable?: boolean }, same: boolean, fields: string[]): FieldError[] {
+/** The `immutable` rule shared by both kinds: each data field frozen and the flag kept once set. */
+function validateImmutable<T extends { immutable?: boolean }>(obj: T, old: T, fields: Array<keyof T & string>): FieldError[] {
   if (old.immutable !== true) return [];
   const errs: FieldError[] = [];
   if (obj.immutable !== true) errs.push(field.forbidden('immutable', 'field is immutable when `immutable` is set'));
-  if (!same) for (const f of fields) errs.push(field.forbidden(f, 'field is immutable when `immutable` is set'));
+  for (const f of fields) {
+    if (!sameMap(obj[f] as Record<string, string> | undefined, old[f] as Record<string, string> | undefined)) errs.push(field.forbidden(f, 'field is immutable when `immutable` is set'));
+  }
   return errs;
 }
 
@@ -82,15 +84,15 @@ export const configMapKind: KindDef<ConfigMap> = {
     const errs = [...validateKeys(Object.keys(cm.data ?? {}), 'data'), ...validateKeys(Object.keys(cm.binaryData ?? {}), 'binaryData'), ...validateBase64(cm.binaryData, 'binaryData')];
     let size = 0;
     for (const [k, v] of Object.entries(cm.data ?? {})) {
-      size += k.length + Buffer.byteLength(v);
+      size += Buffer.byteLength(v);
       if (cm.binaryData && k in cm.binaryData) errs.push(field.invalid(`data[${k}]`, k, 'duplicate of key present in binaryData'));
     }
-    for (const [k, v] of Object.entries(cm.binaryData ?? {})) size += k.length + base64Size(v);
+    for (const v of Object.values(cm.binaryData ?? {})) size += base64Size(v);
     if (size > MAX_SIZE) errs.push(field.tooLong('', `may not be more than ${MAX_SIZE} bytes`));
     return errs;
   },
   validateUpdate(cm, old) {
-    return validateImmutable(cm, old, sameMap(cm.data, old.data) && sameMap(cm.binaryData, old.binaryData), ['data', 'binaryData']);
+    return validateImmutable(cm, old, ['data', 'binaryData']);
   },
   table: {
     columns: [nameColumn, col('Data', 'The number of keys in the ConfigMap.', 0, 'integer'), ageColumn],
@@ -134,7 +136,7 @@ export const secretKind: KindDef<Secret> = {
     const keys = Object.keys(s.data ?? {});
     const errs = [...validateKeys(keys, 'data'), ...validateBase64(s.data, 'data')];
     let size = 0;
-    for (const [k, v] of Object.entries(s.data ?? {})) size += k.length + base64Size(v);
+    for (const v of Object.values(s.data ?? {})) size += base64Size(v);
     if (size > MAX_SIZE) errs.push(field.tooLong('data', `may not be more than ${MAX_SIZE} bytes`));
     for (const k of REQUIRED_KEYS[s.type ?? ''] ?? []) if (!keys.includes(k)) errs.push(field.required(`data[${k}]`));
     if (s.type === 'kubernetes.io/basic-auth' && !keys.includes('username') && !keys.includes('password')) {
@@ -145,7 +147,7 @@ export const secretKind: KindDef<Secret> = {
   validateUpdate(s, old) {
     const errs: FieldError[] = [];
     if ((s.type ?? 'Opaque') !== (old.type ?? 'Opaque')) errs.push(field.invalid('type', s.type, 'field is immutable'));
-    return [...errs, ...validateImmutable(s, old, sameMap(s.data, old.data), ['data'])];
+    return [...errs, ...validateImmutable(s, old, ['data'])];
   },
   table: {
     columns: [nameColumn, col('Type', 'The type of secret'), col('Data', 'The number of keys in the secret.', 0, 'integer'), ageColumn],
