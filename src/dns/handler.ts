@@ -149,7 +149,10 @@ export class DnsHandler {
     private readonly log: Logger,
   ) {}
 
-  /** Answers one query; null means drop. Never throws or rejects. */
+  /**
+   * Answers one query; null means drop. Never throws or rejects. `raw` need only stay valid for
+   * this call (what answers later keeps a copy).
+   */
   handle(raw: Buffer, tcp: boolean): Buffer | null | Promise<Buffer | null> {
     const start = performance.now();
     let key: string | undefined;
@@ -189,10 +192,11 @@ export class DnsHandler {
           return this.remember(key, q, RCODE.NXDOMAIN, this.done(raw, q, RCODE.NXDOMAIN, true, null, this.zone.soaRecord(), limit, start));
         case 'refused':
           return this.remember(key, q, RCODE.REFUSED, this.done(raw, q, RCODE.REFUSED, false, null, null, limit, start));
+        // Copies: these answer later, and `raw` may be a view of a receive ring reused meanwhile.
         case 'external':
-          return this.external(raw, q, a.hops, a.target, limit, start);
+          return this.external(Buffer.from(raw), q, a.hops, a.target, limit, start);
         case 'forward':
-          return this.forward(raw, q, limit, start);
+          return this.forward(Buffer.from(raw), q, limit, start);
       }
     } catch (err) {
       this.log.error({ err, qname: q.qname, qtype: q.qtype }, 'dns: failed to answer');

@@ -1,7 +1,6 @@
 // The cluster DNS server: UDP and TCP on one address, answers from the zone index, forwarding
 // of other names, and an HTTP side port for /health, /ready and /metrics. With `workers` > 1 the
 // UDP socket is served by that many worker processes (see workers.ts); TCP and HTTP stay here.
-import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer as createTcpServer, isIPv6, type Server as TcpServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,7 +9,8 @@ import type { Registry } from 'prom-client';
 import { RCODE, TYPE } from './wire.js';
 import { ZoneIndex, type ZoneInformers, type ZoneOptions } from './zone.js';
 import { AnswerCache, Forwarder, parseHostPort, resolvConfUpstreams, type Upstream } from './upstream.js';
-import { DnsHandler, DnsMetrics, createUdpSocket, serveUdp } from './handler.js';
+import { DnsHandler, DnsMetrics } from './handler.js';
+import { serveUdpOn, type UdpIo, type UdpServing } from './udp.js';
 import { BindError, RELAY_KINDS, UdpWorkers } from './workers.js';
 
 export { buildResponse } from './handler.js';
@@ -33,6 +33,11 @@ export interface DnsServerOptions extends ZoneOptions, ZoneInformers {
    * share the UDP socket, each with a zone index fed from this process's informers.
    */
   workers?: number;
+  /**
+   * How one process serves UDP: `recvmmsg` (the native batched shim, native/udpmmsg.c) or `dgram`.
+   * Default: `recvmmsg` when the addon is built, else `dgram`. Workers always use dgram.
+   */
+  udpIo?: UdpIo;
   logger?: Logger;
 }
 
@@ -46,6 +51,8 @@ export interface DnsServer {
   registry: Registry;
   /** Processes answering UDP: 1, or the number of live workers. */
   udpProcesses(): number;
+  /** How UDP is served: `recvmmsg`, `dgram`, or `workers` (dgram in each worker). */
+  udpIo: UdpIo | 'workers';
   /** The Prometheus text of /metrics (summed over the workers). */
   metricsText(): Promise<string>;
   /**
@@ -58,17 +65,6 @@ export interface DnsServer {
 
 function splitListen(s: string, defaultPort: number): Upstream {
   return parseHostPort(s, defaultPort);
-}
-
-function listenUdp(sock: UdpSocket, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onErr = (e: Error): void => reject(e);
-    sock.once('error', onErr);
-    sock.bind({ address: host, port, exclusive: true }, () => {
-      sock.off('error', onErr);
-      resolve(sock.address().port);
-    });
-  });
 }
 
 function listenTcp(srv: TcpServer | HttpServer, host: string, port: number): Promise<number> {
@@ -124,7 +120,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   const handler = new DnsHandler(zone, forwarder, cache, metrics, log);
 
   const family = isIPv6(host) ? 'udp6' : 'udp4';
-  let udp: UdpSocket | undefined;
+  let udp: UdpServing | undefined;
   let workers: UdpWorkers | undefined;
   let tcp: TcpServer | undefined;
   let boundPort = port;
@@ -138,14 +134,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
   // the first protocol got.
   for (let attempt = 0; ; attempt++) {
     if (nWorkers === 1) {
-      udp = createUdpSocket(family);
-      boundPort = await listenUdp(udp, host, port);
+      udp = await serveUdpOn(handler, host, port, log, opts.udpIo);
+      boundPort = udp.port;
       tcp = newTcp();
       try {
         await listenTcp(tcp, host, boundPort);
         break;
       } catch (err) {
-        udp.close();
+        await udp.close();
         if (port !== 0 || attempt >= 10) {
           unsubscribe();
           throw err;
@@ -176,10 +172,6 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
         }
       }
     }
-  }
-  if (udp) {
-    udp.on('error', (err) => log.warn({ err }, 'dns: UDP socket error'));
-    serveUdp(udp, handler);
   }
   const metricsText = async (): Promise<string> => (workers ? (await workers.aggregate(metrics.registry)).metrics() : metrics.registry.metrics());
 
@@ -216,12 +208,12 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     () => log.info({ names: zone.size() }, 'dns: informers synced, answering'),
     () => undefined,
   );
-  log.info({ listen: `${host}:${boundPort}`, zone: zone.zone, udpWorkers: nWorkers, upstreams: upstreams.map((u) => `${u.host}:${u.port}`) }, 'dns: serving');
+  log.info({ listen: `${host}:${boundPort}`, zone: zone.zone, udpWorkers: nWorkers, udpIo: udp?.io ?? 'workers', upstreams: upstreams.map((u) => `${u.host}:${u.port}`) }, 'dns: serving');
 
   const tcpServer = tcp;
   const udpSock = udp;
   const pool = workers;
-  const extra: Array<{ udp: UdpSocket; tcp: TcpServer }> = [];
+  const extra: Array<{ udp: UdpServing; tcp: TcpServer }> = [];
   return {
     host,
     port: boundPort,
@@ -229,20 +221,18 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     zone,
     registry: metrics.registry,
     udpProcesses: () => (pool ? pool.size() : 1),
+    udpIo: udpSock ? udpSock.io : 'workers',
     metricsText,
     async listenAlso(h: string) {
       if (pool) throw new Error('dns: a second address needs a single UDP process (workers 1)');
-      const u = createUdpSocket(isIPv6(h) ? 'udp6' : 'udp4');
-      await listenUdp(u, h, boundPort);
+      const u = await serveUdpOn(handler, h, boundPort, log, opts.udpIo);
       const t = newTcp();
       try {
         await listenTcp(t, h, boundPort);
       } catch (err) {
-        u.close();
+        await u.close();
         throw err;
       }
-      u.on('error', (err) => log.warn({ err }, 'dns: UDP socket error'));
-      serveUdp(u, handler);
       extra.push({ udp: u, tcp: t });
       log.info({ listen: `${h}:${boundPort}` }, 'dns: serving');
     },
@@ -251,14 +241,14 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       unsubscribe();
       forwarder.close();
       await Promise.all([
-        udpSock ? new Promise<void>((r) => udpSock.close(() => r())) : Promise.resolve(),
+        udpSock ? udpSock.close() : Promise.resolve(),
         pool ? pool.close() : Promise.resolve(),
         new Promise<void>((r) => {
           tcpServer.close(() => r());
           for (const c of conns) c.destroy();
         }),
         http ? new Promise<void>((r) => { http.close(() => r()); http.closeAllConnections(); }) : Promise.resolve(),
-        ...extra.flatMap((x) => [new Promise<void>((r) => x.udp.close(() => r())), new Promise<void>((r) => x.tcp.close(() => r()))]),
+        ...extra.flatMap((x) => [x.udp.close(), new Promise<void>((r) => x.tcp.close(() => r()))]),
       ]);
     },
   };
