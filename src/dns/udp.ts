@@ -82,12 +82,12 @@ interface Ring {
 function serveBatched(a: MmsgAddon, handler: DnsHandler, host: string, port: number, log: Logger): UdpServing {
   let open = true;
   // Set once open() returns; the batch callback only runs later, from the event loop.
-  let ring: Ring | undefined;
+  const state: { ring?: Ring } = {};
   const sendLater = (out: Buffer | null, peer: Uint8Array): void => {
-    if (out && open && ring) a.sendTo(ring.sock, out, peer);
+    if (out && open && state.ring) a.sendTo(state.ring.sock, out, peer);
   };
   const onBatch = (n: number): void => {
-    const { sock, inBuf, outBuf, inLen, outLen, slot } = ring!;
+    const { sock, inBuf, outBuf, inLen, outLen, slot } = state.ring!;
     for (let i = 0; i < n; i++) {
       const len = inLen[i]!;
       // -1: larger than a slot (4 KiB); no DNS client sends such a query over UDP.
@@ -108,7 +108,7 @@ function serveBatched(a: MmsgAddon, handler: DnsHandler, host: string, port: num
     }
   };
   const sock = a.open(host, port, onBatch);
-  ring = {
+  state.ring = {
     sock,
     inBuf: Buffer.from(sock.in.buffer, sock.in.byteOffset, sock.in.byteLength),
     outBuf: Buffer.from(sock.out.buffer, sock.out.byteOffset, sock.out.byteLength),
