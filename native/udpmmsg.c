@@ -378,7 +378,11 @@ static napi_value u_close(napi_env env, napi_callback_info info) {
   napi_delete_reference(env, s->cb);
   napi_delete_reference(env, s->self);
   napi_async_destroy(env, s->actx);
+  // Closing a poll handle takes the descriptor out of epoll at once, so the descriptor can go now
+  // (the port is free when close returns); the handle's memory waits for the loop.
   uv_close((uv_handle_t *)&s->poll, on_closed);
+  close(s->fd);
+  s->fd = -1;
   return NULL;
 }
 

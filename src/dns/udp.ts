@@ -67,7 +67,8 @@ export interface UdpServing {
 export async function serveUdpOn(handler: DnsHandler, host: string, port: number, log: Logger, io?: UdpIo): Promise<UdpServing> {
   const a = io === 'dgram' ? null : mmsgAddon();
   if (io === 'recvmmsg' && !a) throw new Error(`dns: batched UDP I/O unavailable: ${udpBatchingUnavailable()}`);
-  return a ? serveBatched(a, handler, host, port, log) : serveDgram(handler, host, port, log);
+  // The addon throws synchronously (bind errors carry the errno name as `code`, as dgram's do).
+  return a ? Promise.resolve().then(() => serveBatched(a, handler, host, port, log)) : serveDgram(handler, host, port, log);
 }
 
 interface Ring {
