@@ -2,7 +2,8 @@
 // real Portico API (in this process, memory store), then `portico dns` started as its own process
 // against it over HTTPS. Reports the RSS of every process of the DNS server once it answers the
 // last Service, and the time from an EndpointSlice write to the new answer over UDP.
-// Usage: node dist/bench/dns/scale.js [services=10000] [endpointsPerService=10] [workers=1,2]
+// Usage: node dist/bench/dns/scale.js [services=10000] [endpointsPerService=10] [workers=default,2]
+// (`default`: no --dns-workers flag, as `portico dns` runs by default)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -19,7 +20,7 @@ import { TYPE, buildQuery, decodeMessage } from '../../src/dns/wire.js';
 
 const N = Number(process.argv[2] ?? 10_000);
 const PER = Number(process.argv[3] ?? 10);
-const WORKERS = (process.argv[4] ?? '1,2').split(',').map(Number);
+const WORKERS = (process.argv[4] ?? 'default,2').split(',');
 const NS = 'bench';
 const ZONE = 'cluster.local';
 const CHANGES = 100;
@@ -105,7 +106,7 @@ try {
   for (const w of WORKERS) {
     const port = 20000 + Math.floor(Math.random() * 20000);
     const t1 = performance.now();
-    const child = spawn(process.execPath, ['bin/portico.js', 'dns', '--kubeconfig', cp.kubeconfigPath, '--listen', `127.0.0.1:${port}`, '--upstream', '127.0.0.1:9', '--dns-workers', String(w)], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PORTICO_LOG_LEVEL: 'warn' } });
+    const child = spawn(process.execPath, ['bin/portico.js', 'dns', '--kubeconfig', cp.kubeconfigPath, '--listen', `127.0.0.1:${port}`, '--upstream', '127.0.0.1:9', ...(w === 'default' ? [] : ['--dns-workers', w])], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PORTICO_LOG_LEVEL: 'warn' } });
     children.push(child);
     const last = `svc-${N - 1}.${NS}.svc.${ZONE}`;
     for (;;) {
@@ -139,12 +140,12 @@ try {
       lat.push(performance.now() - t);
     }
     const row = {
-      workers: w, ready_s: Number(readyS.toFixed(1)),
+      workers: w === 'default' ? 'default' : Number(w), ready_s: Number(readyS.toFixed(1)),
       rss_mb: Object.fromEntries([...rss.values()].map((v, k) => [k === 0 ? 'primary' : `worker${k}`, Number((v / 1e6).toFixed(0))])),
       rss_total_mb: Number((total / 1e6).toFixed(0)),
       change_to_answer_ms: { p50: Number(pct(lat, 0.5).toFixed(1)), p99: Number(pct(lat, 0.99).toFixed(1)) },
     };
-    console.log(`portico dns --dns-workers ${w}: answering after ${readyS.toFixed(1)} s; RSS ${[...rss.values()].map(mb).join(' + ')} = ${mb(total)}; EndpointSlice change -> new answer p50 ${row.change_to_answer_ms.p50} ms, p99 ${row.change_to_answer_ms.p99} ms`);
+    console.log(`portico dns${w === 'default' ? '' : ` --dns-workers ${w}`}: answering after ${readyS.toFixed(1)} s; RSS ${[...rss.values()].map(mb).join(' + ')} = ${mb(total)}; EndpointSlice change -> new answer p50 ${row.change_to_answer_ms.p50} ms, p99 ${row.change_to_answer_ms.p99} ms`);
     out.push(row);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

@@ -12,6 +12,7 @@ import type { Pod } from '../registry/kinds/pod.js';
 import type { Namespace } from '../registry/kinds/namespace.js';
 import { startDnsServer } from '../dns/server.js';
 import { dnsTransforms } from '../dns/strip.js';
+import { udpBatchingUnavailable } from '../dns/udp.js';
 import { parseFlags, parseHostPort, type FlagSpec } from './flags.js';
 
 const FLAGS = {
@@ -37,7 +38,8 @@ flags:
   --upstream HOST[:PORT],...   resolvers for other names (default: /etc/resolv.conf)
   --ttl SECONDS                record TTL (default 30)
   --pods disabled|insecure|verified   pod records, as CoreDNS's pods option (default insecure)
-  --dns-workers N              processes answering UDP (default: the number of CPUs; 1 = this process)`;
+  --dns-workers N              processes answering UDP (default 1, this process, with batched UDP I/O;
+                               the number of CPUs when the native addon is not built)`;
 
 export async function runDns(argv: string[]): Promise<void> {
   const v = parseFlags(argv, FLAGS, USAGE);
@@ -48,7 +50,8 @@ export async function runDns(argv: string[]): Promise<void> {
   if (!Number.isInteger(ttl) || ttl < 0 || ttl > 3600) throw new UsageError(`--ttl: invalid value "${v.ttl}": want 0-3600 seconds`);
   const podMode = String(v.pods);
   if (podMode !== 'disabled' && podMode !== 'insecure' && podMode !== 'verified') throw new UsageError(`--pods: unsupported value "${podMode}": supported values: "disabled", "insecure", "verified"`);
-  const workers = v['dns-workers'] ? Number(v['dns-workers']) : availableParallelism();
+  // One process with recvmmsg/sendmmsg beats dnsmasq and N dgram workers, with one zone in memory.
+  const workers = v['dns-workers'] ? Number(v['dns-workers']) : udpBatchingUnavailable() === undefined ? 1 : availableParallelism();
   if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError(`--dns-workers: invalid value "${v['dns-workers']}": want 1-64`);
   const client = kubeClientFromFlag(String(v.kubeconfig));
   const logger = newLogger();
