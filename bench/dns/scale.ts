@@ -3,7 +3,8 @@
 // against it over HTTPS. Reports the RSS of every process of the DNS server once it answers the
 // last Service, and the time from an EndpointSlice write to the new answer over UDP.
 // Usage: node dist/bench/dns/scale.js [services=10000] [endpointsPerService=10] [workers=default,2]
-// (`default`: no --dns-workers flag, as `portico dns` runs by default)
+// [nodeFlags=''] (`default`: no --dns-workers flag, as `portico dns` runs by default; nodeFlags:
+// extra node options for the `portico dns` process, variants separated by ';', each run per worker count)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -21,6 +22,7 @@ import { TYPE, buildQuery, decodeMessage } from '../../src/dns/wire.js';
 const N = Number(process.argv[2] ?? 10_000);
 const PER = Number(process.argv[3] ?? 10);
 const WORKERS = (process.argv[4] ?? 'default,2').split(',');
+const NODE_FLAGS = (process.argv[5] ?? '').split(';').map((f) => f.trim().split(/\s+/).filter(Boolean));
 const NS = 'bench';
 const ZONE = 'cluster.local';
 const CHANGES = 100;
@@ -103,10 +105,10 @@ try {
   }
   console.log(`API: ${N} Services + ${N * PER} endpoints written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const out: Record<string, unknown>[] = [];
-  for (const w of WORKERS) {
+  for (const w of WORKERS) for (const flags of NODE_FLAGS) {
     const port = 20000 + Math.floor(Math.random() * 20000);
     const t1 = performance.now();
-    const child = spawn(process.execPath, ['bin/portico.js', 'dns', '--kubeconfig', cp.kubeconfigPath, '--listen', `127.0.0.1:${port}`, '--upstream', '127.0.0.1:9', ...(w === 'default' ? [] : ['--dns-workers', w])], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PORTICO_LOG_LEVEL: 'warn' } });
+    const child = spawn(process.execPath, [...flags, 'bin/portico.js', 'dns', '--kubeconfig', cp.kubeconfigPath, '--listen', `127.0.0.1:${port}`, '--upstream', '127.0.0.1:9', ...(w === 'default' ? [] : ['--dns-workers', w])], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PORTICO_LOG_LEVEL: 'warn' } });
     children.push(child);
     const last = `svc-${N - 1}.${NS}.svc.${ZONE}`;
     for (;;) {
@@ -140,12 +142,12 @@ try {
       lat.push(performance.now() - t);
     }
     const row = {
-      workers: w === 'default' ? 'default' : Number(w), ready_s: Number(readyS.toFixed(1)),
+      workers: w === 'default' ? 'default' : Number(w), ...(flags.length ? { node_flags: flags.join(' ') } : {}), ready_s: Number(readyS.toFixed(1)),
       rss_mb: Object.fromEntries([...rss.values()].map((v, k) => [k === 0 ? 'primary' : `worker${k}`, Number((v / 1e6).toFixed(0))])),
       rss_total_mb: Number((total / 1e6).toFixed(0)),
       change_to_answer_ms: { p50: Number(pct(lat, 0.5).toFixed(1)), p99: Number(pct(lat, 0.99).toFixed(1)) },
     };
-    console.log(`portico dns${w === 'default' ? '' : ` --dns-workers ${w}`}: answering after ${readyS.toFixed(1)} s; RSS ${[...rss.values()].map(mb).join(' + ')} = ${mb(total)}; EndpointSlice change -> new answer p50 ${row.change_to_answer_ms.p50} ms, p99 ${row.change_to_answer_ms.p99} ms`);
+    console.log(`${flags.length ? `node ${flags.join(' ')} ` : ''}portico dns${w === 'default' ? '' : ` --dns-workers ${w}`}: answering after ${readyS.toFixed(1)} s; RSS ${[...rss.values()].map(mb).join(' + ')} = ${mb(total)}; EndpointSlice change -> new answer p50 ${row.change_to_answer_ms.p50} ms, p99 ${row.change_to_answer_ms.p99} ms`);
     out.push(row);
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));

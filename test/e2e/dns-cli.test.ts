@@ -1,6 +1,7 @@
-// `portico dns` as its own process against Portico's API over HTTPS (kubeconfig), with two UDP
-// workers: what kubectl writes is answered to the real `dig` — service, endpoint and reverse names
-// from the transformed (stripped) informer objects — and a slice change reaches every worker.
+// `portico dns` as its own process against Portico's API over HTTPS (kubeconfig), as run by default
+// (one process, UDP through recvmmsg/sendmmsg) and with two UDP workers: what kubectl writes is
+// answered to the real `dig` — service, endpoint and reverse names from the transformed (stripped)
+// informer objects — and a slice change reaches every process.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,7 +26,11 @@ function manifests(ip2: string): object[] {
   ];
 }
 
-describe('portico dns against the API over HTTPS', () => {
+for (const [mode, flags, banner] of [
+  ['by default', [], '1 process, recvmmsg'],
+  ['with --dns-workers 2', ['--dns-workers', '2'], '2 dgram worker processes'],
+] as const)
+describe(`portico dns against the API over HTTPS, ${mode}`, () => {
   let p: Portico;
   let dns: ChildProcess | undefined;
   let port = 0;
@@ -33,10 +38,11 @@ describe('portico dns against the API over HTTPS', () => {
   before(async () => {
     p = await startPortico(['--no-pods']);
     await kubectlOk(p, ['apply', '-f', await writeManifest(p, 'db.json', manifests('198.19.40.2'))]);
-    dns = spawn(process.execPath, [PORTICO_BIN, 'dns', '--kubeconfig', p.kubeconfig, '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--dns-workers', '2'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PORTICO_LOG_LEVEL: 'warn' } });
+    dns = spawn(process.execPath, [PORTICO_BIN, 'dns', '--kubeconfig', p.kubeconfig, '--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', ...flags], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PORTICO_LOG_LEVEL: 'warn' } });
     let out = '';
     dns.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
     port = Number(await waitFor(() => /up on 127\.0\.0\.1:(\d+)/.exec(out)?.[1], 'portico dns to listen'));
+    assert.match(out, new RegExp(`UDP: ${banner}\\)`));
   });
   after(async () => {
     if (dns && dns.exitCode === null) {
@@ -56,7 +62,7 @@ describe('portico dns against the API over HTTPS', () => {
     assert.deepEqual(rdata((await dig(port, '1.40.19.198.in-addr.arpa', 'PTR')).answer, 'PTR'), [`db-0.db.default.${S}.`]);
   });
 
-  it('a slice change reaches both workers', async () => {
+  it('a slice change reaches every process', async () => {
     await kubectlOk(p, ['apply', '-f', await writeManifest(p, 'db2.json', manifests('198.19.40.3'))]);
     // Several queries, so that each worker (the kernel picks one per datagram) is asked.
     await waitFor(async () => {
