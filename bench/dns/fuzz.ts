@@ -240,12 +240,16 @@ async function main(): Promise<void> {
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
+  let udpIo = '';
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
-      const m = /ready (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      const m = /ready (\d+) (\S+)\n/.exec(out);
+      if (m) {
+        udpIo = m[2]!;
+        resolve(Number(m[1]));
+      }
     });
     child.on('exit', () => reject(new Error(`server exited before ready: ${stderr}`)));
   });
@@ -302,7 +306,7 @@ async function main(): Promise<void> {
   const crashes = (exited ? 1 : 0) + workerDeaths;
   const ok = crashes === 0 && !hang && sent >= TOTAL && Object.values(checks).length > 0 && Object.values(checks).every(Boolean);
   const result = {
-    date: new Date().toISOString(), loadavg: readFileSync('/proc/loadavg', 'utf8').trim(), workers: Number(args.workers), seed: Number(args.seed),
+    date: new Date().toISOString(), loadavg: readFileSync('/proc/loadavg', 'utf8').trim(), workers: Number(args.workers), udp_io: udpIo, seed: Number(args.seed),
     packets: sent, udp: udpSent, tcp: tcpSent, by_kind: byKind, seconds: Number(secs.toFixed(1)), packets_per_s: Math.round(sent / secs),
     udp_replies: udpReplies, tcp_replies: tcpReplies, udp_rcvbuf_errors_during_run: drops,
     crashes, server_exit: exited ?? null, hang, post_fuzz_checks: checks, ok,
