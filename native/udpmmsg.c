@@ -76,10 +76,13 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   return NULL;
 }
 
-static Sock *unwrap(napi_env env, napi_value v) {
+// The `want` arguments of a call whose first one is an open socket; NULL (with an exception) otherwise.
+static Sock *sock_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
   Sock *s = NULL;
-  if (napi_unwrap(env, v, (void **)&s) != napi_ok || !s) {
-    napi_throw_type_error(env, NULL, "expected an open udpmmsg socket");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want ||
+      napi_unwrap(env, argv[0], (void **)&s) != napi_ok || !s) {
+    napi_throw_type_error(env, NULL, "expected an open udpmmsg socket and its arguments");
     return NULL;
   }
   return s;
@@ -170,7 +173,8 @@ static void finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   Sock *s = (Sock *)data;
-  // close() releases everything; a socket never closed is released here.
+  // close() releases everything. The batch callback's reference keeps the wrapper alive while the
+  // socket is open, so this runs only for a socket never closed when the environment goes away.
   if (!s->closing) {
     s->closing = true;
     uv_poll_stop(&s->poll);
@@ -301,10 +305,8 @@ static napi_value u_open(napi_env env, napi_callback_info info) {
 
 // peer(sock, i): Uint8Array — the sender address of datagram i of the current batch, for sendTo.
 static napi_value u_peer(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock *s = argc >= 2 ? unwrap(env, argv[0]) : NULL;
+  Sock *s = sock_args(env, info, 2, argv);
   if (!s) return NULL;
   int32_t i;
   if (napi_get_value_int32(env, argv[1], &i) != napi_ok || i < 0 || i >= RING) {
@@ -323,10 +325,8 @@ static napi_value u_peer(napi_env env, napi_callback_info info) {
 // sendTo(sock, data: Uint8Array, peer: Uint8Array): boolean — one datagram to an address from
 // peer(); false when the kernel did not take it.
 static napi_value u_send_to(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock *s = argc >= 3 ? unwrap(env, argv[0]) : NULL;
+  Sock *s = sock_args(env, info, 3, argv);
   if (!s) return NULL;
   napi_value res;
   if (s->closing) {
@@ -352,10 +352,8 @@ static napi_value u_send_to(napi_env env, napi_callback_info info) {
 
 // stats(sock): [wakeups, batches, datagrams, sent, sendFailures]
 static napi_value u_stats(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  Sock *s = argc >= 1 ? unwrap(env, argv[0]) : NULL;
+  Sock *s = sock_args(env, info, 1, argv);
   if (!s) return NULL;
   napi_value arr, v;
   CHECK(napi_create_array_with_length(env, 5, &arr));
