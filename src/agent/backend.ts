@@ -242,6 +242,16 @@ export class UserspaceBackend implements ProxyBackend {
     series('portico_userspace_endpoint_connect_failures_total', 'Failed connects to an endpoint', (m) => m.connectFailuresTotal);
     series('portico_userspace_endpoint_bytes_in_total', 'Bytes relayed from clients to an endpoint', (m) => m.bytesIn);
     series('portico_userspace_endpoint_bytes_out_total', 'Bytes relayed from an endpoint to clients', (m) => m.bytesOut);
+    // A Service address that cannot be bound (without root: ports below 1024, addresses outside
+    // loopback) is counted here as well as logged, so it is not a silent gap.
+    new Gauge({
+      name: 'portico_userspace_listen_failures_total',
+      help: 'Service addresses and ports the proxy could not listen on (each attempt)',
+      registers: [registry],
+      collect() {
+        this.set(proxier.metrics().listenFailuresTotal);
+      },
+    });
   }
 
   async cleanup(): Promise<void> {

@@ -152,9 +152,9 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   let agent: { stop(): Promise<void> } | undefined;
   let pods: StartedPods | undefined;
   let podDnsLine = '';
+  const nodeIP = detectNodeIP() ?? '127.0.0.1';
   if (mode !== 'none') {
     const client = new KubeClient(loadKubeconfig(cp.kubeconfigPath));
-    const nodeIP = detectNodeIP() ?? '127.0.0.1';
     const nodeName = String(flags['node-name']) || defaultNodeName();
     try {
       agent = await startNodeAgent({
@@ -210,7 +210,7 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   const agentLine =
     mode === 'none'
       ? ''
-      : `\n  node agent: ${mode} data plane, Service CIDR ${opts.cluster.serviceCIDRs.join(',')}` +
+      : `\n  node agent: ${mode} data plane, Service CIDR ${opts.cluster.serviceCIDRs.join(',')}, node ports on ${nodeIP}` +
         (rootless ? '\n  (without root, Service ports below 1024 cannot be bound unless net.ipv4.ip_unprivileged_port_start is lowered)' : '');
   process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}${podDnsLine}${agentLine}\n`);
   let stopping = false;

@@ -176,8 +176,9 @@ export class Probe {
   private nextId = 1;
   private readonly waiting = new Map<number, (v: Record<string, unknown>) => void>();
   private buf = '';
-  constructor(readonly ns: string) {
-    this.proc = new Proc(`probe in ${ns}`, ['ip', 'netns', 'exec', ns, process.execPath, PROBE]);
+  /** `wrap` runs the probe through a command, e.g. `setpriv --reuid ...` to probe as another user. */
+  constructor(readonly ns: string, wrap: readonly string[] = []) {
+    this.proc = new Proc(`probe in ${ns}`, ['ip', 'netns', 'exec', ns, ...wrap, process.execPath, PROBE]);
     this.proc.child.stdout!.on('data', (d: string) => {
       this.buf += d;
       for (let nl = this.buf.indexOf('\n'); nl >= 0; nl = this.buf.indexOf('\n')) {
