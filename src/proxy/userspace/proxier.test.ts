@@ -1,6 +1,6 @@
 // The userspace proxier on loopback: Service addresses are 127.88.x.y (all of 127.0.0.0/8 is local
 // on Linux), endpoints are small echo servers on 127.0.0.x ports.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -75,8 +75,10 @@ function svc(name: string, clusterIP: string, backends: Backend[], o: Partial<Se
   return sport({ name, clusterIP, port: PORT, endpoints: backends.map((b) => ep(b.ip, b.port, { nodeName: `node-${b.name}` })), ...o });
 }
 
-function proxier(o: Partial<UserspaceProxierOptions> = {}): UserspaceProxier {
-  return new UserspaceProxier({ nodeName: 'node-a', nodeIPs: ['127.88.255.1'], ...o });
+function newProxier(relay: 'js' | 'native', o: Partial<UserspaceProxierOptions> = {}): UserspaceProxier {
+  const p = new UserspaceProxier({ nodeName: 'node-a', nodeIPs: ['127.88.255.1'], relay, ...o });
+  assert.equal(p.relayKind, relay);
+  return p;
 }
 
 async function backends(...names: string[]): Promise<Backend[]> {
@@ -86,6 +88,12 @@ async function backends(...names: string[]): Promise<Backend[]> {
 function closeAll(bs: Backend[]): void {
   for (const b of bs) b.close();
 }
+
+// Every test runs against both TCP relays: the JS one (relay.ts) and the native pump
+// (native/relay.c). The native one must be built (npm ci builds it): a missing addon fails here.
+for (const RELAY of ['js', 'native'] as const) {
+describe(`relay: ${RELAY}`, () => {
+const proxier = (o: Partial<UserspaceProxierOptions> = {}) => newProxier(RELAY, o);
 
 test('round robin spreads connections over the endpoints in turn', async () => {
   const bs = await backends('a', 'b', 'c');
@@ -385,3 +393,5 @@ test('soak: 5,000 connections of churn leave no file descriptor behind', async (
   await p.close();
   closeAll(bs);
 });
+});
+}

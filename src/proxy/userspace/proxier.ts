@@ -14,6 +14,7 @@ import {
   PendingConnect, Sweeper, SWEEP_TICKS, TcpRelay, UdpFlowTable, idleSweeper, listenTcp, peerAddress, type TcpHandle,
 } from './relay.js';
 import { createScheduler, type Scheduler, type SchedulerName } from './schedulers.js';
+import { nativeEngine, type NativeConnectionEvents, type NativeEngine, type RelayKind } from './native.js';
 
 /** The pino subset the proxier logs through. */
 export interface ProxierLogger {
@@ -59,6 +60,11 @@ export interface UserspaceProxierOptions {
    * socket (the benchmark's several-process variant). Default false.
    */
   shareListeners?: boolean;
+  /**
+   * Who moves the bytes of TCP connections: 'native' (native/relay.c: accept, connect and relay in
+   * C, decisions here), 'js' (relay.ts on libuv handles), 'auto' (native when built). Default auto.
+   */
+  relay?: RelayKind;
   logger?: ProxierLogger;
   /** Clock for affinity expiry (tests inject one). */
   now?: () => number;
@@ -78,7 +84,14 @@ export interface EndpointState {
   /** Bytes of closed connections/flows; live ones are added when metrics are read. */
   closedBytesIn: number;
   closedBytesOut: number;
-  readonly tcp: Set<TcpRelay>;
+  readonly tcp: Set<OpenConnection>;
+}
+
+/** A relayed TCP connection as the proxier's bookkeeping sees it (JS relay or native pump). */
+export interface OpenConnection {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  destroy(reset?: boolean): void;
 }
 
 export interface EndpointMetrics {
@@ -133,6 +146,8 @@ interface Listener {
   readonly ip: string;
   readonly traffic: Traffic;
   readonly tcp?: net.Server;
+  /** TCP through the native pump: its listener id. */
+  readonly nativeId?: number;
   /** TCP: the connections accepted here, for this listener's own pool choice. */
   readonly accept?: (client: TcpHandle) => void;
   readonly udp?: dgram.Socket;
@@ -181,7 +196,9 @@ function wantedListeners(sp: ServicePortInfo, nodeIPs: readonly string[]): Map<s
 
 export class UserspaceProxier {
   private readonly services = new Map<string, ServiceState>();
-  private readonly o: Required<Omit<UserspaceProxierOptions, 'zone' | 'clusterCIDR' | 'bindAddress' | 'releaseAddress' | 'schedulerFor' | 'weightsFor' | 'logger' | 'shareListeners'>> & UserspaceProxierOptions;
+  private readonly o: Required<Omit<UserspaceProxierOptions, 'zone' | 'clusterCIDR' | 'bindAddress' | 'releaseAddress' | 'schedulerFor' | 'weightsFor' | 'logger' | 'shareListeners' | 'relay'>> & UserspaceProxierOptions;
+  /** The native pump, when TCP goes through it. */
+  readonly native: NativeEngine | undefined;
   private readonly now: () => number;
   /** Listeners per virtual IP, for the bind/release hooks. */
   private readonly addrRefs = new Map<string, number>();
@@ -216,7 +233,21 @@ export class UserspaceProxier {
       if (tick - p.startTick >= SWEEP_TICKS) p.timeOut();
     });
     this.idle = this.o.tcpIdleTimeoutMs > 0 ? idleSweeper(this.o.tcpIdleTimeoutMs) : undefined;
+    const relay = opts.relay ?? 'auto';
+    if (relay === 'native') this.native = nativeEngine();
+    else if (relay === 'auto') {
+      try {
+        this.native = nativeEngine();
+      } catch (err) {
+        this.o.logger?.warn({ err: (err as Error).message }, 'userspace proxy: native relay unavailable; relaying in JS');
+      }
+    }
     this.refreshLocalAddrs();
+  }
+
+  /** Which relay carries TCP: 'native' or 'js'. */
+  get relayKind(): 'native' | 'js' {
+    return this.native ? 'native' : 'js';
   }
 
   private refreshLocalAddrs(): void {
@@ -438,6 +469,11 @@ export class UserspaceProxier {
         });
         return { id, ip, traffic, udp: sock, flows };
       }
+      if (this.native) {
+        const native = this.native;
+        const nativeId = native.listen(ip, port, { backlog: 4096, reusePort: !!this.o.shareListeners }, (fd) => this.acceptNative(native, st, traffic, ip, fd));
+        return { id, ip, traffic, nativeId };
+      }
       const accept = (client: TcpHandle) => this.accept(st, traffic, ip, client);
       const server = await listenTcp(ip, port, { backlog: 4096, exclusive: !this.o.shareListeners }, accept);
       server.on('error', (err) => this.o.logger?.warn({ service: key, listener: id, err: err.message }, 'tcp listener error'));
@@ -459,6 +495,7 @@ export class UserspaceProxier {
     // Stops accepting at once; accepted connections are ended by the caller when the whole
     // Service goes, and left to finish when only this address went.
     l.tcp?.close();
+    if (l.nativeId !== undefined) this.native?.unlisten(l.nativeId);
     if (l.udp) {
       l.flows?.closeAll();
       l.udp.close();
@@ -544,8 +581,19 @@ export class UserspaceProxier {
     return p;
   }
 
+  /** @internal Timeouts handed to the native pump per connection. */
+  get nativeTimeouts(): { connectMs: number; idleMs: number } {
+    return { connectMs: this.o.connectTimeoutMs, idleMs: this.o.tcpIdleTimeoutMs };
+  }
+
+  /** @internal As accept(), for a socket the native pump accepted. */
+  private acceptNative(native: NativeEngine, st: ServiceState, traffic: Traffic, destIP: string, fd: number): void {
+    const clientIP = st.needsClientIP ? native.peerAddress(fd) : '';
+    new NativeConnection(this, native, st, traffic, clientIP, destIP, fd).attempt(this.o.connectRetries);
+  }
+
   /** @internal The next endpoint for a connection, or undefined (counted: no endpoint or give-up). */
-  next(c: Connection, skip: ReadonlySet<EndpointState> | undefined): EndpointState | undefined {
+  next(c: Pick<Connection, 'st' | 'traffic' | 'clientIP' | 'destIP'>, skip: ReadonlySet<EndpointState> | undefined): EndpointState | undefined {
     const ep = this.choose(c.st, c.traffic, c.clientIP, c.destIP, skip);
     if (ep === undefined) {
       if (skip === undefined) this.noEndpointTotal++;
@@ -625,5 +673,104 @@ class Connection {
     if (this.triesLeft > 0) return this.attempt(this.triesLeft - 1);
     this.proxier.gaveUp();
     this.client.reset();
+  }
+}
+
+/**
+ * One accepted client connection in the native pump: endpoints are chosen here (as Connection
+ * does), connects and bytes happen in C. Counted against its endpoint from the first connect
+ * attempt (in `ep.tcp`, so a Service removal resets it even while it connects).
+ */
+class NativeConnection implements OpenConnection, NativeConnectionEvents {
+  private slot = -1;
+  private ep: EndpointState | undefined;
+  private skip: Set<EndpointState> | undefined;
+  private triesLeft = 0;
+  private halfClosed = false;
+  private done = false;
+  private finalIn = 0;
+  private finalOut = 0;
+
+  constructor(
+    private readonly proxier: UserspaceProxier,
+    private readonly native: NativeEngine,
+    readonly st: ServiceState,
+    readonly traffic: Traffic,
+    readonly clientIP: string,
+    readonly destIP: string,
+    private readonly fd: number,
+  ) {}
+
+  attempt(triesLeft: number): void {
+    this.triesLeft = triesLeft;
+    const ep = this.proxier.next(this, this.skip);
+    if (ep === undefined) {
+      // No endpoint (or every one failed): reset, so the client learns at once.
+      this.done = true;
+      if (this.slot < 0) this.native.resetFd(this.fd);
+      else this.native.destroy(this.slot, true);
+      return;
+    }
+    this.ep = ep;
+    ep.active++;
+    ep.connectionsTotal++;
+    ep.tcp.add(this);
+    const t = this.proxier.nativeTimeouts;
+    try {
+      if (this.slot < 0) this.slot = this.native.connect(this, this.fd, ep.ip, ep.port, t);
+      else this.native.retry(this.slot, ep.ip, ep.port, t);
+    } catch {
+      // No room for another connection in the pump (it reset the client): a give-up.
+      ep.tcp.delete(this);
+      ep.active--;
+      ep.connectionsTotal--;
+      this.proxier.gaveUp();
+      this.done = true;
+      if (this.slot >= 0) this.native.destroy(this.slot, true);
+    }
+  }
+
+  onConnectFailed(): void {
+    const ep = this.ep!;
+    ep.tcp.delete(this);
+    this.proxier.connectFailed(ep);
+    (this.skip ??= new Set()).add(ep);
+    if (this.triesLeft > 0) return this.attempt(this.triesLeft - 1);
+    this.proxier.gaveUp();
+    this.done = true;
+    this.native.destroy(this.slot, true);
+  }
+
+  onHalfClose(): void {
+    const ep = this.ep!;
+    this.halfClosed = true;
+    ep.active--;
+    ep.inactive++;
+  }
+
+  onClosed(bytesIn: number, bytesOut: number): void {
+    this.done = true;
+    this.finalIn = bytesIn;
+    this.finalOut = bytesOut;
+    const ep = this.ep!;
+    if (this.halfClosed) ep.inactive--;
+    else ep.active--;
+    ep.closedBytesIn += bytesIn;
+    ep.closedBytesOut += bytesOut;
+    ep.tcp.delete(this);
+  }
+
+  get bytesIn(): number {
+    return this.done ? this.finalIn : this.native.bytes(this.slot).bytesIn;
+  }
+
+  get bytesOut(): number {
+    return this.done ? this.finalOut : this.native.bytes(this.slot).bytesOut;
+  }
+
+  destroy(reset = false): void {
+    if (this.done) return;
+    const b = this.native.destroy(this.slot, reset);
+    this.onClosed(b.bytesIn, b.bytesOut);
   }
 }

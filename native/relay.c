@@ -1,0 +1,757 @@
+// The userspace proxy's native TCP pump (N-API, no dependencies). TypeScript keeps every decision:
+// which endpoint a connection goes to (schedulers, affinity, policies), retries after a failed
+// connect, counters per endpoint. This file moves bytes and sockets: it listens, accepts in batches,
+// connects, relays both directions with read/write through one shared buffer, and reports back.
+//
+// It runs on Node's own event loop thread: one epoll set of its own, watched by a single uv_poll
+// handle, so no locking and no thread hand-off; JS is called once per round of socket events with
+// every event of that round (accepts, connect failures, half-closes, closes with byte counts) in
+// a shared Float64Array. Level-triggered epoll; a socket's interest changes only on backpressure
+// and half-close.
+//
+// Relaying (as relay.ts does with libuv handles):
+//   - half-close: EOF read from one side becomes shutdown(SHUT_WR) of the other once what was read
+//     before it is written; the other direction keeps flowing; both directions done → both closed.
+//   - backpressure: bytes a write could not take wait in a per-direction buffer, the reading side
+//     stops being read until they are written (at most one read's worth held per direction).
+//   - an error or reset on either side resets both (SO_LINGER 0).
+//   - connect and idle timeouts are checked by a periodic sweep (a quarter of the shorter one).
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <node_api.h>
+#include <uv.h>
+
+#define BUFSZ (64 * 1024)
+#define MAX_EVENTS 256
+#define ACCEPT_BATCH 64
+#define SIDE_CLIENT 0u
+#define SIDE_UPSTREAM 1u
+#define SIDE_LISTENER 2u
+
+enum { EV_ACCEPT = 1, EV_CONNECT_FAILED = 2, EV_HALF_CLOSE = 3, EV_CLOSED = 4 };
+enum { ST_FREE = 0, ST_CONNECTING, ST_FAILED, ST_RELAY };
+
+typedef struct {
+  char *pend;  // bytes read but not yet written
+  uint32_t plen, poff;
+  bool eof;   // EOF read from the source
+  bool shut;  // shutdown(SHUT_WR) of the destination done
+} dir_t;
+
+typedef struct {
+  int cfd, ufd;
+  uint8_t state;
+  bool half_reported;
+  uint16_t gen;
+  uint32_t cev, uev;  // epoll interest now (client, upstream)
+  dir_t up, down;     // up: client → upstream; down: upstream → client
+  double bin, bout;
+  uint64_t since;  // connect start, then last activity (ms, loop time)
+  uint32_t connect_timeout, idle_timeout;  // ms, 0 = none
+  int32_t next_free;
+} slot_t;
+
+typedef struct {
+  int fd;
+  bool open, paused;
+} listener_t;
+
+typedef struct {
+  napi_env env;
+  napi_ref cb;
+  napi_ref events_ref;
+  napi_async_context actx;
+  double *events;
+  size_t events_cap;  // in events (4 doubles each)
+  // Events of the current round; delivered to JS in chunks of events_cap.
+  double *q;
+  size_t qlen, qcap;
+  int epfd;
+  uv_loop_t *loop;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  uv_timer_t kick;  // delivers events queued outside a round (a connect that failed at once)
+  bool timer_on;
+  slot_t *slots;
+  int32_t nslots, free_head;
+  uint32_t live;
+  listener_t *ls;
+  int32_t nls;
+  uint32_t nlisten;
+  uint64_t sweep_ms;  // the sweep's period: a quarter of the shortest timeout given
+  bool delivering;
+  char buf[BUFSZ];
+} engine_t;
+
+static engine_t *E;  // one engine per process (created once by the JS module)
+
+// ---- helpers ----
+
+static void throw_errno(napi_env env, const char *syscall, int err) {
+  napi_value code, msg, e, no, sc;
+  char m[160];
+  snprintf(m, sizeof m, "%s: %s", syscall, strerror(err));
+  napi_create_string_utf8(env, m, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, "ERR_RELAY_SYSCALL", NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &e);
+  napi_create_int32(env, -err, &no);
+  napi_set_named_property(env, e, "errno", no);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, e, "syscall", sc);
+  napi_throw(env, e);
+}
+
+static void push(double type, double a, double b, double c) {
+  if (E->qlen + 4 > E->qcap) {
+    size_t cap = E->qcap ? E->qcap * 2 : 4 * 256;
+    double *q = realloc(E->q, cap * sizeof(double));
+    if (!q) abort();
+    E->q = q;
+    E->qcap = cap;
+  }
+  double *p = E->q + E->qlen;
+  p[0] = type, p[1] = a, p[2] = b, p[3] = c;
+  E->qlen += 4;
+}
+
+static inline double slot_id(int32_t i) { return (double)(((uint32_t)E->slots[i].gen << 20) | (uint32_t)i); }
+
+static slot_t *slot_of(double id, int32_t *idx) {
+  if (!(id >= 0)) return NULL;
+  uint32_t v = (uint32_t)id;
+  int32_t i = (int32_t)(v & 0xfffff);
+  if (i >= E->nslots) return NULL;
+  slot_t *s = &E->slots[i];
+  if (s->state == ST_FREE || s->gen != (v >> 20)) return NULL;
+  if (idx) *idx = i;
+  return s;
+}
+
+static void reset_fd(int fd) {
+  struct linger l = {1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  close(fd);
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void update_ref(void) {
+  if (E->live > 0 || E->nlisten > 0) {
+    uv_ref((uv_handle_t *)&E->poll);
+    if (!E->timer_on && E->sweep_ms) {
+      uv_timer_start(&E->timer, on_timer, E->sweep_ms, E->sweep_ms);
+      E->timer_on = true;
+    }
+  } else {
+    uv_unref((uv_handle_t *)&E->poll);
+    if (E->timer_on) {
+      uv_timer_stop(&E->timer);
+      E->timer_on = false;
+    }
+  }
+}
+
+static int32_t slot_alloc(void) {
+  if (E->free_head < 0) {
+    int32_t n = E->nslots ? E->nslots * 2 : 1024;
+    if (n > 0xfffff) n = 0xfffff;
+    if (n <= E->nslots) return -1;
+    slot_t *s = realloc(E->slots, (size_t)n * sizeof(slot_t));
+    if (!s) return -1;
+    memset(s + E->nslots, 0, (size_t)(n - E->nslots) * sizeof(slot_t));
+    for (int32_t i = n - 1; i >= E->nslots; i--) {
+      s[i].next_free = E->free_head;
+      E->free_head = i;
+    }
+    E->slots = s;
+    E->nslots = n;
+  }
+  int32_t i = E->free_head;
+  slot_t *s = &E->slots[i];
+  E->free_head = s->next_free;
+  uint16_t gen = (uint16_t)((s->gen + 1) & 0xfff);
+  memset(s, 0, sizeof *s);
+  s->gen = gen;
+  s->cfd = s->ufd = -1;
+  E->live++;
+  return i;
+}
+
+static void slot_free(int32_t i) {
+  slot_t *s = &E->slots[i];
+  free(s->up.pend);
+  free(s->down.pend);
+  s->up.pend = s->down.pend = NULL;
+  s->state = ST_FREE;
+  s->next_free = E->free_head;
+  E->free_head = i;
+  E->live--;
+}
+
+// Ends a slot: both sockets closed (reset: RST instead of FIN); `report` queues EV_CLOSED.
+static void slot_end(int32_t i, bool reset, bool report) {
+  slot_t *s = &E->slots[i];
+  if (s->cfd >= 0) (reset ? reset_fd(s->cfd) : (void)close(s->cfd));
+  if (s->ufd >= 0) (reset ? reset_fd(s->ufd) : (void)close(s->ufd));
+  if (report) push(EV_CLOSED, slot_id(i), s->bin, s->bout);
+  slot_free(i);
+}
+
+static inline uint64_t now_ms(void) { return uv_now(E->loop); }
+
+static bool watch(int fd, uint32_t events, uint64_t data, int op) {
+  struct epoll_event ev = {.events = events, .data.u64 = data};
+  return epoll_ctl(E->epfd, op, fd, &ev) == 0;
+}
+
+static void interest(int32_t i) {
+  slot_t *s = &E->slots[i];
+  uint32_t c = ((!s->up.eof && !s->up.pend) ? EPOLLIN : 0) | (s->down.pend ? EPOLLOUT : 0);
+  uint32_t u = ((!s->down.eof && !s->down.pend) ? EPOLLIN : 0) | (s->up.pend ? EPOLLOUT : 0);
+  if (c != s->cev) {
+    watch(s->cfd, c, ((uint64_t)i << 2) | SIDE_CLIENT, EPOLL_CTL_MOD);
+    s->cev = c;
+  }
+  if (u != s->uev) {
+    watch(s->ufd, u, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_MOD);
+    s->uev = u;
+  }
+}
+
+// A direction whose source sent EOF and whose bytes are all written: FIN the destination.
+// Returns false when the slot ended.
+static bool maybe_shut(int32_t i, dir_t *d, int dst) {
+  slot_t *s = &E->slots[i];
+  if (!d->eof || d->pend || d->shut) return true;
+  if (shutdown(dst, SHUT_WR) != 0) {
+    slot_end(i, true, true);
+    return false;
+  }
+  d->shut = true;
+  if (s->up.shut && s->down.shut) {
+    slot_end(i, false, true);
+    return false;
+  }
+  return true;
+}
+
+// Reads what `from` has and writes it to `to`. Returns false when the slot ended.
+static bool pump(int32_t i, bool upward) {
+  slot_t *s = &E->slots[i];
+  dir_t *d = upward ? &s->up : &s->down;
+  int from = upward ? s->cfd : s->ufd, to = upward ? s->ufd : s->cfd;
+  for (int round = 0; round < 4; round++) {
+    ssize_t n = recv(from, E->buf, BUFSZ, 0);
+    if (n > 0) {
+      if (upward) s->bin += (double)n;
+      else s->bout += (double)n;
+      s->since = now_ms();
+      ssize_t w = send(to, E->buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          slot_end(i, true, true);
+          return false;
+        }
+        w = 0;
+      }
+      if (w < n) {
+        // Backpressure: hold the rest, stop reading `from` until it is written.
+        d->plen = (uint32_t)(n - w);
+        d->poff = 0;
+        d->pend = malloc(d->plen);
+        if (!d->pend) abort();
+        memcpy(d->pend, E->buf + w, d->plen);
+        interest(i);
+        return true;
+      }
+      if (n < BUFSZ) return true;
+      continue;
+    }
+    if (n == 0) {
+      d->eof = true;
+      if (!s->half_reported) {
+        s->half_reported = true;
+        push(EV_HALF_CLOSE, slot_id(i), 0, 0);
+      }
+      interest(i);
+      return maybe_shut(i, d, to);
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;
+    slot_end(i, true, true);
+    return false;
+  }
+  return true;
+}
+
+// `to` can take bytes again: write what waits. Returns false when the slot ended.
+static bool flush(int32_t i, bool upward) {
+  slot_t *s = &E->slots[i];
+  dir_t *d = upward ? &s->up : &s->down;
+  int to = upward ? s->ufd : s->cfd;
+  if (!d->pend) return true;
+  ssize_t w = send(to, d->pend + d->poff, d->plen - d->poff, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (w < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;
+    slot_end(i, true, true);
+    return false;
+  }
+  s->since = now_ms();
+  d->poff += (uint32_t)w;
+  if (d->poff < d->plen) return true;
+  free(d->pend);
+  d->pend = NULL;
+  d->plen = d->poff = 0;
+  interest(i);
+  return maybe_shut(i, d, to);
+}
+
+static void start_relay(int32_t i) {
+  slot_t *s = &E->slots[i];
+  int one = 1;
+  setsockopt(s->cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(s->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  s->state = ST_RELAY;
+  s->since = now_ms();
+  s->cev = EPOLLIN;
+  if (!watch(s->cfd, EPOLLIN, ((uint64_t)i << 2) | SIDE_CLIENT, EPOLL_CTL_ADD)) {
+    slot_end(i, true, true);
+    return;
+  }
+  s->uev = EPOLLIN;
+  watch(s->ufd, EPOLLIN, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_MOD);
+}
+
+static void connect_failed(int32_t i, int err) {
+  slot_t *s = &E->slots[i];
+  if (s->ufd >= 0) close(s->ufd);
+  s->ufd = -1;
+  s->state = ST_FAILED;
+  push(EV_CONNECT_FAILED, slot_id(i), -err, 0);
+}
+
+static void on_slot_event(int32_t i, uint32_t side, uint32_t ev) {
+  slot_t *s = &E->slots[i];
+  if (s->state == ST_CONNECTING) {
+    if (side != SIDE_UPSTREAM) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(s->ufd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err) return connect_failed(i, err);
+    if (ev & (EPOLLOUT | EPOLLIN)) start_relay(i);
+    return;
+  }
+  if (s->state != ST_RELAY) return;
+  bool client = side == SIDE_CLIENT;
+  uint32_t want = client ? s->cev : s->uev;
+  if (ev & EPOLLERR) return slot_end(i, true, true);
+  // Writable: the direction towards this side.
+  if ((ev & EPOLLOUT) && !flush(i, !client)) return;
+  if (ev & (EPOLLIN | EPOLLHUP)) {
+    if (want & EPOLLIN) {
+      if (!pump(i, client)) return;
+    } else if (ev & EPOLLHUP) {
+      // This side is gone both ways while it was not being read: nothing more can be written to it.
+      dir_t *towards = client ? &s->down : &s->up;
+      if (!towards->shut) return slot_end(i, true, true);
+    }
+  }
+}
+
+static void on_listener_event(int32_t lid) {
+  listener_t *l = &E->ls[lid];
+  for (int k = 0; k < ACCEPT_BATCH && l->open; k++) {
+    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      push(EV_ACCEPT, lid, fd, 0);
+      continue;
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      // Out of descriptors: stop watching until the next sweep instead of spinning.
+      watch(l->fd, 0, ((uint64_t)lid << 2) | SIDE_LISTENER, EPOLL_CTL_MOD);
+      l->paused = true;
+    }
+    break;
+  }
+}
+
+// Hands the round's events to JS, in chunks of the shared array; JS may queue more (e.g. a
+// connect that failed at once), which are delivered in the same loop.
+static void deliver(void) {
+  if (E->delivering || E->qlen == 0) return;
+  E->delivering = true;
+  napi_env env = E->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, recv;
+  napi_get_reference_value(env, E->cb, &cb);
+  napi_get_global(env, &recv);  // napi_make_callback wants an object as `this`
+  size_t off = 0;
+  while (off < E->qlen) {
+    size_t n = E->qlen - off;
+    if (n > E->events_cap * 4) n = E->events_cap * 4;
+    memcpy(E->events, E->q + off, n * sizeof(double));
+    off += n;
+    napi_value count, result;
+    napi_create_uint32(env, (uint32_t)(n / 4), &count);
+    napi_status st = napi_make_callback(env, E->actx, recv, cb, 1, &count, &result);
+    if (st == napi_pending_exception) {
+      napi_value e;
+      napi_get_and_clear_last_exception(env, &e);
+      napi_fatal_exception(env, e);
+    }
+    if (off >= E->qlen) {
+      E->qlen = 0;
+      off = 0;
+    }
+  }
+  E->qlen = 0;
+  napi_close_handle_scope(env, scope);
+  E->delivering = false;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)h, (void)status, (void)events;
+  struct epoll_event evs[MAX_EVENTS];
+  int n = epoll_wait(E->epfd, evs, MAX_EVENTS, 0);
+  for (int k = 0; k < n; k++) {
+    uint64_t d = evs[k].data.u64;
+    uint32_t side = (uint32_t)(d & 3);
+    int32_t i = (int32_t)(d >> 2);
+    if (side == SIDE_LISTENER) {
+      if (i < E->nls && E->ls[i].open) on_listener_event(i);
+    } else if (i < E->nslots && E->slots[i].state != ST_FREE) {
+      on_slot_event(i, side, evs[k].events);
+    }
+  }
+  deliver();
+  update_ref();
+}
+
+static void on_timer(uv_timer_t *t) {
+  (void)t;
+  uint64_t now = now_ms();
+  for (int32_t i = 0; i < E->nslots; i++) {
+    slot_t *s = &E->slots[i];
+    if (s->state == ST_CONNECTING && s->connect_timeout && now - s->since >= s->connect_timeout) connect_failed(i, ETIMEDOUT);
+    else if (s->state == ST_RELAY && s->idle_timeout && now - s->since >= s->idle_timeout) slot_end(i, false, true);
+  }
+  for (int32_t l = 0; l < E->nls; l++) {
+    if (E->ls[l].open && E->ls[l].paused) {
+      E->ls[l].paused = false;
+      watch(E->ls[l].fd, EPOLLIN, ((uint64_t)l << 2) | SIDE_LISTENER, EPOLL_CTL_MOD);
+    }
+  }
+  deliver();
+  update_ref();
+}
+
+static void on_kick(uv_timer_t *t) {
+  (void)t;
+  deliver();
+  update_ref();
+}
+
+// ---- JS API ----
+
+#define ARGS(n)                                                        \
+  size_t argc = n;                                                     \
+  napi_value argv[n];                                                  \
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);                \
+  if (!E) {                                                            \
+    napi_throw_error(env, NULL, "relay engine not initialised");       \
+    return NULL;                                                       \
+  }
+
+static double num(napi_env env, napi_value v) {
+  double d = -1;
+  napi_get_value_double(env, v, &d);
+  return d;
+}
+
+static napi_value undef(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// init(callback(count), events: Float64Array)
+static napi_value js_init(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (E) {
+    napi_throw_error(env, NULL, "relay engine already initialised");
+    return NULL;
+  }
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  if (argc < 2 || napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_float64_array || len < 4) {
+    napi_throw_type_error(env, NULL, "init(callback, Float64Array)");
+    return NULL;
+  }
+  engine_t *e = calloc(1, sizeof *e);
+  if (!e) abort();
+  e->env = env;
+  napi_create_reference(env, argv[0], 1, &e->cb);
+  napi_create_reference(env, argv[1], 1, &e->events_ref);
+  e->events = data;
+  e->events_cap = len / 4;
+  napi_value name;
+  napi_create_string_utf8(env, "PorticoRelay", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, NULL, name, &e->actx);
+  e->free_head = -1;
+  e->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (e->epfd < 0) {
+    throw_errno(env, "epoll_create1", errno);
+    free(e);
+    return NULL;
+  }
+  napi_get_uv_event_loop(env, &e->loop);
+  uv_poll_init(e->loop, &e->poll, e->epfd);
+  uv_timer_init(e->loop, &e->timer);
+  uv_unref((uv_handle_t *)&e->timer);
+  uv_timer_init(e->loop, &e->kick);
+  E = e;
+  uv_poll_start(&e->poll, UV_READABLE, on_poll);
+  update_ref();
+  return undef(env);
+}
+
+static bool parse_addr(napi_env env, napi_value ipv, int port, struct sockaddr_storage *ss, socklen_t *len) {
+  char ip[64];
+  size_t n;
+  if (napi_get_value_string_utf8(env, ipv, ip, sizeof ip, &n) != napi_ok) return false;
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, ip, &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    *len = sizeof *a4;
+    return true;
+  }
+  if (inet_pton(AF_INET6, ip, &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)port);
+    *len = sizeof *a6;
+    return true;
+  }
+  return false;
+}
+
+// listen(ip, port, backlog, reusePort) → listener id; throws with errno and syscall.
+static napi_value js_listen(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  int port = (int)num(env, argv[1]);
+  if (argc < 4 || !parse_addr(env, argv[0], port, &ss, &len)) {
+    napi_throw_type_error(env, NULL, "listen(ip, port, backlog, reusePort)");
+    return NULL;
+  }
+  bool reuseport = false;
+  napi_get_value_bool(env, argv[3], &reuseport);
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", errno), NULL;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err), NULL;
+  }
+  if (listen(fd, (int)num(env, argv[2])) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "listen", err), NULL;
+  }
+  int32_t lid = -1;
+  for (int32_t k = 0; k < E->nls; k++)
+    if (!E->ls[k].open) {
+      lid = k;
+      break;
+    }
+  if (lid < 0) {
+    listener_t *ls = realloc(E->ls, (size_t)(E->nls + 1) * sizeof *ls);
+    if (!ls) abort();
+    E->ls = ls;
+    lid = E->nls++;
+  }
+  E->ls[lid] = (listener_t){.fd = fd, .open = true, .paused = false};
+  watch(fd, EPOLLIN, ((uint64_t)lid << 2) | SIDE_LISTENER, EPOLL_CTL_ADD);
+  E->nlisten++;
+  update_ref();
+  napi_value r;
+  napi_create_int32(env, lid, &r);
+  return r;
+}
+
+// unlisten(id): stops accepting and closes the listening socket.
+static napi_value js_unlisten(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int32_t lid = (int32_t)num(env, argv[0]);
+  if (lid >= 0 && lid < E->nls && E->ls[lid].open) {
+    close(E->ls[lid].fd);
+    E->ls[lid].open = false;
+    E->nlisten--;
+    update_ref();
+  }
+  return undef(env);
+}
+
+// Timeouts are checked every quarter of the shortest one given so far.
+static void want_sweep(uint32_t ms) {
+  if (!ms) return;
+  uint64_t p = ms / 4 ? ms / 4 : 1;
+  if (E->sweep_ms && E->sweep_ms <= p) return;
+  E->sweep_ms = p;
+  if (E->timer_on) uv_timer_start(&E->timer, on_timer, p, p);
+}
+
+// connect(clientFd | slotId, ip, port, isSlot, connectTimeoutMs, idleTimeoutMs) → slot id. A new
+// slot for an accepted client, or a further attempt for a slot whose connect failed. A connect
+// that fails at once is reported as an event like a later failure.
+static napi_value js_connect(napi_env env, napi_callback_info info) {
+  ARGS(6);
+  bool retry = false;
+  napi_get_value_bool(env, argv[3], &retry);
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (!parse_addr(env, argv[1], (int)num(env, argv[2]), &ss, &len)) {
+    napi_throw_type_error(env, NULL, "connect: bad address");
+    return NULL;
+  }
+  int32_t i;
+  if (retry) {
+    slot_t *s = slot_of(num(env, argv[0]), &i);
+    if (!s || s->state != ST_FAILED) {
+      napi_throw_error(env, NULL, "connect: no such failed connection");
+      return NULL;
+    }
+  } else {
+    i = slot_alloc();
+    if (i < 0) {
+      reset_fd((int)num(env, argv[0]));
+      napi_throw_error(env, NULL, "connect: too many connections");
+      return NULL;
+    }
+    E->slots[i].cfd = (int)num(env, argv[0]);
+  }
+  slot_t *s = &E->slots[i];
+  s->state = ST_CONNECTING;
+  s->since = now_ms();
+  s->connect_timeout = (uint32_t)num(env, argv[4]);
+  s->idle_timeout = (uint32_t)num(env, argv[5]);
+  want_sweep(s->connect_timeout);
+  want_sweep(s->idle_timeout);
+  s->ufd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s->ufd < 0) {
+    connect_failed(i, errno);
+  } else if (connect(s->ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
+    connect_failed(i, errno);
+  } else {
+    s->uev = EPOLLOUT;
+    watch(s->ufd, EPOLLOUT, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_ADD);
+  }
+  update_ref();
+  // Delivered after the current round, or on the next loop turn when JS called from outside one
+  // (never from inside this call: the caller does not know the slot id yet).
+  if (!E->delivering && E->qlen) uv_timer_start(&E->kick, on_kick, 0, 0);
+  napi_value r;
+  napi_create_double(env, slot_id(i), &r);
+  return r;
+}
+
+// destroy(slot, reset): ends a connection at once; no event (the caller reads bytes() first).
+static napi_value js_destroy(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  bool reset = false;
+  napi_get_value_bool(env, argv[1], &reset);
+  int32_t i;
+  slot_t *s = slot_of(num(env, argv[0]), &i);
+  if (s) {
+    slot_end(i, reset, false);
+    update_ref();
+  }
+  return undef(env);
+}
+
+// bytes(slot, out: Float64Array(2)): live byte counters.
+static napi_value js_bytes(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  napi_typedarray_type type;
+  size_t len;
+  void *data;
+  slot_t *s = slot_of(num(env, argv[0]), NULL);
+  if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) == napi_ok && type == napi_float64_array && len >= 2) {
+    double *o = data;
+    o[0] = s ? s->bin : 0;
+    o[1] = s ? s->bout : 0;
+  }
+  return undef(env);
+}
+
+// resetFd(fd): an accepted connection no endpoint takes is reset at once.
+static napi_value js_reset_fd(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  reset_fd((int)num(env, argv[0]));
+  return undef(env);
+}
+
+// peer(fd) → the client's address ('' when it cannot be read).
+static napi_value js_peer(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char out[INET6_ADDRSTRLEN] = "";
+  if (getpeername((int)num(env, argv[0]), (struct sockaddr *)&ss, &len) == 0) {
+    if (ss.ss_family == AF_INET) inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, sizeof out);
+    else if (ss.ss_family == AF_INET6) inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, sizeof out);
+  }
+  napi_value r;
+  napi_create_string_utf8(env, out, NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+// stats() → [open connections, open listeners] (tests: nothing leaks).
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  napi_value r, a, b;
+  napi_create_array_with_length(env, 2, &r);
+  napi_create_uint32(env, E->live, &a);
+  napi_create_uint32(env, E->nlisten, &b);
+  napi_set_element(env, r, 0, a);
+  napi_set_element(env, r, 1, b);
+  return r;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
+      {"listen", NULL, js_listen, NULL, NULL, NULL, napi_default, NULL},
+      {"unlisten", NULL, js_unlisten, NULL, NULL, NULL, napi_default, NULL},
+      {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},
+      {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_default, NULL},
+      {"bytes", NULL, js_bytes, NULL, NULL, NULL, napi_default, NULL},
+      {"resetFd", NULL, js_reset_fd, NULL, NULL, NULL, napi_default, NULL},
+      {"peer", NULL, js_peer, NULL, NULL, NULL, napi_default, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
