@@ -6,8 +6,8 @@
 // It runs on Node's own event loop thread: one epoll set of its own, watched by a single uv_poll
 // handle, so no locking and no thread hand-off; JS is called once per round of socket events with
 // every event of that round (accepts, connect failures, half-closes, closes with byte counts) in
-// a shared Float64Array. Level-triggered epoll; a socket's interest changes only on backpressure
-// and half-close.
+// a shared Float64Array. Sockets are watched edge-triggered for reading and writing from the
+// start, so a connection costs two epoll_ctl calls whatever happens on it.
 //
 // Relaying (as relay.ts does with libuv handles):
 //   - half-close: EOF read from one side becomes shutdown(SHUT_WR) of the other once what was read
@@ -54,7 +54,6 @@ typedef struct {
   uint8_t state;
   bool half_reported;
   uint16_t gen;
-  uint32_t cev, uev;  // epoll interest now (client, upstream)
   dir_t up, down;     // up: client → upstream; down: upstream → client
   double bin, bout;
   uint64_t since;  // connect start, then last activity (ms, loop time)
@@ -215,25 +214,18 @@ static bool watch(int fd, uint32_t events, uint64_t data, int op) {
   return epoll_ctl(E->epfd, op, fd, &ev) == 0;
 }
 
-static void interest(int32_t i) {
-  slot_t *s = &E->slots[i];
-  uint32_t c = ((!s->up.eof && !s->up.pend) ? EPOLLIN : 0) | (s->down.pend ? EPOLLOUT : 0);
-  uint32_t u = ((!s->down.eof && !s->down.pend) ? EPOLLIN : 0) | (s->up.pend ? EPOLLOUT : 0);
-  if (c != s->cev) {
-    watch(s->cfd, c, ((uint64_t)i << 2) | SIDE_CLIENT, EPOLL_CTL_MOD);
-    s->cev = c;
-  }
-  if (u != s->uev) {
-    watch(s->ufd, u, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_MOD);
-    s->uev = u;
-  }
-}
-
 // A direction whose source sent EOF and whose bytes are all written: FIN the destination.
 // Returns false when the slot ended.
 static bool maybe_shut(int32_t i, dir_t *d, int dst) {
   slot_t *s = &E->slots[i];
   if (!d->eof || d->pend || d->shut) return true;
+  // The other direction is already done: closing both now sends the FIN still owed, without a
+  // shutdown first (the common end of a connection).
+  dir_t *other = d == &s->up ? &s->down : &s->up;
+  if (other->shut) {
+    slot_end(i, false, true);
+    return false;
+  }
   if (shutdown(dst, SHUT_WR) != 0) {
     slot_end(i, true, true);
     return false;
@@ -246,12 +238,15 @@ static bool maybe_shut(int32_t i, dir_t *d, int dst) {
   return true;
 }
 
-// Reads what `from` has and writes it to `to`. Returns false when the slot ended.
-static bool pump(int32_t i, bool upward) {
+// Reads what `from` has and writes it to `to`, until the socket is drained (edge-triggered: a
+// short read means it was; `rdhup`: the peer's FIN is queued too, read on to the EOF). Returns
+// false when the slot ended.
+static bool pump(int32_t i, bool upward, bool rdhup) {
   slot_t *s = &E->slots[i];
   dir_t *d = upward ? &s->up : &s->down;
   int from = upward ? s->cfd : s->ufd, to = upward ? s->ufd : s->cfd;
-  for (int round = 0; round < 4; round++) {
+  if (d->eof || d->pend) return true;
+  for (;;) {
     ssize_t n = recv(from, E->buf, BUFSZ, 0);
     if (n > 0) {
       if (upward) s->bin += (double)n;
@@ -266,16 +261,15 @@ static bool pump(int32_t i, bool upward) {
         w = 0;
       }
       if (w < n) {
-        // Backpressure: hold the rest, stop reading `from` until it is written.
+        // Backpressure: hold the rest and leave `from` unread until it is written (flush).
         d->plen = (uint32_t)(n - w);
         d->poff = 0;
         d->pend = malloc(d->plen);
         if (!d->pend) abort();
         memcpy(d->pend, E->buf + w, d->plen);
-        interest(i);
         return true;
       }
-      if (n < BUFSZ) return true;
+      if (n < BUFSZ && !rdhup) return true;
       continue;
     }
     if (n == 0) {
@@ -284,17 +278,17 @@ static bool pump(int32_t i, bool upward) {
         s->half_reported = true;
         push(EV_HALF_CLOSE, slot_id(i), 0, 0);
       }
-      interest(i);
       return maybe_shut(i, d, to);
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return true;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    if (errno == EINTR) continue;
     slot_end(i, true, true);
     return false;
   }
-  return true;
 }
 
-// `to` can take bytes again: write what waits. Returns false when the slot ended.
+// `to` can take bytes again: write what waits, then read on from the source. Returns false when
+// the slot ended.
 static bool flush(int32_t i, bool upward) {
   slot_t *s = &E->slots[i];
   dir_t *d = upward ? &s->up : &s->down;
@@ -312,24 +306,27 @@ static bool flush(int32_t i, bool upward) {
   free(d->pend);
   d->pend = NULL;
   d->plen = d->poff = 0;
-  interest(i);
-  return maybe_shut(i, d, to);
+  if (d->eof) return maybe_shut(i, d, to);
+  // Edges that came while the source was not read are gone: read it now.
+  return pump(i, upward, false);
 }
 
-static void start_relay(int32_t i) {
+// Both sockets are watched edge-triggered for everything from the start: no epoll_ctl after the
+// two ADDs, whatever backpressure or half-close does.
+#define EDGE (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET)
+
+static void start_relay(int32_t i, uint32_t ev) {
   slot_t *s = &E->slots[i];
-  int one = 1;
-  setsockopt(s->cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  setsockopt(s->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // TCP_NODELAY: the client inherits it from the listener, the upstream got it before connect.
   s->state = ST_RELAY;
   s->since = now_ms();
-  s->cev = EPOLLIN;
-  if (!watch(s->cfd, EPOLLIN, ((uint64_t)i << 2) | SIDE_CLIENT, EPOLL_CTL_ADD)) {
+  // What the client sent meanwhile is reported at once by the ADD (epoll checks readiness).
+  if (!watch(s->cfd, EDGE, ((uint64_t)i << 2) | SIDE_CLIENT, EPOLL_CTL_ADD)) {
     slot_end(i, true, true);
     return;
   }
-  s->uev = EPOLLIN;
-  watch(s->ufd, EPOLLIN, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_MOD);
+  // The endpoint spoke first (a banner) in the same edge as the connect.
+  if (ev & (EPOLLIN | EPOLLRDHUP)) pump(i, false, ev & EPOLLRDHUP);
 }
 
 static void connect_failed(int32_t i, int err) {
@@ -344,24 +341,27 @@ static void on_slot_event(int32_t i, uint32_t side, uint32_t ev) {
   slot_t *s = &E->slots[i];
   if (s->state == ST_CONNECTING) {
     if (side != SIDE_UPSTREAM) return;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(s->ufd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    if (err) return connect_failed(i, err);
-    if (ev & (EPOLLOUT | EPOLLIN)) start_relay(i);
+    // Writable without an error or hang-up: connected (no SO_ERROR read needed).
+    if (ev & (EPOLLERR | EPOLLHUP)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (getsockopt(s->ufd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      return connect_failed(i, err ? err : ECONNREFUSED);
+    }
+    if (ev & EPOLLOUT) start_relay(i, ev);
     return;
   }
   if (s->state != ST_RELAY) return;
   bool client = side == SIDE_CLIENT;
-  uint32_t want = client ? s->cev : s->uev;
   if (ev & EPOLLERR) return slot_end(i, true, true);
-  // Writable: the direction towards this side.
+  // Writable: the direction towards this side may go on.
   if ((ev & EPOLLOUT) && !flush(i, !client)) return;
-  if (ev & (EPOLLIN | EPOLLHUP)) {
-    if (want & EPOLLIN) {
-      if (!pump(i, client)) return;
-    } else if (ev & EPOLLHUP) {
-      // This side is gone both ways while it was not being read: nothing more can be written to it.
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    dir_t *from = client ? &s->up : &s->down;
+    if (!from->eof && !from->pend) {
+      if (!pump(i, client, ev & (EPOLLRDHUP | EPOLLHUP))) return;
+    } else if ((ev & EPOLLHUP) && !from->pend) {
+      // Gone both ways: nothing more can be written to it.
       dir_t *towards = client ? &s->down : &s->up;
       if (!towards->shut) return slot_end(i, true, true);
     }
@@ -568,6 +568,8 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  // Accepted sockets inherit TCP_NODELAY from the listener: one setsockopt less per connection.
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
     int err = errno;
     close(fd);
@@ -658,13 +660,14 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   want_sweep(s->connect_timeout);
   want_sweep(s->idle_timeout);
   s->ufd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (s->ufd >= 0) setsockopt(s->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (s->ufd < 0) {
     connect_failed(i, errno);
   } else if (connect(s->ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
     connect_failed(i, errno);
   } else {
-    s->uev = EPOLLOUT;
-    watch(s->ufd, EPOLLOUT, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_ADD);
+    watch(s->ufd, EDGE, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_ADD);
   }
   update_ref();
   // Delivered after the current round, or on the next loop turn when JS called from outside one
@@ -726,15 +729,22 @@ static napi_value js_peer(napi_env env, napi_callback_info info) {
   return r;
 }
 
-// stats() → [open connections, open listeners] (tests: nothing leaks).
+// stats() → [open connections, open listeners, bytes held for backpressure] (tests).
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   ARGS(1);
-  napi_value r, a, b;
-  napi_create_array_with_length(env, 2, &r);
-  napi_create_uint32(env, E->live, &a);
-  napi_create_uint32(env, E->nlisten, &b);
-  napi_set_element(env, r, 0, a);
-  napi_set_element(env, r, 1, b);
+  double held = 0;
+  for (int32_t i = 0; i < E->nslots; i++) {
+    slot_t *s = &E->slots[i];
+    if (s->state == ST_FREE) continue;
+    if (s->up.pend) held += s->up.plen - s->up.poff;
+    if (s->down.pend) held += s->down.plen - s->down.poff;
+  }
+  napi_value r, v[3];
+  napi_create_array_with_length(env, 3, &r);
+  napi_create_uint32(env, E->live, &v[0]);
+  napi_create_uint32(env, E->nlisten, &v[1]);
+  napi_create_double(env, held, &v[2]);
+  for (uint32_t k = 0; k < 3; k++) napi_set_element(env, r, k, v[k]);
   return r;
 }
 

@@ -1,5 +1,5 @@
 // One proxy under test, in its own process so its CPU time and RSS can be read from /proc:
-//   node dist/bench/userspace/proxy.js portico|naive LISTEN_IP:PORT BACKEND_IP:PORT [--workers N]
+//   node dist/bench/userspace/proxy.js portico|naive LISTEN_IP:PORT BACKEND_IP:PORT [--workers N] [--relay native|js]
 // `portico` is the userspace proxier (one Service, one endpoint); `naive` is the reference point of
 // DESIGN.md, a `socket.pipe` relay. With --workers N > 1 the listener is shared by N processes
 // (node:cluster, SCHED_NONE: every worker accepts on the same socket), each running its own
@@ -9,12 +9,15 @@ import cluster from 'node:cluster';
 import net from 'node:net';
 import { ep, modelOf, sport } from '../../src/proxy/testing.js';
 import { UserspaceProxier } from '../../src/proxy/userspace/proxier.js';
+import type { RelayKind } from '../../src/proxy/userspace/native.js';
 
 const [kind, listen, backend] = process.argv.slice(2);
 const wi = process.argv.indexOf('--workers');
 const workers = wi > 0 ? Number(process.argv[wi + 1]) : 1;
-if ((kind !== 'portico' && kind !== 'naive') || !listen || !backend || !(workers >= 1)) {
-  console.error('usage: proxy.js portico|naive LISTEN_IP:PORT BACKEND_IP:PORT [--workers N]');
+const ri = process.argv.indexOf('--relay');
+const relay = ri > 0 ? process.argv[ri + 1] : 'auto';
+if ((kind !== 'portico' && kind !== 'naive') || !listen || !backend || !(workers >= 1) || (relay !== 'auto' && relay !== 'native' && relay !== 'js')) {
+  console.error('usage: proxy.js portico|naive LISTEN_IP:PORT BACKEND_IP:PORT [--workers N] [--relay native|js]');
   process.exit(2);
 }
 const split = (hp: string) => {
@@ -35,7 +38,7 @@ async function serve(shared: boolean): Promise<() => Promise<void>> {
     await new Promise<void>((resolve) => server.listen({ host: L.ip, port: L.port, backlog: 4096 }, resolve));
     return () => new Promise((resolve) => server.close(() => resolve()));
   }
-  const proxier = new UserspaceProxier({ nodeName: 'bench', nodeIPs: [], shareListeners: shared });
+  const proxier = new UserspaceProxier({ nodeName: 'bench', nodeIPs: [], shareListeners: shared, relay: relay as RelayKind });
   await proxier.sync(modelOf([sport({ name: 'nginx', clusterIP: L.ip, port: L.port, endpoints: [ep(B.ip, B.port)] })]), 'full');
   if (proxier.metrics().listenersOpen !== 1) throw new Error(`portico could not listen on ${listen}`);
   return () => proxier.close();

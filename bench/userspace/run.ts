@@ -7,8 +7,9 @@
 //   - memory of --idle idle relayed connections (opened, one request each, then left open): the RSS
 //     delta of the proxy processes, scaled to 10,000 connections.
 // Proxies run in their own processes (bench/userspace/proxy.ts for Portico and the naive pipe):
-// haproxy nbthread 1, Portico one process, Portico with --workers N processes sharing the
-// listener, the naive pipe one process; nginx has one worker. Each line of output is JSON; the
+// haproxy nbthread 1, Portico one process with the native pump (portico) and with the JS relay
+// (portico-js), Portico with --workers N processes (native pump, SO_REUSEPORT listeners), the
+// naive pipe one process; nginx has one worker. Each line of output is JSON; the
 // summary at the end is a Markdown table.
 // Needs wrk, curl, haproxy and nginx on PATH (apt-get install wrk curl haproxy nginx-light).
 //   node dist/bench/userspace/run.js [--duration 8] [--connections 50] [--rounds 3] [--idle 9000] [--size-mb 100] [--workers 2]
@@ -25,6 +26,7 @@ const PROXIES = {
   haproxy: { ip: '127.0.0.1', port: 18091 },
   portico: { ip: '127.10.0.1', port: 18092 },
   'portico-multi': { ip: '127.10.0.2', port: 18094 },
+  'portico-js': { ip: '127.10.0.3', port: 18095 },
   'naive-pipe': { ip: '127.0.0.1', port: 18093 },
 } satisfies Record<string, Addr>;
 type ProxyName = keyof typeof PROXIES;
@@ -187,7 +189,8 @@ backend be
         c = spawn('haproxy', ['-f', haproxyCfg(a)], { stdio: 'inherit' });
         pids = [c.pid!];
       } else {
-        const extra = name === 'portico-multi' ? ['--workers', String(workers)] : [];
+        // portico and portico-multi: the native pump; portico-js: the JS relay (the fallback).
+        const extra = [...(name === 'portico-multi' ? ['--workers', String(workers)] : []), ...(name === 'naive-pipe' ? [] : ['--relay', name === 'portico-js' ? 'js' : 'native'])];
         c = spawn(process.execPath, [join(here, 'proxy.js'), name === 'naive-pipe' ? 'naive' : 'portico', `${a.ip}:${a.port}`, backend, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
         const line = await new Promise<string>((resolve, reject) => {
           let out = '';
@@ -209,7 +212,7 @@ backend be
       };
       return { pids, stop };
     };
-    const names: ProxyName[] = ['haproxy', 'portico', ...(workers > 1 ? ['portico-multi' as const] : []), 'naive-pipe'];
+    const names: ProxyName[] = ['haproxy', 'portico', 'portico-js', ...(workers > 1 ? ['portico-multi' as const] : []), 'naive-pipe'];
     for (const n of names) pidsOf.set(n, (await startProxy(n, PROXIES[n])).pids);
     await waitPort(NGINX);
 
@@ -225,7 +228,7 @@ backend be
     };
     console.log(JSON.stringify({
       date: new Date().toISOString(), cores: cpus().length, seconds, conns, rounds, idleN, sizeMB,
-      processes: { haproxy: 'nbthread 1', portico: 1, 'portico-multi': workers > 1 ? workers : 'not run', 'naive-pipe': 1, nginx: '1 worker', wrk: '1 thread' },
+      processes: { haproxy: 'nbthread 1', portico: '1 (native pump)', 'portico-js': '1 (JS relay)', 'portico-multi': workers > 1 ? workers : 'not run', 'naive-pipe': 1, nginx: '1 worker', wrk: '1 thread' },
     }));
     for (let round = 1; round <= rounds; round++) {
       // Rotate the order so no target always runs first (or right after the same neighbour).

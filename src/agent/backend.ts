@@ -1,6 +1,7 @@
 // The data-plane contract the agent drives: one `sync` per coalesced batch of changes, a full one
 // whenever asked (first sync, after a failure, periodically), and `cleanup` for `--cleanup`.
 import type { ProxyModel } from '../proxy/model.js';
+import type { RelayKind } from '../proxy/userspace/native.js';
 import type { NodeState } from '../proxy/model.js';
 import { spawnExec, type Exec } from '../proxy/exec.js';
 import { NftApplier, type NftTransport } from '../proxy/nftables/apply.js';
@@ -185,6 +186,8 @@ export class UserspaceBackend implements ProxyBackend {
     /** Pod CIDR ('' = unknown): pods and the node reach externalTrafficPolicy Local Services' external addresses with Cluster policy. */
     clusterCIDR?: string;
     scheduler?: SchedulerName;
+    /** Who moves TCP bytes: the native pump or the JS relay (default auto). */
+    relay?: RelayKind;
     /** Annotations of a Service (`namespace/name`), for per-Service schedulers and weights. */
     annotationsOf?: (namespace: string, name: string) => Record<string, string> | undefined;
     /** Put virtual IPs on a dummy interface (root). */
@@ -200,6 +203,7 @@ export class UserspaceBackend implements ProxyBackend {
       nodeIPs: opts.nodeIPs,
       clusterCIDR: opts.clusterCIDR,
       scheduler: opts.scheduler,
+      relay: opts.relay,
       schedulerFor: (key) => {
         const s = annotation(key, SCHEDULER_ANNOTATION);
         return s && isSchedulerName(s) ? s : undefined;

@@ -1,6 +1,7 @@
 // Starting a node agent with the data plane of a mode: shared by `portico agent` and by `portico up`,
 // which runs the same agent in-process against its own API.
 import type { Logger } from 'pino';
+import type { RelayKind } from '../proxy/userspace/native.js';
 import { UsageError } from '../util/errors.js';
 import { NodeAgent, type AgentOptions } from './agent.js';
 import { NodeRegistration } from './node.js';
@@ -22,6 +23,8 @@ interface BackendOptions {
   iptablesVariant?: IptablesVariant;
   /** nftables mode: netlink, `nft -f`, or netlink when available (default). */
   nftBackend?: NftBackendChoice;
+  /** userspace mode: --userspace-relay (default auto). */
+  userspaceRelay?: RelayKind;
   logger?: Logger;
 }
 
@@ -40,7 +43,7 @@ export function backendFor(mode: ProxyMode, o: BackendOptions): ProxyBackend {
     case 'userspace': {
       if (!isSchedulerName(o.scheduler)) throw new UsageError(`--scheduler: unsupported value "${o.scheduler}": supported values: ${SCHEDULER_NAMES.map((n) => `"${n}"`).join(', ')}`);
       const root = process.getuid?.() === 0;
-      return new UserspaceBackend({ nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, annotationsOf: o.annotationsOf, vipInterface: root ? new VipInterface() : undefined, logger: o.logger });
+      return new UserspaceBackend({ nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, relay: o.userspaceRelay, annotationsOf: o.annotationsOf, vipInterface: root ? new VipInterface() : undefined, logger: o.logger });
     }
     default:
       throw new UsageError(`--mode ${mode}: not available in this build yet (available: nftables, iptables, userspace)`);
@@ -67,6 +70,7 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
   ipvsScheduler?: string;
   iptablesVariant?: IptablesVariant;
   nftBackend?: NftBackendChoice;
+  userspaceRelay?: RelayKind;
   /** Create and heartbeat this node's Node and Lease. */
   register: boolean;
 }
@@ -74,7 +78,7 @@ export interface StartAgentOptions extends Omit<AgentOptions, 'backend'> {
 /** Starts a node agent (used by `portico agent` and by `portico up` in-process); resolves after its first sync. */
 export async function startNodeAgent(o: StartAgentOptions): Promise<{ agent: NodeAgent; stop(): Promise<void> }> {
   // The backend asks the agent's Service cache for annotations; it only does so once syncs run.
-  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, ipvsScheduler: o.ipvsScheduler, iptablesVariant: o.iptablesVariant, nftBackend: o.nftBackend, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
+  const backend = backendFor(o.mode, { nodeName: o.nodeName, nodeIPs: o.nodeIPs, clusterCIDR: o.clusterCIDR, scheduler: o.scheduler, ipvsScheduler: o.ipvsScheduler, iptablesVariant: o.iptablesVariant, nftBackend: o.nftBackend, userspaceRelay: o.userspaceRelay, annotationsOf: (ns, n) => agent.serviceAnnotations(ns, n), logger: o.logger });
   const agent: NodeAgent = new NodeAgent({ ...o, backend });
   if (backend instanceof UserspaceBackend) backend.registerMetrics(agent.metrics);
   const registration = o.register ? new NodeRegistration({ client: o.client, nodeName: o.nodeName, nodeIPs: o.nodeIPs, logger: o.logger }) : undefined;

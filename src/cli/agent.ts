@@ -1,6 +1,7 @@
 // `portico agent`: the node agent (kube-proxy's job) against any API server from a kubeconfig, and
 // `portico agent --cleanup --mode M`, which removes everything the agent put in the kernel.
 import { newLogger } from '../util/log.js';
+import { RELAY_KINDS, type RelayKind } from '../proxy/userspace/native.js';
 import { UsageError } from '../util/errors.js';
 import { kubeClientFromFlag } from './common.js';
 import { isValidCIDR, isValidIP } from '../util/ip.js';
@@ -29,6 +30,7 @@ const FLAGS = {
   'ipvs-scheduler': { type: 'string', default: 'rr' },
   'iptables-variant': { type: 'string', default: '' },
   'nft-backend': { type: 'string', default: 'auto' },
+  'userspace-relay': { type: 'string', default: 'auto' },
   ...POD_FLAGS,
 } as const satisfies FlagSpec;
 
@@ -55,6 +57,8 @@ flags:
   --no-register-node              do not create or heartbeat this node's Node and Lease
   --nft-backend auto|netlink|cli  nftables mode: send rules over netlink or through \`nft -f\`
                                   (default auto: netlink when the native addon loads)
+  --userspace-relay auto|native|js   userspace mode: move TCP bytes in the native pump or in JS
+                                  (default auto: native when the addon is built)
   --scheduler NAME                userspace mode: rr (default), wrr, lc, wlc, sh, dh, sed, nq, random;
                                   a Service's portico.dev/scheduler annotation overrides it
   --ipvs-scheduler NAME           ipvs mode: rr (default), wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh;
@@ -74,6 +78,8 @@ function nftBackend(v: string): NftBackendChoice {
 export async function runAgent(argv: string[]): Promise<void> {
   const v = parseFlags(argv, FLAGS, USAGE);
   const nft = nftBackend(String(v['nft-backend']));
+  const relay = String(v['userspace-relay']);
+  if (!(RELAY_KINDS as readonly string[]).includes(relay)) throw new UsageError(`--userspace-relay: unsupported value "${relay}": supported values: ${RELAY_KINDS.map((k) => `"${k}"`).join(', ')}`);
   const mode = String(v.mode) as ProxyMode;
   if (!PROXY_MODES.includes(mode)) throw new UsageError(`--mode: unsupported value "${mode}": supported values: ${PROXY_MODES.map((m) => `"${m}"`).join(', ')}`);
   if (v.cleanup) {
@@ -112,6 +118,7 @@ export async function runAgent(argv: string[]): Promise<void> {
     ipvsScheduler: String(v['ipvs-scheduler']),
     iptablesVariant: iptablesVariant(String(v['iptables-variant'])),
     nftBackend: nft,
+    userspaceRelay: relay as RelayKind,
     register: !v['no-register-node'],
     logger,
   });

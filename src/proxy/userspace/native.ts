@@ -15,7 +15,7 @@ interface Addon {
   bytes(slot: number, out: Float64Array): void;
   resetFd(fd: number): void;
   peer(fd: number): string;
-  stats(): [number, number];
+  stats(): [number, number, number];
 }
 
 const EV_ACCEPT = 1;
@@ -127,10 +127,10 @@ export class NativeEngine {
     return this.addon.peer(fd);
   }
 
-  /** Open connections (slots) and listeners in C: for leak checks. */
-  stats(): { connections: number; listeners: number } {
-    const [connections, listeners] = this.addon.stats();
-    return { connections, listeners };
+  /** Open connections (slots) and listeners in C, and bytes held back by backpressure (tests). */
+  stats(): { connections: number; listeners: number; heldBytes: number } {
+    const [connections, listeners, heldBytes] = this.addon.stats();
+    return { connections, listeners, heldBytes };
   }
 }
 

@@ -1,0 +1,207 @@
+// The native pump (native/relay.c) on loopback, through its engine directly: the relaying
+// behaviours relay.test.ts checks for the JS relay (half-close, backpressure, idle timeout, resets,
+// failed connects, peer addresses), plus no connection left behind in C. The proxier's own tests
+// (proxier.test.ts) run against both relays as well.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { errnoName } from './relay.js';
+import { nativeEngine, type NativeConnectionEvents } from './native.js';
+
+const engine = nativeEngine();
+
+interface Relayed extends NativeConnectionEvents {
+  slot: number;
+  halfClosed: number;
+  closed: { bytesIn: number; bytesOut: number } | undefined;
+  failed: number[];
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as AddressInfo).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+/** A native listener on a free port relaying to backendPort; records each connection's events. */
+async function proxy(backendPort: number, idleMs = 0) {
+  const conns: Relayed[] = [];
+  const port = await freePort();
+  const id = engine.listen('127.0.0.1', port, { backlog: 16, reusePort: false }, (fd) => {
+    const c: Relayed = {
+      slot: -1,
+      halfClosed: 0,
+      closed: undefined,
+      failed: [],
+      onConnectFailed(status) {
+        this.failed.push(status);
+        engine.destroy(this.slot, true);
+      },
+      onHalfClose() {
+        this.halfClosed++;
+      },
+      onClosed(bytesIn, bytesOut) {
+        this.closed = { bytesIn, bytesOut };
+      },
+    };
+    c.slot = engine.connect(c, fd, '127.0.0.1', backendPort, { connectMs: 2_000, idleMs });
+    conns.push(c);
+  });
+  return { port, conns, close: () => engine.unlisten(id) };
+}
+
+async function listen(server: net.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
+function readAll(s: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = '';
+    s.setEncoding('utf8').on('data', (d: string) => (data += d)).once('end', () => resolve(data)).once('error', reject);
+  });
+}
+
+test('half-close: each side FIN is passed on while the other direction keeps flowing', async () => {
+  const rows = [
+    { why: 'client closes its write side first, then reads the reply', clientFirst: true },
+    { why: 'backend closes first, client still sends and the backend still reads', clientFirst: false },
+  ];
+  for (const r of rows) {
+    let backendGot = '';
+    const backend = net.createServer({ allowHalfOpen: true }, (s) => {
+      s.setEncoding('utf8');
+      if (r.clientFirst) {
+        s.on('data', (d: string) => (backendGot += d)).once('end', () => s.end(`reply to ${backendGot}`));
+      } else {
+        s.end('early');
+        s.on('data', (d: string) => (backendGot += d));
+      }
+    });
+    const p = await proxy(await listen(backend));
+    const c = net.connect({ host: '127.0.0.1', port: p.port, allowHalfOpen: true });
+    const reply = readAll(c);
+    if (r.clientFirst) {
+      c.end('ping');
+      assert.equal(await reply, 'reply to ping', r.why);
+    } else {
+      assert.equal(await reply, 'early', r.why);
+      c.end('late');
+      await until(() => backendGot === 'late');
+    }
+    await until(() => p.conns[0]?.closed !== undefined);
+    assert.equal(p.conns[0]?.halfClosed, 1, r.why);
+    assert.deepEqual(p.conns[0]?.closed, r.clientFirst ? { bytesIn: 4, bytesOut: 13 } : { bytesIn: 4, bytesOut: 5 }, r.why);
+    p.close();
+    backend.close();
+  }
+});
+
+test('backpressure: a client that does not read stops the endpoint instead of filling the proxy', async () => {
+  const total = 64 * 1024 * 1024;
+  let sent = 0;
+  const backend = net.createServer((s) => {
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    const pump = () => {
+      while (sent < total) {
+        sent += chunk.length;
+        if (!s.write(chunk)) return void s.once('drain', pump);
+      }
+      s.end();
+    };
+    pump();
+  });
+  const p = await proxy(await listen(backend));
+  const c = net.connect({ host: '127.0.0.1', port: p.port });
+  c.pause();
+  // Held back: the relay stops reading once a write would block.
+  await until(() => p.conns[0] !== undefined && engine.stats().heldBytes > 0);
+  const slot = p.conns[0]!.slot;
+  const b1 = engine.bytes(slot).bytesOut;
+  await new Promise((r) => setTimeout(r, 50));
+  const b2 = engine.bytes(slot).bytesOut;
+  assert.equal(b2, b1, 'the relay kept reading while the client did not');
+  assert.ok(engine.stats().heldBytes <= 64 * 1024, `proxy holds ${engine.stats().heldBytes} bytes while paused`);
+  assert.ok(b2 < 16 * 1024 * 1024, `relayed ${b2} bytes to a client that reads nothing`);
+  assert.ok(sent < total, 'the backend was held back');
+  let got = 0;
+  c.on('data', (d: Buffer) => (got += d.length));
+  c.resume();
+  await once(c, 'end');
+  assert.equal(got, total);
+  await until(() => p.conns[0]?.closed !== undefined);
+  assert.equal(p.conns[0]?.closed?.bytesOut, total);
+  p.close();
+  backend.close();
+});
+
+test('idle timeout closes both sides; a reset upstream takes the client down', async () => {
+  const backendSockets: net.Socket[] = [];
+  let backendGot = '';
+  const backend = net.createServer((s) => backendSockets.push(s.on('error', () => undefined).on('data', (d) => (backendGot += String(d)))));
+  const port = await listen(backend);
+  const idle = await proxy(port, 30);
+  const c1 = net.connect({ host: '127.0.0.1', port: idle.port }).on('error', () => undefined);
+  await new Promise((r) => c1.once('close', r));
+  await until(() => idle.conns[0]?.closed !== undefined);
+  await until(() => backendSockets[0]?.destroyed === true);
+
+  const reset = await proxy(port);
+  const c2 = net.connect({ host: '127.0.0.1', port: reset.port });
+  const c2err = new Promise<string>((r) => c2.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? '')));
+  // A byte through first, so the relay is under way before the endpoint resets it.
+  c2.write('x');
+  await until(() => backendGot === 'x' && backendSockets.length === 2);
+  backendSockets[1]!.resetAndDestroy();
+  assert.equal(await c2err, 'ECONNRESET');
+  await until(() => reset.conns[0]?.closed !== undefined);
+  assert.equal(reset.conns[0]?.halfClosed, 0);
+  idle.close();
+  reset.close();
+  backend.close();
+});
+
+test('connect: a refused connect is reported with its errno; peer address of an accepted socket', async () => {
+  const deadPort = await freePort();
+  const p = await proxy(deadPort);
+  const c = net.connect({ host: '127.0.0.1', port: p.port }).on('error', () => undefined);
+  const closed = new Promise((r) => c.once('close', r));
+  await until(() => p.conns[0]?.failed.length === 1);
+  assert.equal(errnoName(p.conns[0]!.failed[0]!), 'ECONNREFUSED');
+  await closed;
+  p.close();
+
+  const peers: string[] = [];
+  const port = await freePort();
+  const id = engine.listen('127.0.0.1', port, { backlog: 16, reusePort: false }, (fd) => {
+    peers.push(engine.peerAddress(fd));
+    engine.resetFd(fd);
+  });
+  const c2 = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.7' }).on('error', () => undefined);
+  await until(() => peers.length === 1);
+  assert.deepEqual(peers, ['127.0.0.7']);
+  c2.destroy();
+  engine.unlisten(id);
+});
+
+test('listen errors use Node\'s wording; nothing is left open in the pump', async () => {
+  const squatter = net.createServer();
+  const port = await listen(squatter);
+  assert.throws(() => engine.listen('127.0.0.1', port, { backlog: 16, reusePort: false }, () => undefined), {
+    message: `listen EADDRINUSE: address already in use 127.0.0.1:${port}`,
+    code: 'EADDRINUSE',
+  });
+  squatter.close();
+  assert.throws(() => engine.listen('192.0.2.1', 8080, { backlog: 16, reusePort: false }, () => undefined), { code: 'EADDRNOTAVAIL' });
+  await until(() => engine.stats().connections === 0);
+  assert.deepEqual(engine.stats(), { connections: 0, listeners: 0, heldBytes: 0 });
+});
