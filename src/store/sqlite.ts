@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS log (
   value TEXT NOT NULL,
   old_value TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS log_name_prev_revision ON log (name, prev_revision);
+DROP INDEX IF EXISTS log_name_prev_revision;
 CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
 CREATE TABLE IF NOT EXISTS current (
   name TEXT PRIMARY KEY,
@@ -188,7 +188,7 @@ export class SqliteStore implements Store {
     this.txCreate = (key: string, value: string): KeyValue => {
       if (getCurrent.get(key)) throw new StoreKeyExistsError(key);
       const rev = this.rev + 1;
-      // prev_revision points at the key's last row (its tombstone) so unique(name, prev_revision) holds.
+      // prev_revision points at the key's last row (its tombstone), as kine's does.
       const prevRev = (lastId.get(key) as number | undefined) ?? 0;
       insertLog.run(rev, key, 1, 0, rev, prevRev, value, null);
       insertCurrent.run(key, rev, rev, value);
@@ -246,6 +246,11 @@ export class SqliteStore implements Store {
       // In WAL mode NORMAL syncs only at checkpoints: a commit is in the OS once the call returns,
       // which survives a killed process (not a power cut).
       db.pragma('synchronous = NORMAL');
+      // Checkpoint every ~40 MB of WAL instead of every 4 MB: a burst of small commits dirties the
+      // same index and interior pages over and over, and a checkpoint copies each of them (and
+      // syncs) once. Measured with the API's four-write Service create: about a quarter less
+      // store CPU and far fewer blocking syncs. Recovery after kill -9 replays at most this much.
+      db.pragma('wal_autocheckpoint = 10000');
       db.exec(SCHEMA);
     } catch (err) {
       db.close();
