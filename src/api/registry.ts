@@ -69,7 +69,51 @@ export class ApiRegistry {
     return [...this.byKind.values()].filter((s) => s.def.namespaced);
   }
 
+  /**
+   * Namespaces known to accept content, from a store watch (kube's NamespaceLifecycle admission
+   * reads an informer too): every namespaced create asks, and a store read per create cost more
+   * than the rest of the check. Anything not known active here (unknown, terminating, or being
+   * deleted by this process right now) is read from the store, so the cache only skips reads.
+   */
+  private activeNamespaces: Map<string, number> | undefined;
+  private namespaceWatch: Promise<void> | undefined;
+  /** Namespaces whose delete this process is writing: the cache may not have seen it yet. */
+  private readonly terminating = new Set<string>();
+
+  private watchNamespaces(): Promise<void> {
+    const storage = this.kind<NamespaceObject>('Namespace');
+    const active = new Map<string, number>();
+    const note = (name: string, rev: number, ns: NamespaceObject | undefined) => {
+      if ((active.get(name) ?? 0) > rev) return;
+      if (ns && !ns.metadata?.deletionTimestamp && ns.status?.phase !== 'Terminating') active.set(name, rev);
+      else {
+        active.delete(name);
+        this.terminating.delete(name);
+      }
+    };
+    return (async () => {
+      const page = await this.store.list(storage.prefix);
+      for (const kv of page.items) note(kv.key.slice(storage.prefix.length), kv.modRevision, storage.decodeShared(kv));
+      await this.store.watch(storage.prefix, {
+        afterRevision: page.revision,
+        onEvents: (events) => {
+          for (const ev of events) note(ev.kv.key.slice(storage.prefix.length), ev.kv.modRevision, ev.type === 'DELETE' ? undefined : storage.decodeShared(ev.kv));
+        },
+        // Closed store or a watcher that fell behind: back to store reads (a later create restarts it).
+        onError: () => {
+          this.activeNamespaces = undefined;
+          this.namespaceWatch = undefined;
+        },
+      });
+      this.activeNamespaces = active;
+    })().catch(() => {
+      this.namespaceWatch = undefined;
+    });
+  }
+
   private async checkNamespace(namespace: string, kind: string): Promise<void> {
+    this.namespaceWatch ??= this.watchNamespaces();
+    if (this.activeNamespaces?.has(namespace) && !this.terminating.has(namespace)) return;
     let ns: NamespaceObject;
     try {
       ns = await this.kind<NamespaceObject>('Namespace').getShared(undefined, namespace);
@@ -92,13 +136,21 @@ export class ApiRegistry {
     const nsStorage = this.kind<NamespaceObject>('Namespace');
     const cur = await nsStorage.get(undefined, name);
     if (dryRun) return cur;
-    const updated = await nsStorage.systemUpdate(undefined, name, (ns) => {
-      const meta = (ns.metadata ??= {});
-      meta.deletionTimestamp ??= nowTimestamp();
-      meta.deletionGracePeriodSeconds ??= 0;
-      (ns.status ??= {}).phase = 'Terminating';
-      return ns;
-    });
+    // Until the watch shows this write, creates in the namespace read it from the store.
+    this.terminating.add(name);
+    let updated: KubeObject;
+    try {
+      updated = await nsStorage.systemUpdate(undefined, name, (ns) => {
+        const meta = (ns.metadata ??= {});
+        meta.deletionTimestamp ??= nowTimestamp();
+        meta.deletionGracePeriodSeconds ??= 0;
+        (ns.status ??= {}).phase = 'Terminating';
+        return ns;
+      });
+    } catch (err) {
+      this.terminating.delete(name);
+      throw err;
+    }
     this.onNamespaceTerminating?.(name);
     return updated;
   }

@@ -90,8 +90,21 @@ export interface HookTxn {
 /** Decides whether a namespace accepts new objects (exists and is not terminating). */
 export type NamespaceGate = (namespace: string) => Promise<void>;
 
-export function nowTimestamp(d = new Date()): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+let lastSecond = -1;
+let lastStamp = '';
+
+/** RFC 3339 in whole seconds, as kube's metav1.Time. */
+export function nowTimestamp(d?: Date): string {
+  // Every create stamps the time: format each second once.
+  const ms = d ? d.getTime() : Date.now();
+  const sec = Math.floor(ms / 1000);
+  if (sec === lastSecond) return lastStamp;
+  const text = new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (!d) {
+    lastSecond = sec;
+    lastStamp = text;
+  }
+  return text;
 }
 
 const clone = <T>(o: T): T => structuredClone(o);

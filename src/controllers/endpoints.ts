@@ -231,7 +231,8 @@ export class EndpointsController {
     let out: Endpoints;
     try {
       if (!cur) {
-        out = await this.storage.create(ns, apply({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: ns } }));
+        // A fresh object (subsets and labels are built per sync): handed over, no copy (WriteOptions.owned).
+        out = await this.storage.create(ns, apply({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: ns } }), { owned: true });
         this.writes.creates++;
       } else {
         // Read-modify-write on the stored object: the informer's copy may lag behind other writers.

@@ -395,7 +395,8 @@ export async function writeSlicePlan(w: SliceWriter, ownerKey: string, ns: strin
   }
   for (const s of plan.create) {
     try {
-      w.cache.recordWrite(ownerKey, await w.storage.create(ns, s));
+      // withMeta built the slice's metadata and ports afresh, and creating touches nothing else: handed over, no copy.
+      w.cache.recordWrite(ownerKey, await w.storage.create(ns, s, { owned: true }));
       w.writes.creates++;
     } catch (err) {
       if (isNamespaceTerminating(err)) return;

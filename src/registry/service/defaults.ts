@@ -12,8 +12,17 @@ export type IPFamilyName = 'IPv4' | 'IPv6';
 
 /** The IP families the cluster serves, primary first (from --service-cidr). */
 export function clusterIPFamilies(cfg: Pick<ClusterConfig, 'serviceCIDRs'>): IPFamilyName[] {
+  // Every Service create and update asks; the flag's CIDRs are parsed once per array.
+  let out = familiesOf.get(cfg.serviceCIDRs);
+  if (!out) familiesOf.set(cfg.serviceCIDRs, (out = parseFamilies(cfg.serviceCIDRs)));
+  return out;
+}
+
+const familiesOf = new WeakMap<readonly string[], IPFamilyName[]>();
+
+function parseFamilies(cidrs: readonly string[]): IPFamilyName[] {
   const out: IPFamilyName[] = [];
-  for (const c of cfg.serviceCIDRs) {
+  for (const c of cidrs) {
     const p = parseCIDR(c);
     if (!p) continue;
     const fam: IPFamilyName = p.family === 4 ? 'IPv4' : 'IPv6';
