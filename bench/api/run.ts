@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Agent } from 'node:https';
 import { openStore } from '../../src/store/index.js';
 import { ApiClient, type Response } from './client.js';
-import { startPortico, memoryOf, cpuSecondsOf, type Portico } from './server.js';
+import { startPortico, memoryOf, cpuSecondsOf, launcherFlags, type Portico } from './server.js';
 import { runPool, summarize, round, type Summary } from './stats.js';
 
 // Sizes and targets from the issue; env overrides exist only to try the harness quickly.
@@ -298,6 +298,7 @@ async function main(): Promise<void> {
     date,
     machine: { loadAvgAtEnd: loadavg().map((x) => round(x)), host: hostname(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: round(totalmem() / 2 ** 30, 1), node: process.version, commit: gitCommit() },
     targets: TARGET,
+    serverNodeFlags: [...(await launcherFlags(repoRoot)), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)],
     ...result,
   };
   const file = join(repoRoot, 'bench/api', `results-${date}.json`);

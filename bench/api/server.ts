@@ -25,7 +25,9 @@ export async function startPortico(opts: { repoRoot: string; dataDir: string; st
   const log = createWriteStream(logPath);
   // BENCH_NODE_FLAGS passes V8 flags to the server, e.g. `--cpu-prof --cpu-prof-dir=DIR` or
   // `--heapsnapshot-signal=SIGUSR2`, to see where its time and memory go.
-  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  // The V8 flags `npx portico` runs with (bin/portico.js's `#!/usr/bin/env -S node ...` line) come
+  // first, so the benchmark measures the server as users start it.
+  const nodeFlags = [...(await launcherFlags(opts.repoRoot)), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
   const child: ChildProcess = spawn(
     process.execPath,
     // `portico server`: the control plane (API, controllers, cluster DNS) without the node agent and
@@ -82,6 +84,13 @@ export async function startPortico(opts: { repoRoot: string; dataDir: string; st
       return r;
     },
   };
+}
+
+/** The node flags on the launcher's `#!` line (after `node`). */
+export async function launcherFlags(repoRoot: string): Promise<string[]> {
+  const first = (await readFile(join(repoRoot, 'bin/portico.js'), 'utf8')).split('\n', 1)[0] ?? '';
+  const m = /^#!.*?\bnode\b(.*)$/.exec(first);
+  return (m?.[1] ?? '').split(' ').filter(Boolean);
 }
 
 /** VmRSS and VmHWM (peak) of a process, in MiB. */
