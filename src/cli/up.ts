@@ -14,6 +14,7 @@ import { POD_FLAGS, startPods, type StartedPods } from '../kubelet/cli.js';
 /** The pod flags' defaults, for the runner `portico up` starts in-process. */
 const POD_DEFAULTS = Object.fromEntries(Object.entries(POD_FLAGS).map(([k, v]) => [k, v.default])) as Record<keyof typeof POD_FLAGS, string | boolean>;
 import { UsageError } from '../util/errors.js';
+import { startIdleGc } from '../util/idlegc.js';
 import { isValidCIDR } from '../util/ip.js';
 import { startControlPlane, DEFAULT_CLUSTER, type ControlPlaneOptions } from '../api/controlplane.js';
 import { parseFlags, parseHostPort, parsePortRange, parseDuration, type FlagSpec } from './flags.js';
@@ -149,6 +150,8 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
       throw new Error(`--advertise-address ${advertise}: the API cannot serve there: ${(err as Error).message}`);
     }
   }
+  // Gives back the heap a burst of API work grew into once the server is quiet again (--expose-gc).
+  startIdleGc();
   let agent: { stop(): Promise<void> } | undefined;
   let pods: StartedPods | undefined;
   let podDnsLine = '';
