@@ -19,7 +19,7 @@ export type FieldName =
 
 export type Expr =
   | { k: 'field'; name: FieldName; text: string }
-  | { k: 'numgen'; mod: number; text: string }
+  | { k: 'numgen'; mod: number; offset: number; text: string }
   | { k: 'concat'; parts: Expr[] }
   | { k: 'mask'; e: Expr; mask: number };
 
@@ -41,7 +41,8 @@ export type Stmt =
   | { k: 'markset'; op: '|' | '^'; value: number }
   | { k: 'masquerade' }
   | { k: 'dnat'; ip: string; port: number }
-  | { k: 'dnatmap'; e: Expr; items: AnonItem[] }
+  /** `dnat ip to EXPR map { ... }` (anonymous) or `map @name` (a named data map). */
+  | { k: 'dnatmap'; e: Expr; items: AnonItem[]; ref?: string }
   | { k: 'update'; set: string; e: Expr }
   | { k: 'reject'; with: string }
   | { k: 'counter' }
@@ -69,6 +70,10 @@ export interface Chain {
 export interface NamedSet {
   name: string;
   isMap: boolean;
+  /** A map whose values are data (`addr . port`), not verdicts. */
+  dataMap: boolean;
+  /** `flags interval`: keys are ranges `lo-hi` (or single values) that must not overlap. */
+  interval: boolean;
   /** The definition body as given (type, flags, timeout), normalised. */
   def: string;
   dynamic: boolean;
@@ -160,7 +165,12 @@ function parsePrimary(c: Cursor): Expr | undefined {
     c.i += 3;
     const mod = Number(c.next());
     if (!Number.isInteger(mod) || mod <= 0) throw new NftError('bad numgen modulus', c.line);
-    return { k: 'numgen', mod, text: `numgen random mod ${mod}` };
+    let offset = 0;
+    if (c.eat('offset')) {
+      offset = Number(c.next());
+      if (!Number.isInteger(offset) || offset < 0 || offset + mod > 2 ** 32) throw new NftError('bad numgen offset', c.line);
+    }
+    return { k: 'numgen', mod, offset, text: `numgen random mod ${mod}${offset ? ` offset ${offset}` : ''}` };
   }
   return undefined;
 }
@@ -288,6 +298,10 @@ export function parseRule(text: string, line = 0): Rule {
       c.expect('to');
       const e = parseExpr(c);
       c.expect('map');
+      if (c.peek()?.startsWith('@')) {
+        stmts.push({ k: 'dnatmap', e, items: [], ref: c.next().slice(1) });
+        continue;
+      }
       const items = parseAnon(c, true);
       for (const it of items) if (it.value?.length !== 3 || it.value[1] !== '.') throw new NftError('dnat map value must be addr . port', line);
       stmts.push({ k: 'dnatmap', e, items });
@@ -345,6 +359,7 @@ function setRefs(stmts: Stmt[]): string[] {
     if (s.k === 'match' && s.rhs.k === 'setref') out.push(s.rhs.name);
     if (s.k === 'vmap' && s.ref) out.push(s.ref);
     if (s.k === 'update') out.push(s.set);
+    if (s.k === 'dnatmap' && s.ref) out.push(s.ref);
   }
   return out;
 }
@@ -359,15 +374,26 @@ function cloneTable(t: Table): Table {
   return { ...t, chains, sets };
 }
 
-function parseSetDef(body: string, line: number): { isMap: boolean; def: string; dynamic: boolean } {
+function parseSetDef(body: string, line: number): { isMap: boolean; dataMap: boolean; interval: boolean; def: string; dynamic: boolean } {
   const parts = body.split(';').map((p) => p.trim().replace(/\s+/g, ' ')).filter(Boolean);
-  const typ = parts.find((p) => p.startsWith('type '));
+  const typ = parts.find((p) => p.startsWith('type ') || p.startsWith('typeof '));
   if (!typ) throw new NftError('set without type', line);
   for (const p of parts) {
-    if (!/^(type|flags|timeout|size) /.test(p)) throw new NftError(`unsupported set property "${p}"`, line);
+    if (!/^(type|typeof|flags|timeout|size) /.test(p)) throw new NftError(`unsupported set property "${p}"`, line);
   }
-  const flags = parts.find((p) => p.startsWith('flags '));
-  return { isMap: typ.includes(' : '), def: parts.join('; '), dynamic: !!flags && flags.includes('dynamic') };
+  const flags = (parts.find((p) => p.startsWith('flags ')) ?? '').slice(6).split(',').map((f) => f.trim());
+  const isMap = typ.includes(' : ');
+  return { isMap, dataMap: isMap && !typ.endsWith(' : verdict'), interval: flags.includes('interval'), def: parts.join('; '), dynamic: flags.includes('dynamic') };
+}
+
+/** An interval set's key as [lo, hi] (numbers only: the renderer's interval maps are keyed by numgen). */
+function rangeOf(key: string, line: number): [number, number] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(key);
+  if (!m) throw new NftError(`bad interval key "${key}"`, line);
+  const lo = Number(m[1]);
+  const hi = m[2] === undefined ? lo : Number(m[2]);
+  if (hi < lo) throw new NftError(`bad interval "${key}"`, line);
+  return [lo, hi];
 }
 
 const ELEMENT_RE = /^(add|delete) element (ip6?) (\S+) (\S+) (\{.*\})$/;
@@ -443,7 +469,7 @@ export class FakeNftables {
         const ex = t.sets.get(name);
         if (ex) {
           if (ex.def !== d.def) throw new NftError(`set ${name} exists with another definition`, ln);
-        } else t.sets.set(name, { name, isMap: d.isMap, def: d.def, dynamic: d.dynamic, elements: new Map() });
+        } else t.sets.set(name, { name, isMap: d.isMap, dataMap: d.dataMap, interval: d.interval, def: d.def, dynamic: d.dynamic, elements: new Map() });
         continue;
       }
       if ((m = /^delete (set|map) (ip6?) (\S+) (\S+)$/.exec(line))) {
@@ -465,12 +491,24 @@ export class FakeNftables {
         for (const it of items) {
           const k = it.key.join(' . ');
           if (m[1] === 'add') {
-            if (set.isMap) {
+            if (set.dataMap) {
+              const v = it.value!;
+              if (v.length !== 3 || v[1] !== '.' || !/^\d+$/.test(v[2]!)) throw new NftError(`map ${set.name}: value must be addr . port, got "${v.join(' ')}"`, ln);
+            } else if (set.isMap) {
               const v = parseVerdict(it.value!, ln);
               if (v.k === 'jump' || v.k === 'goto') this.checkJumpTarget(t, v.chain, ln);
             }
             const ex = set.elements.get(k);
             if (ex && (ex.value ?? []).join(' ') !== (it.value ?? []).join(' ')) throw new NftError(`File exists: element ${k} in ${set.name}`, ln);
+            if (set.interval && !ex) {
+              // The kernel refuses overlapping intervals.
+              if (it.key.length !== 1) throw new NftError(`interval set ${set.name}: one-component keys only`, ln);
+              const [lo, hi] = rangeOf(k, ln);
+              for (const other of set.elements.keys()) {
+                const [a, b] = rangeOf(other, ln);
+                if (lo <= b && a <= hi) throw new NftError(`File exists: interval ${k} overlaps ${other} in ${set.name}`, ln);
+              }
+            }
             set.elements.set(k, it);
           } else {
             if (!set.elements.delete(k)) throw new NftError(`No such file or directory: element ${k} in ${set.name}`, ln);
@@ -485,6 +523,9 @@ export class FakeNftables {
         const rule = parseRule(m[4]!, ln);
         for (const target of verdictTargets(rule.stmts)) this.checkJumpTarget(t, target, ln);
         for (const s of setRefs(rule.stmts)) if (!t.sets.has(s)) throw new NftError(`No such file or directory: set ${s}`, ln);
+        for (const s of rule.stmts) {
+          if (s.k === 'dnatmap' && s.ref && !t.sets.get(s.ref)!.dataMap) throw new NftError(`set ${s.ref} is not a data map`, ln);
+        }
         for (const s of rule.stmts) {
           if (s.k === 'reject' && ch.base && ch.base.hook === 'prerouting') throw new NftError('reject is not allowed in prerouting', ln);
           if ((s.k === 'dnat' || s.k === 'dnatmap' || s.k === 'masquerade') && ch.base && ch.base.type !== 'nat') throw new NftError('nat statement outside a nat chain', ln);

@@ -1,6 +1,7 @@
 // Kernel object names: deterministic and bounded. Per-service objects are
 // `<prefix>-<8 base32 chars of sha256>-<readable ns/svc/proto/port>`, cut to MAX_NAME_LEN; the
-// fixed objects have fixed names. isOwnedName() recognises both.
+// fixed objects have fixed names, the shared endpoint maps are `endpoints-<proto>-<n>`. isOwnedName()
+// recognises all three.
 import { createHash } from 'node:crypto';
 import type { ServicePortInfo } from '../model.js';
 
@@ -62,7 +63,10 @@ export function objectName(prefix: ObjectPrefix, sp: ServicePortInfo, extra = ''
   return `${prefix}-${hash}-${readable}`.slice(0, MAX_NAME_LEN);
 }
 
+/** Endpoint maps shared by service ports: `endpoints-<proto>-<n>` (render.ts). */
+const ENDPOINT_MAP_RE = /^endpoints-(tcp|udp|sctp)-(0|[1-9][0-9]{0,8})$/;
+
 /** True for every name Portico gives a table, chain, set or map. */
 export function isOwnedName(name: string): boolean {
-  return FIXED.has(name) || (name.length <= MAX_NAME_LEN && OWNED_RE.test(name));
+  return FIXED.has(name) || ENDPOINT_MAP_RE.test(name) || (name.length <= MAX_NAME_LEN && OWNED_RE.test(name));
 }

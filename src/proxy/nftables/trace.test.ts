@@ -75,32 +75,38 @@ test('tracer: the deciding rule names the Service', () => {
   assert.equal(d.comment, 'default/lbnolocal has no local endpoints');
 });
 
-test('tracer: many endpoints (anonymous numgen map) are all reachable, spread evenly over picks', () => {
+test('tracer: many endpoints (one endpoint-map window each) are all reachable', () => {
   const eps = Array.from({ length: 40 }, (_, i) => ep(`198.19.10.${i + 1}`, 8080));
   const fake = new FakeNftables();
   const text = render(modelOf([sport({ name: 'big', clusterIP: '198.18.0.30', endpoints: eps })]), 'full', node).text;
-  assert.match(text, /numgen random mod 40 map/);
+  assert.match(text, /dnat ip to numgen random mod 65536 offset 0 map @endpoints-tcp-0/);
   fake.apply(text);
   const got = new Tracer(fake).traceAll(pkt(POD, '198.18.0.30', 80)).map(outcome).sort();
   assert.deepEqual(got, eps.map((e) => `dnat ${e.ip}:8080`).sort());
 });
 
-test('tracer: the numgen cascade gives endpoint i of N the share 1/N', () => {
-  const N = 5;
-  const eps = Array.from({ length: N }, (_, i) => ep(`198.19.11.${i + 1}`, 8080));
-  const fake = new FakeNftables();
-  fake.apply(render(modelOf([sport({ name: 'five', clusterIP: '198.18.0.31', endpoints: eps })]), 'full', node).text);
-  const tr = new Tracer(fake);
-  // Each rule draws its own number: the share of rule i is prod_{j<i}(1 - 1/m_j) * 1/m_i (m = 1 for the last).
-  const chain = [...fake.getTable('ip', 'portico')!.chains.values()].find((c) => c.name.includes('/five/'))!;
-  const dnats = chain.rules.filter((r) => r.text.includes('dnat to'));
-  assert.equal(dnats.length, N);
-  let pass = 1;
-  for (const [i, r] of dnats.entries()) {
-    const m = Number(/numgen random mod (\d+) 0/.exec(r.text)?.[1] ?? 1);
-    assert.ok(r.text.includes(`dnat to ${eps[i]!.ip}:8080`));
-    assert.ok(Math.abs(pass / m - 1 / N) < 1e-9, `endpoint ${i} share`);
-    pass *= 1 - 1 / m;
+test('tracer: the endpoint map gives endpoint i of N the share 1/N of the numgen window', () => {
+  for (const N of [1, 3, 5, 7, 10, 33]) {
+    const eps = Array.from({ length: N }, (_, i) => ep(`198.19.11.${i + 1}`, 8080));
+    const fake = new FakeNftables();
+    // Two services: the second one's window starts at 65536 in the same map.
+    fake.apply(render(modelOf([
+      sport({ name: 'first', clusterIP: '198.18.0.32', endpoints: [ep('198.19.12.1', 80)] }),
+      sport({ name: 'many', clusterIP: '198.18.0.31', endpoints: eps }),
+    ]), 'full', node).text);
+    const map = fake.getTable('ip', 'portico')!.sets.get('endpoints-tcp-0')!;
+    const windows = [...map.elements.values()]
+      .map((e) => ({ lo: Number(e.key[0]!.split('-')[0]), hi: Number(e.key[0]!.split('-')[1]), ip: e.value![0]! }))
+      .filter((w) => w.ip.startsWith('198.19.11.'))
+      .sort((a, b) => a.lo - b.lo);
+    assert.equal(windows.length, N);
+    assert.equal(windows[0]!.lo, 65536, 'second slot');
+    assert.equal(windows[N - 1]!.hi, 2 * 65536 - 1, 'the window is covered to its end');
+    for (const [i, w] of windows.entries()) {
+      if (i > 0) assert.equal(w.lo, windows[i - 1]!.hi + 1, 'no gap');
+      assert.equal(w.ip, eps[i]!.ip);
+      assert.ok(Math.abs((w.hi - w.lo + 1) / 65536 - 1 / N) <= 1 / 65536, `N=${N}: endpoint ${i} share`);
+    }
+    assert.equal(new Set(new Tracer(fake).traceAll(pkt(POD, '198.18.0.31', 80)).map(outcome)).size, N, 'every endpoint reachable');
   }
-  assert.equal(new Set(tr.traceAll(pkt(POD, '198.18.0.31', 80)).map(outcome)).size, N, 'every endpoint reachable');
 });

@@ -7,8 +7,19 @@ import type { Hook, Packet, TraceResult, TraceState } from '../trace-types.js';
 export type { Hook, Packet, TraceResult };
 
 export interface TraceOptions {
-  /** The value every `numgen random mod N` yields, taken modulo N (default 0). */
+  /**
+   * Which random value every `numgen random mod N` yields (default 0): pick % N when N <= PICKS,
+   * otherwise the pick-th of PICKS evenly spaced values in 0..N-1 (so the picks 0..PICKS-1 reach every
+   * endpoint window of an endpoint map).
+   */
   pick?: number;
+}
+
+/** How many picks traceAll tries. */
+export const PICKS = 64;
+
+function numgenValue(pick: number, mod: number): number {
+  return mod <= PICKS ? pick % mod : Math.floor(((pick % PICKS) * mod) / PICKS);
 }
 
 // ---- address matching ----
@@ -44,9 +55,15 @@ function addr(ip: string): { v: bigint; bits: number } | undefined {
   return b !== undefined ? { v: b, bits: 128 } : undefined;
 }
 
-/** value matches pattern: equal, or inside a CIDR pattern, or the same address written differently. */
+/** value matches pattern: equal, inside a CIDR or `lo-hi` pattern, or the same address written differently. */
 export function valueMatches(value: string, pattern: string): boolean {
   if (value === pattern) return true;
+  const range = /^(\d+)-(\d+)$/.exec(pattern);
+  if (range) {
+    if (!/^\d+$/.test(value)) return false;
+    const v = Number(value);
+    return v >= Number(range[1]) && v <= Number(range[2]);
+  }
   const slash = pattern.indexOf('/');
   const va = addr(value);
   if (!va) return false;
@@ -112,7 +129,7 @@ export class Tracer {
   /** Every distinct outcome over numgen picks 0..63 (endpoints reachable by random choice). */
   traceAll(pkt: Packet): TraceResult[] {
     const seen = new Map<string, TraceResult>();
-    for (let pick = 0; pick < 64; pick++) {
+    for (let pick = 0; pick < PICKS; pick++) {
       const r = this.trace(pkt, { pick });
       const k = `${r.verdict} ${r.endpoint?.ip ?? ''}:${r.endpoint?.port ?? ''} ${r.masquerade}`;
       if (!seen.has(k)) seen.set(k, r);
@@ -158,7 +175,7 @@ export class Tracer {
       case 'concat':
         return e.parts.flatMap((p) => this.fieldValue(p, st, pick));
       case 'numgen':
-        return [String(pick % e.mod)];
+        return [String(numgenValue(pick, e.mod) + e.offset)];
       case 'mask': {
         const v = Number(this.fieldValue(e.e, st, pick)[0]);
         return [String(v & e.mask)];
@@ -240,7 +257,7 @@ export class Tracer {
           return this.doDnat(st, s.ip, s.port, comment);
         case 'dnatmap': {
           const values = this.fieldValue(s.e, st, pick);
-          const item = s.items.find((it) => keyMatches(values, it.key));
+          const item = s.ref ? this.inSet(t, s.ref, values) : s.items.find((it) => keyMatches(values, it.key));
           if (!item) return 'nomatch';
           return this.doDnat(st, item.value![0]!, Number(item.value![2]), comment);
         }

@@ -39,6 +39,41 @@ const VERDICT_DATA_TYPE = 0xffffff00;
 interface SetType {
   key: TypeName[];
   data?: TypeName[];
+  /**
+   * An interval map keyed by `numgen` (render.ts's endpoint maps): keys `lo-hi`, sent as a start
+   * element and an end element (the first value past the range), big-endian because the rule turns
+   * the host-order numgen value around (`byteorder hton`) before the lookup, as nft does.
+   */
+  numgenIntervals?: boolean;
+}
+
+/**
+ * The one `typeof` map definition the renderer emits, per family: its types and the set userdata
+ * `nft` attaches (key byte order, the typeof expressions), copied from `nft --debug=mnl` so that
+ * `nft list` prints the map as it would have made it.
+ */
+const TYPEOF_MAPS = new Map<string, { type: SetType; userdata: Buffer }>();
+for (const [kw, l3, daddrField, addrType] of [['ip', 0x0c, 0x0c, 'ipv4_addr'], ['ip6', 0x0d, 0x09, 'ipv6_addr']] as const) {
+  for (const [proto, l4] of [['tcp', 0x08], ['udp', 0x06], ['sctp', 0x0a]] as const) {
+    TYPEOF_MAPS.set(`numgen random mod 65536 : ${kw} daddr . ${proto} dport`, {
+      type: { key: ['integer'], data: [addrType, 'inet_service'], numgenIntervals: true },
+      userdata: typeofUserdata(l3, daddrField, l4),
+    });
+  }
+}
+
+/** nft's set userdata for `typeof numgen random mod 65536 : <l3> daddr . <l4> dport` (protocol and field ids vary). */
+function typeofUserdata(l3: number, daddrField: number, l4: number): Buffer {
+  return Buffer.from([
+    0x00, 0x04, 0x01, 0x00, 0x00, 0x00, // key byte order: host
+    0x01, 0x04, 0x00, 0x00, 0x00, 0x00, // data byte order: (concatenation)
+    0x03, 0x1a, 0x00, 0x04, 0x17, 0x00, 0x00, 0x00, 0x01, 0x12, // key typeof: numgen
+    0x00, 0x04, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x00, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x00, 0x00, 0x00, // random, mod 65536, offset 0
+    0x04, 0x34, 0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x2c, // data typeof: concatenation
+    0x00, 0x14, 0x00, 0x04, 0x07, 0x00, 0x00, 0x00, 0x01, 0x0c, 0x00, 0x04, l3, 0x00, 0x00, 0x00, 0x01, 0x04, daddrField, 0x00, 0x00, 0x00, // payload <l3> daddr
+    0x01, 0x14, 0x00, 0x04, 0x07, 0x00, 0x00, 0x00, 0x01, 0x0c, 0x00, 0x04, l4, 0x00, 0x00, 0x00, 0x01, 0x04, 0x02, 0x00, 0x00, 0x00, // payload <l4> dport
+    0x06, 0x04, 0x00, 0x00, 0x00, 0x00,
+  ]);
 }
 
 const PROTOS: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, icmp: 1, icmpv6: 58 };
@@ -263,12 +298,32 @@ function loadExpr(w: Writer, e: Expr, fam: 'ip' | 'ip6'): { types: TypeName[]; l
   return { types, len: types.length === 1 ? TYPE_LEN[types[0]!] : off };
 }
 
-function numgen(w: Writer, mod: number, dreg: number): void {
+function numgen(w: Writer, mod: number, dreg: number, offset?: number): void {
   expr(w, 'numgen', (w) => {
     w.u32be(1, dreg);
     w.u32be(2, mod);
     w.u32be(3, 1); // NFT_NG_RANDOM
+    if (offset !== undefined) w.u32be(4, offset);
   });
+}
+
+/** Host to network order of a 4-byte register, in place (before an interval lookup, as nft does). */
+function hton32(w: Writer, reg: number): void {
+  expr(w, 'byteorder', (w) => {
+    w.u32be(1, reg);
+    w.u32be(2, reg);
+    w.u32be(3, 1); // NFT_BYTEORDER_HTON
+    w.u32be(4, 4);
+    w.u32be(5, 4);
+  });
+}
+
+/** `numgen random mod M offset K`, turned around, looked up in a named endpoint map, then DNAT. */
+function dnatNumgenMap(w: Writer, fam: 'ip' | 'ip6', mod: number, offset: number, map: string): void {
+  numgen(w, mod, 1, offset);
+  hton32(w, 1);
+  lookup(w, { name: map }, false, 1);
+  nat(w, fam, 1, fam === 'ip6' ? 12 : 9);
 }
 
 function cmp(w: Writer, op: 'eq' | 'neq', data: Buffer): void {
@@ -462,6 +517,8 @@ function bigBytes(v: bigint, bytes: number): Buffer {
 
 // ---- the compiler ----
 
+/** `meta l4proto P dnat (ip|ip6) to numgen random mod M[ offset K] map @NAME[ comment "..."]`. */
+const DNAT_MAP_RE = /^meta l4proto (tcp|udp|sctp) dnat (ip6?) to numgen random mod (\d+)(?: offset (\d+))? map @([A-Za-z][A-Za-z0-9/_.-]*)(?: comment "([^"]*)")?$/;
 /** `[numgen random mod N 0 ]meta l4proto P dnat to A.B.C.D:PORT[ comment "..."]`. */
 const DNAT_RE = /^(?:numgen random mod (\d+) 0 )?meta l4proto (tcp|udp|sctp) dnat to (\d+\.\d+\.\d+\.\d+):(\d+)(?: comment "([^"]*)")?$/;
 const RULE_CACHE_MAX = 4096;
@@ -589,11 +646,18 @@ export class NetlinkCompiler {
         if (!m) throw new UnsupportedError(line);
         const props = m[1]!.split(';').map((p) => p.trim()).filter(Boolean);
         let type: SetType | undefined;
+        let userdata: Buffer | undefined;
         let flags = 0;
         let timeoutMs: number | undefined;
         for (const p of props) {
           let pm: RegExpExecArray | null;
           if ((pm = /^type (.+?)(?: : (.+))?$/.exec(p))) type = { key: parseTypeList(pm[1]!), ...(pm[2] ? { data: parseTypeList(pm[2]) } : {}) };
+          else if ((pm = /^typeof (.+)$/.exec(p))) {
+            const known = TYPEOF_MAPS.get(pm[1]!);
+            if (!known) throw new UnsupportedError(`typeof ${pm[1]}`);
+            type = known.type;
+            userdata = known.userdata;
+          }
           else if ((pm = /^flags (.+)$/.exec(p))) {
             for (const f of pm[1]!.split(',').map((x) => x.trim())) {
               if (f === 'dynamic') flags |= SET_F.EVAL;
@@ -605,10 +669,12 @@ export class NetlinkCompiler {
           else throw new UnsupportedError(`set property ${p}`);
         }
         if (!type || (what === 'map') !== !!type.data) throw new UnsupportedError(line);
+        if (type.numgenIntervals && !(flags & SET_F.INTERVAL)) throw new UnsupportedError(`${line}: numgen maps must be interval maps`);
         if (type.data) flags |= SET_F.MAP;
         w.begin(MSG.NEWSET, create, family, 0, line);
         setHeader(w, table!, name!, flags, type, ++this.anonId);
         if (timeoutMs !== undefined) w.u64be(SET.TIMEOUT, timeoutMs);
+        if (userdata) w.bytes(SET.USERDATA, userdata);
         w.end();
         sets.set(`${fam} ${table} ${name}`, type);
         return 1;
@@ -637,6 +703,7 @@ export class NetlinkCompiler {
   }
 
   private elements(w: Writer, type: number, family: number, table: string, set: { name: string; id?: number }, st: SetType, items: readonly AnonItem[], tag: string, flagsOf?: (i: number) => number): number {
+    if (st.numgenIntervals) return this.intervalElements(w, type, family, table, set.name, st, items, tag);
     let msgs = 0;
     let i = 0;
     const flags = type === MSG.NEWSETELEM ? NLM_F_REQUEST | NLM_F_CREATE : NLM_F_REQUEST;
@@ -664,6 +731,64 @@ export class NetlinkCompiler {
           }
         }
         w.close(e);
+      }
+      w.close(list);
+      w.end();
+      msgs++;
+    }
+    return msgs;
+  }
+
+  /**
+   * Elements of a numgen interval map: `lo-hi : addr . port` is a start element at lo with the data
+   * and an end element at hi + 1 (flag INTERVAL_END), keys big-endian. Added in descending order
+   * (each end before its start) and deleted in ascending order, as nft sends them.
+   */
+  private intervalElements(w: Writer, type: number, family: number, table: string, set: string, st: SetType, items: readonly AnonItem[], tag: string): number {
+    const add = type === MSG.NEWSETELEM;
+    const ranges = items.map((it) => {
+      const m = it.key.length === 1 ? /^(\d+)-(\d+)$/.exec(it.key[0]!) : null;
+      if (!m) throw new UnsupportedError(`interval key ${it.key.join(' . ')}`);
+      const lo = Number(m[1]);
+      const hi = Number(m[2]);
+      if (hi < lo || hi >= 2 ** 32) throw new UnsupportedError(`interval ${it.key[0]}`);
+      if (add && !it.value) throw new UnsupportedError(`interval ${it.key[0]} without a value`);
+      return { lo, hi, value: it.value?.filter((x) => x !== '.') };
+    });
+    ranges.sort((a, b) => (add ? b.lo - a.lo : a.lo - b.lo));
+    let msgs = 0;
+    let i = 0;
+    const key = (v: number) => {
+      const k = w.open(ELEM.KEY);
+      const p = w.space(DATA.VALUE, 4);
+      w.buf.writeUInt32BE(v, p);
+      w.close(k);
+    };
+    while (i < ranges.length) {
+      w.begin(type, add ? NLM_F_REQUEST | NLM_F_CREATE : NLM_F_REQUEST, family, 0, tag);
+      w.str(ELEMS.SET, set);
+      w.str(ELEMS.TABLE, table);
+      const list = w.open(ELEMS.ELEMENTS);
+      const listStart = w.pos;
+      for (; i < ranges.length && w.pos - listStart < ELEMENTS_PER_MESSAGE_BYTES; i++) {
+        const r = ranges[i]!;
+        const end = () => {
+          if (r.hi + 1 >= 2 ** 32) return;
+          const e = w.open(LIST_ELEM);
+          key(r.hi + 1);
+          w.u32be(ELEM.FLAGS, ELEM_INTERVAL_END);
+          w.close(e);
+        };
+        if (add) end();
+        const e = w.open(LIST_ELEM);
+        key(r.lo);
+        if (add) {
+          const d = w.open(ELEM.DATA);
+          writeValue(w, st.data!, r.value!);
+          w.close(d);
+        }
+        w.close(e);
+        if (!add) end();
       }
       w.close(list);
       w.end();
@@ -753,7 +878,14 @@ export class NetlinkCompiler {
       const exprsAt = body.open(RULE.EXPRESSIONS);
       let comment: string | undefined;
       const m = DNAT_RE.exec(text);
-      if (m && fam === 'ip') {
+      const mm = m ? null : DNAT_MAP_RE.exec(text);
+      if (mm && mm[2] === fam) {
+        // The DNAT rule of every service chain.
+        meta(16)(body, 1);
+        cmp(body, 'eq', Buffer.from([PROTOS[mm[1]!]!]));
+        dnatNumgenMap(body, fam, Number(mm[3]), Number(mm[4] ?? 0), mm[5]!);
+        comment = mm[6];
+      } else if (m && fam === 'ip') {
         // The renderer's most frequent rule (one per endpoint), encoded without the general parser.
         if (m[1] !== undefined) {
           numgen(body, Number(m[1]), 1);
@@ -783,7 +915,7 @@ export class NetlinkCompiler {
         body.bytes(RULE.USERDATA, ud);
       }
       if (pre.pos > 0) msgs += copyMessages(pre, w); // anonymous sets: never cached (fresh ids)
-      else if (!m) {
+      else if (!m && !mm) {
         // DNAT rules name one endpoint each: caching them would only copy bytes.
         encoded = Uint8Array.prototype.slice.call(body.view());
         if (this.ruleCache.size >= RULE_CACHE_MAX) this.ruleCache.clear();
@@ -834,6 +966,10 @@ export class NetlinkCompiler {
         return;
       }
       case 'dnatmap': {
+        if (s.ref) {
+          if (s.e.k !== 'numgen') throw new UnsupportedError(`dnat map @${s.ref} keyed by ${s.e.k}`);
+          return dnatNumgenMap(w, c.fam, s.e.mod, s.e.offset, s.ref);
+        }
         const { types } = loadExpr(w, s.e, c.fam);
         const v6 = c.fam === 'ip6';
         const data: TypeName[] = [v6 ? 'ipv6_addr' : 'ipv4_addr', 'inet_service'];
