@@ -1,8 +1,9 @@
 // The netlink transport against the kernel (root): the same transactions applied by `nft -f` in one
 // network namespace and as netlink batches from this process in another must leave the same ruleset
 // (`nft list ruleset` compared line for line), for a full sync and a run of random partial syncs
-// covering every rule form the renderer emits: cascades and numgen maps (> 32 endpoints), session
-// affinity, Local policies, firewall chains with several source ranges, IPv6, no endpoints.
+// covering every rule form the renderer emits: endpoint interval maps (windows added, redrawn and
+// freed), session affinity (cascades, and a numgen vmap above 32 endpoints), Local policies,
+// firewall chains with several source ranges, IPv6, UDP, no endpoints.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -69,7 +70,10 @@ describe('nftables over netlink gives the same ruleset as nft -f', { skip: proce
     }
     const full = await listing(NS.netlink);
     assert.match(full, /table ip6 portico/);
-    assert.match(full, /numgen random mod 40 map/);
+    assert.match(full, /meta l4proto tcp dnat ip to numgen random mod 65536 (offset \d+ )?map @endpoints-tcp-0/);
+    assert.match(full, /meta l4proto tcp dnat ip6 to numgen random mod 65536 (offset \d+ )?map @endpoints-tcp-0/);
+    assert.match(full, /typeof numgen random mod 65536 : ip6 daddr \. tcp dport/);
+    assert.match(full, /numgen random mod 40 vmap/);
     assert.match(full, /ip saddr != \{ 10\.0\.0\.0\/8, 192\.168\.1\.0\/24, 198\.19\.255\.96\/27 \} drop/);
     await cli.cleanup();
     await nl.cleanup();
@@ -95,7 +99,7 @@ describe('nftables over netlink gives the same ruleset as nft -f', { skip: proce
     const again = await nl.sync(changed, NODE);
     assert.equal(again.kind, 'full');
     assert.equal(again.via, 'netlink');
-    assert.match(await listing(NS.netlink), /198\.19\.50\.2:80/);
+    assert.match(await listing(NS.netlink), /198\.19\.50\.2 \. 80/);
     assert.notEqual(before, '');
     await nl.cleanup();
   });

@@ -741,8 +741,9 @@ export class NetlinkCompiler {
 
   /**
    * Elements of a numgen interval map: `lo-hi : addr . port` is a start element at lo with the data
-   * and an end element at hi + 1 (flag INTERVAL_END), keys big-endian. Added in descending order
-   * (each end before its start) and deleted in ascending order, as nft sends them.
+   * and an end element at hi + 1 (flag INTERVAL_END), keys big-endian, in ascending order with each
+   * start before its end, as nft sends them to a map the kernel already holds. (The kernel refuses
+   * an end element sent before its start when a neighbouring window starts at that key.)
    */
   private intervalElements(w: Writer, type: number, family: number, table: string, set: string, st: SetType, items: readonly AnonItem[], tag: string): number {
     const add = type === MSG.NEWSETELEM;
@@ -755,7 +756,7 @@ export class NetlinkCompiler {
       if (add && !it.value) throw new UnsupportedError(`interval ${it.key[0]} without a value`);
       return { lo, hi, value: it.value?.filter((x) => x !== '.') };
     });
-    ranges.sort((a, b) => (add ? b.lo - a.lo : a.lo - b.lo));
+    ranges.sort((a, b) => a.lo - b.lo);
     let msgs = 0;
     let i = 0;
     const key = (v: number) => {
@@ -779,7 +780,6 @@ export class NetlinkCompiler {
           w.u32be(ELEM.FLAGS, ELEM_INTERVAL_END);
           w.close(e);
         };
-        if (add) end();
         const e = w.open(LIST_ELEM);
         key(r.lo);
         if (add) {
@@ -788,7 +788,7 @@ export class NetlinkCompiler {
           w.close(d);
         }
         w.close(e);
-        if (!add) end();
+        end();
       }
       w.close(list);
       w.end();
