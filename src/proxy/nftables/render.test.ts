@@ -35,6 +35,7 @@ add chain ip portico filter-output-post-dnat { type filter hook output priority 
 add chain ip portico nat-prerouting { type nat hook prerouting priority -100 ; policy accept ; }
 add chain ip portico nat-output { type nat hook output priority -100 ; policy accept ; }
 add chain ip portico nat-postrouting { type nat hook postrouting priority 100 ; policy accept ; }
+add rule ip portico services ip daddr @cluster-ips ip saddr != 198.19.0.0/16 jump mark-for-masquerade
 add rule ip portico services ip daddr . meta l4proto . th dport vmap @service-ips
 add rule ip portico services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports
 add rule ip portico endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services
@@ -60,7 +61,6 @@ add rule ip portico nat-prerouting jump services
 add rule ip portico nat-output jump services
 add rule ip portico nat-postrouting jump masquerading
 add chain ip portico svc-QWFALJCY-default/web/tcp/http
-add rule ip portico svc-QWFALJCY-default/web/tcp/http ip saddr != 198.19.0.0/16 jump mark-for-masquerade
 add rule ip portico svc-QWFALJCY-default/web/tcp/http meta l4proto tcp dnat ip to numgen random mod 65536 offset 0 map @endpoints-tcp-0 comment "default/web:http"
 add element ip portico cluster-ips { 198.18.0.10, 198.18.0.11 }
 add element ip portico endpoints-tcp-0 { 0-32767 : 198.19.1.1 . 8080, 32768-65535 : 198.19.1.2 . 8080 }
@@ -83,29 +83,35 @@ test('render: golden service rules for node-state variants', () => {
   const svcChain = objectName('svc', web);
   const dnat = 'meta l4proto tcp dnat ip to numgen random mod 65536 offset 0 map @endpoints-tcp-0 comment "default/web:http"';
   const npAll = 'add rule ip portico services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports';
+  const svcRule = `add rule ip portico ${svcChain} ${dnat}`;
   const rows: Array<{ why: string; n: NodeState; want: string[] }> = [
     {
-      why: 'masqueradeAll marks everything',
+      why: 'cluster CIDR: cluster-IP traffic from outside it is marked',
+      n: node,
+      want: [npAll, 'add rule ip portico services ip daddr @cluster-ips ip saddr != 198.19.0.0/16 jump mark-for-masquerade', svcRule],
+    },
+    {
+      why: 'masqueradeAll marks all cluster-IP traffic',
       n: { ...node, masqueradeAll: true },
-      want: [npAll, `add rule ip portico ${svcChain} jump mark-for-masquerade`, `add rule ip portico ${svcChain} ${dnat}`],
+      want: [npAll, 'add rule ip portico services ip daddr @cluster-ips jump mark-for-masquerade', svcRule],
     },
     {
       why: 'no cluster CIDR: no masquerade decision by source',
       n: { ...node, clusterCIDR: '' },
-      want: [npAll, `add rule ip portico ${svcChain} ${dnat}`],
+      want: [npAll, svcRule],
     },
     {
       why: 'nodePortAddresses restrict node-port matching',
       n: { ...node, clusterCIDR: '', nodePortAddresses: ['198.19.255.0/24'] },
       want: [
-        `add rule ip portico ${svcChain} ${dnat}`,
+        svcRule,
         'add rule ip portico services fib daddr type local ip daddr { 198.19.255.0/24 } meta l4proto . th dport vmap @service-nodeports',
       ],
     },
   ];
   for (const r of rows) {
-    const lines = render(modelOf([web]), 'full', r.n).text.split('\n').filter((l) => l.includes(svcChain + ' ') || l.includes('vmap @service-nodeports'));
-    const rules = lines.filter((l) => l.startsWith('add rule'));
+    const lines = render(modelOf([web]), 'full', r.n).text.split('\n').filter((l) => l.includes(svcChain + ' ') || l.includes('vmap @service-nodeports') || l.includes('mark-for-masquerade'));
+    const rules = lines.filter((l) => l.startsWith('add rule') && !/ (mark-for-masquerade|masquerading) /.test(l));
     assert.deepEqual(rules.sort(), r.want.sort(), r.why);
   }
 });

@@ -36,8 +36,13 @@ export interface Contribution {
   readonly chains: ReadonlyMap<string, readonly string[]>;
   /** Dynamic set name → its definition body (affinity). */
   readonly sets: ReadonlyMap<string, string>;
-  /** `set\0key` → value ('' for sets). */
+  /** `set\0key` → value ('' for sets), in sets and maps other service ports may share. */
   readonly elements: ReadonlyMap<string, string>;
+  /**
+   * Endpoint map → its elements `lo-hi : addr . port` in this service port's windows. Nobody else
+   * writes there, so they need no owner bookkeeping (a third of the elements of a full sync).
+   */
+  readonly windows: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The renderer's memory of what the kernel holds: explicit, passed in and returned. */
@@ -46,12 +51,32 @@ export interface NftMirror {
   /** Node state the ruleset was built for; a different one forces a full sync. */
   readonly nodeKey: string;
   readonly services: ReadonlyMap<string, Contribution>;
-  /** `set\0key` → owner service-port key → value. The lowest owner's value wins. */
-  readonly elements: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** `set\0key` → its owner service ports and their values. The lowest owner's value wins. */
+  readonly elements: ReadonlyMap<string, Owners>;
   /** Endpoint-map windows: DNAT chain name → its protocol's slot (map `endpoints-<proto>-<slot / SLOTS>`, window `slot % SLOTS`). */
   readonly slots: ReadonlyMap<string, Slot>;
   /** Per protocol: slot allocation and how many endpoint maps exist. */
   readonly pools: ReadonlyMap<string, SlotPool>;
+}
+
+/** The owners of a shared element: one (the usual case, kept small) or a Map of several. */
+export type Owners = { o: string; v: string } | Map<string, string>;
+
+function addOwner(elements: Map<string, Owners>, id: string, owner: string, v: string): void {
+  const ow = elements.get(id);
+  if (!ow) elements.set(id, { o: owner, v });
+  else if (ow instanceof Map) ow.set(owner, v);
+  else if (ow.o === owner) ow.v = v;
+  else elements.set(id, new Map([[ow.o, ow.v], [owner, v]]));
+}
+
+function removeOwner(elements: Map<string, Owners>, id: string, owner: string): void {
+  const ow = elements.get(id);
+  if (!ow) return;
+  if (ow instanceof Map) {
+    ow.delete(owner);
+    if (ow.size === 0) elements.delete(id);
+  } else if (ow.o === owner) elements.delete(id);
 }
 
 export interface Slot {
@@ -136,15 +161,17 @@ function addEndpointMaps(out: string[], t: string, f: Fam, proto: string, from: 
 }
 
 /** Endpoint i of n gets the i-th of n near-equal parts of its window: `lo-hi : addr . port`. */
-function endpointRanges(proto: string, slot: number, eps: readonly EndpointInfo[], el: (set: string, key: string, value: string) => void): void {
+function endpointRanges(proto: string, slot: number, eps: readonly EndpointInfo[], windows: Map<string, string[]>): void {
   const map = endpointMapName(proto, slot);
+  let items = windows.get(map);
+  if (!items) windows.set(map, (items = []));
   const base = (slot % ENDPOINT_MAP_SLOTS) * WINDOW;
   const n = eps.length;
   for (let i = 0; i < n; i++) {
     const ep = eps[i]!;
     const lo = base + Math.floor((i * WINDOW) / n);
     const hi = base + Math.floor(((i + 1) * WINDOW) / n) - 1;
-    el(map, `${lo}-${hi}`, `${ep.ip} . ${ep.port}`);
+    items.push(`${lo}-${hi} : ${ep.ip} . ${ep.port}`);
   }
 }
 
@@ -193,6 +220,13 @@ function fixedPart(f: Fam, node: NodeState): string[] {
   const localDst = npAddrs.length
     ? `fib daddr type local ${f.kw} daddr ${anonSet(npAddrs)}`
     : `fib daddr type local ${f.kw} daddr != ${f.loopback}`;
+  // Masquerade for cluster-IP traffic from outside the cluster CIDR (all of it with masqueradeAll),
+  // whatever the internal policy, as kube-proxy marks it in the internal chain: one rule here
+  // instead of one per service chain (a tenth of a full sync's rules). Traffic to a cluster IP
+  // without endpoints is marked too, and refused in the filter hooks.
+  const podCIDR = node.clusterCIDR && f.is(node.clusterCIDR.split('/')[0] ?? '') ? node.clusterCIDR : '';
+  if (node.masqueradeAll) rule('services', `${f.kw} daddr @cluster-ips jump mark-for-masquerade`);
+  else if (podCIDR) rule('services', `${f.kw} daddr @cluster-ips ${f.kw} saddr != ${podCIDR} jump mark-for-masquerade`);
   rule('services', `${f.kw} daddr . meta l4proto . th dport vmap @service-ips`);
   rule('services', `${localDst} meta l4proto . th dport vmap @service-nodeports`);
   rule('endpoints-check', `${f.kw} daddr . meta l4proto . th dport vmap @no-endpoint-services`);
@@ -235,8 +269,9 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
   const chains = new Map<string, string[]>();
   const sets = new Map<string, string>();
   const elements = new Map<string, string>();
+  const windows = new Map<string, string[]>();
   const clusterIPs = sp0.clusterIPs.filter(fam.is);
-  if (clusterIPs.length === 0) return { chains, sets, elements };
+  if (clusterIPs.length === 0) return { chains, sets, elements, windows };
   const sp: ServicePortInfo = { ...sp0, endpoints: sp0.endpoints.filter((ep) => fam.is(ep.ip)) };
   const cat = categorizeEndpoints(sp, { nodeName: node.nodeName, zone: node.zone ?? '' });
   const proto = sp.protocol.toLowerCase();
@@ -270,7 +305,7 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
     }
     // The rule depends on the slot only: endpoint changes are element changes in the map.
     const slot = slotOf(chain, proto);
-    endpointRanges(proto, slot, eps, el);
+    endpointRanges(proto, slot, eps, windows);
     rules.push(`meta l4proto ${proto} dnat ${kw} to numgen random mod ${WINDOW} offset ${(slot % ENDPOINT_MAP_SLOTS) * WINDOW} map @${endpointMapName(proto, slot)} comment ${comment}`);
     return rules;
   };
@@ -279,18 +314,11 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
   let svlChain = '';
   if (usesClusterEndpoints(sp) && cat.cluster.length) {
     svcChain = objectName('svc', sp);
-    const rules: string[] = [];
-    if (node.masqueradeAll) rules.push('jump mark-for-masquerade');
-    else if (node.clusterCIDR && fam.is(node.clusterCIDR.split('/')[0] ?? '')) rules.push(`${kw} saddr != ${node.clusterCIDR} jump mark-for-masquerade`);
-    rules.push(...dnatRules(svcChain, cat.cluster));
-    chains.set(svcChain, rules);
+    chains.set(svcChain, dnatRules(svcChain, cat.cluster));
   }
   if (usesLocalEndpoints(sp) && cat.local.length) {
     svlChain = objectName('svl', sp);
-    const rules: string[] = [];
-    if (node.masqueradeAll) rules.push('jump mark-for-masquerade');
-    rules.push(...dnatRules(svlChain, cat.local));
-    chains.set(svlChain, rules);
+    chains.set(svlChain, dnatRules(svlChain, cat.local));
   }
   const reachable = new Set<string>();
   for (const ep of [...cat.cluster, ...cat.local]) reachable.add(ep.ip);
@@ -346,15 +374,17 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
       for (const ip of lbIPs) el('firewall-ips', `${ip} . ${proto} . ${sp.port}`, `goto ${fw}`);
     }
   }
-  return { chains, sets, elements };
+  return { chains, sets, elements, windows };
 }
 
 // ---- element bookkeeping (shared sets and maps with several owners) ----
 
 const consumed = new WeakSet<NftMirror>();
 
-function effective(owners: ReadonlyMap<string, string> | undefined): string | undefined {
-  if (!owners || owners.size === 0) return undefined;
+function effective(owners: Owners | undefined): string | undefined {
+  if (!owners) return undefined;
+  if (!(owners instanceof Map)) return owners.v;
+  if (owners.size === 0) return undefined;
   let best: string | undefined;
   for (const k of owners.keys()) if (best === undefined || k < best) best = k;
   return owners.get(best!);
@@ -403,7 +433,7 @@ export function render(
 
   if (changed === 'full' || !mirror || mirror.family !== family || mirror.nodeKey !== nodeKey) {
     const services = new Map<string, Contribution>();
-    const elements = new Map<string, Map<string, string>>();
+    const elements = new Map<string, Owners>();
     const slots = new Map<string, Slot>();
     const pools = new Map<string, SlotPool>();
     const slotOf = (chain: string, proto: string) => {
@@ -419,11 +449,7 @@ export function render(
       const c = contributionOf(sp, f, node, slotOf);
       if (c.chains.size === 0 && c.elements.size === 0) continue;
       services.set(key, c);
-      for (const [id, v] of c.elements) {
-        let o = elements.get(id);
-        if (!o) elements.set(id, (o = new Map()));
-        o.set(key, v);
-      }
+      for (const [id, v] of c.elements) addOwner(elements, id, key, v);
     }
     out.push(`add table ${t}`, `delete table ${t}`, `add table ${t}`);
     out.push(...fixedPart(f, node));
@@ -445,6 +471,7 @@ export function render(
       const [set, key] = splitElem(id);
       pushTo(adds, set, elemText(key, effective(owners)!));
     }
+    for (const c of services.values()) for (const [map, items] of c.windows) for (const it of items) pushTo(adds, map, it);
     emitElements(out, 'add', t, adds);
     return { kind: 'full', text: out.join('\n') + '\n', mirror: { family, nodeKey, services, elements, slots, pools }, servicesRendered: services.size };
   }
@@ -456,7 +483,7 @@ export function render(
   if (consumed.has(mirror)) throw new Error('nftables mirror already consumed by a previous render');
   consumed.add(mirror);
   const services = mirror.services as Map<string, Contribution>;
-  const elements = mirror.elements as Map<string, Map<string, string>>;
+  const elements = mirror.elements as Map<string, Owners>;
   const slots = mirror.slots as Map<string, Slot>;
   const pools = mirror.pools as Map<string, SlotPool>;
   const freed: Slot[] = [];
@@ -471,6 +498,8 @@ export function render(
   };
   /** Element id → effective value before this sync. */
   const touchedElems = new Map<string, string | undefined>();
+  const dels = new Map<string, string[]>();
+  const adds = new Map<string, string[]>();
   const touch = (id: string) => {
     if (!touchedElems.has(id)) touchedElems.set(id, effective(elements.get(id)));
   };
@@ -523,22 +552,27 @@ export function render(
     for (const [id, v] of newEl) {
       if (oldEl.get(id) === v) continue;
       touch(id);
-      let owners = elements.get(id);
-      if (!owners) elements.set(id, (owners = new Map()));
-      owners.set(key, v);
+      addOwner(elements, id, key, v);
     }
     for (const id of oldEl.keys()) {
       if (newEl.has(id)) continue;
       touch(id);
-      const owners = elements.get(id);
-      owners?.delete(key);
-      if (owners && owners.size === 0) elements.delete(id);
+      removeOwner(elements, id, key);
+    }
+    // Windows: a redrawn range is deleted by its key and added with its value.
+    const oldWin = old?.windows ?? new Map<string, readonly string[]>();
+    const newWin = next?.windows ?? new Map<string, readonly string[]>();
+    for (const [map, items] of oldWin) {
+      const keep = new Set(newWin.get(map) ?? []);
+      for (const it of items) if (!keep.has(it)) pushTo(dels, map, it.slice(0, it.indexOf(' : ')));
+    }
+    for (const [map, items] of newWin) {
+      const had = new Set(oldWin.get(map) ?? []);
+      for (const it of items) if (!had.has(it)) pushTo(adds, map, it);
     }
     if (next) services.set(key, next);
     else services.delete(key);
   }
-  const dels = new Map<string, string[]>();
-  const adds = new Map<string, string[]>();
   for (const [id, before] of touchedElems) {
     const after = effective(elements.get(id));
     if (before === after) continue;

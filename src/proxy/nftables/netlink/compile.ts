@@ -692,7 +692,7 @@ export class NetlinkCompiler {
       case 'delete element': {
         const type = sets.get(`${fam} ${table} ${name}`);
         if (!type) throw new UnsupportedError(`set ${name} of unknown type`);
-        const items = parseElementList(tail, verb === 'add' && !!type.data);
+        const items = elementList(tail, verb === 'add' && !!type.data);
         return this.elements(w, verb === 'add' ? MSG.NEWSETELEM : MSG.DELSETELEM, family, table!, { name: name! }, type, items, line);
       }
       case 'add rule':
@@ -1043,6 +1043,24 @@ function copyMessages(from: Writer, to: Writer): number {
     n++;
   }
   return n;
+}
+
+/**
+ * `{ k . k [: v v], ... }` as the renderer writes it (single spaces, no quotes or nested braces),
+ * split without the general tokenizer (it was a tenth of a full sync's encoding); anything else
+ * goes to parseElementList.
+ */
+function elementList(text: string, isMap: boolean): AnonItem[] {
+  if (!text.startsWith('{ ') || !text.endsWith(' }') || /["{}]/.test(text.slice(2, -2))) return parseElementList(text, isMap);
+  const items: AnonItem[] = [];
+  for (const part of text.slice(2, -2).split(', ')) {
+    if (isMap) {
+      const c = part.indexOf(' : ');
+      if (c < 0) return parseElementList(text, isMap);
+      items.push({ key: part.slice(0, c).split(' . '), value: part.slice(c + 3).split(' ') });
+    } else items.push({ key: part.split(' . ') });
+  }
+  return items;
 }
 
 /** Splits off the first n space-separated words; the remainder (if any) is the last item. */
