@@ -320,8 +320,10 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
     svlChain = objectName('svl', sp);
     chains.set(svlChain, dnatRules(svlChain, cat.local));
   }
+  // Hairpin (a pod reaching itself through the Service) can only start here when the pod runs on
+  // this node: other nodes' pods are DNATed by their own node. Endpoints of unknown node count as local.
   const reachable = new Set<string>();
-  for (const ep of [...cat.cluster, ...cat.local]) reachable.add(ep.ip);
+  for (const eps of [cat.cluster, cat.local]) for (const ep of eps) if (ep.nodeName === '' || ep.nodeName === node.nodeName) reachable.add(ep.ip);
   for (const ip of reachable) el('hairpin', `${ip} . ${ip}`);
 
   // Internal traffic: the cluster IPs.

@@ -56,6 +56,18 @@ test('tracer: hairpin (a pod reaching itself through its Service) is masqueraded
   assert.deepEqual(got, ['dnat 198.19.1.1:8080 masq', 'dnat 198.19.1.2:8080']);
 });
 
+test('tracer: hairpin entries exist for this node\'s endpoints (and those of unknown node) only', () => {
+  const fake = new FakeNftables();
+  fake.apply(render(modelOf([sport({
+    name: 'hp', clusterIP: '198.18.0.40',
+    endpoints: [ep('198.19.30.1', 80, { nodeName: 'node-a' }), ep('198.19.30.2', 80, { nodeName: 'node-b' }), ep('198.19.30.3', 80)],
+  })]), 'full', node).text);
+  const hairpin = [...fake.getTable('ip', 'portico')!.sets.get('hairpin')!.elements.keys()].sort();
+  assert.deepEqual(hairpin, ['198.19.30.1 . 198.19.30.1', '198.19.30.3 . 198.19.30.3'], 'a pod on node-b is DNATed (and hairpinned) by node-b');
+  const tr = new Tracer(fake);
+  assert.deepEqual(tr.traceAll(pkt('198.19.30.1', '198.18.0.40', 80)).map(outcome).sort(), ['dnat 198.19.30.1:80 masq', 'dnat 198.19.30.2:80', 'dnat 198.19.30.3:80']);
+});
+
 test('tracer: ClientIP affinity sticks to the first endpoint chosen', () => {
   const tr = setup();
   const first = tr.trace(pkt(POD, '198.18.0.17', 80), { pick: 1 });
