@@ -142,7 +142,8 @@ async function main(): Promise<void> {
         c.stdout.setEncoding('utf8').on('data', (d: string) => (s += d));
         c.on('close', () => resolve(s));
       });
-      if (pods.every((p) => r.includes(`dnat to ${p.ip}:8080`))) break;
+      // Endpoints sit in an endpoint map as `lo-hi : addr . port` (render.ts).
+      if (pods.every((p) => r.includes(`${p.ip} . 8080`))) break;
       if (Date.now() - t0 > 60_000) throw new Error('the endpoints never reached the kernel');
       await sleep(100);
     }
@@ -157,14 +158,10 @@ async function main(): Promise<void> {
     for (let k = 0; k < flips; k++) {
       const p = pods[Math.floor(k / 2) % pods.length]!;
       const ready = k % 2 === 1;
-      const needle = `dnat to ${p.ip}:8080`;
-      const seen = mon.next(
-        (b) => {
-          const adds = b.lines.filter((l) => l.startsWith('add rule ip portico') && l.includes('dnat to'));
-          return ready ? adds.some((l) => l.includes(needle)) : adds.length > 0 && !adds.some((l) => l.includes(needle));
-        },
-        5000,
-      );
+      // The commit that adds (ready) or deletes (not ready) the pod's window in its endpoint map.
+      const needle = `${p.ip} . 8080`;
+      const verb = ready ? 'add element ip portico endpoints-' : 'delete element ip portico endpoints-';
+      const seen = mon.next((b) => b.lines.some((l) => l.startsWith(verb) && l.includes(needle)), 5000);
       const start = now();
       await patch(p.name, p.ip, ready);
       patchRtt.push(now() - start);

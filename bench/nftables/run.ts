@@ -294,6 +294,7 @@ async function main(): Promise<void> {
     date: started.toISOString(), machine: { cpus: (await import('node:os')).cpus().length, loadavgBefore: loadavg(), uptimeBefore: up0 },
     nft: spawnSync('nft', ['--version'], { encoding: 'utf8' }).stdout.trim(), kernel: spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim(),
   };
+  const file = join(REPO_ROOT, 'bench', 'nftables', `results-${started.toISOString().slice(0, 10)}.json`);
   try {
     if (!SKIP.has(1)) {
       const full: FullRow[] = [];
@@ -306,13 +307,16 @@ async function main(): Promise<void> {
     }
     if (!SKIP.has(3)) results.programming = await programmingLatency(sb);
     if (!SKIP.has(4)) results.firstConnection = await firstConnection(sb);
+  } catch (err) {
+    // Keep what was measured before the failure.
+    results.error = `${(err as Error).name}: ${(err as Error).message}`;
+    throw err;
   } finally {
     await sb.destroy();
+    results.machine = { ...(results.machine as object), loadavgAfter: loadavg(), uptimeAfter: uptime() };
+    results.runtimeS = Math.round((Date.now() - started.getTime()) / 1000);
+    await writeFile(file, JSON.stringify(results, null, 2) + '\n');
   }
-  results.machine = { ...(results.machine as object), loadavgAfter: loadavg(), uptimeAfter: uptime() };
-  results.runtimeS = Math.round((Date.now() - started.getTime()) / 1000);
-  const file = join(REPO_ROOT, 'bench', 'nftables', `results-${started.toISOString().slice(0, 10)}.json`);
-  await writeFile(file, JSON.stringify(results, null, 2) + '\n');
   printTable(results);
   log(`uptime after: ${uptime()}; wrote ${file}`);
 }
