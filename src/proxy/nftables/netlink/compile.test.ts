@@ -187,3 +187,39 @@ test('applier over netlink: batches go to the socket; a kernel error fails the s
   assert.equal(r.via, 'netlink');
   assert.equal(sent.length, 2);
 });
+
+test('compile: endpoint maps (typeof userdata, interval start/end elements) and the numgen DNAT rule, as nft sends them', () => {
+  const c = new NetlinkCompiler();
+  const text = [
+    'add table ip portico',
+    'add map ip portico endpoints-udp-0 { typeof numgen random mod 65536 : ip daddr . udp dport ; flags interval ; }',
+    'add chain ip portico svc-X',
+    'add rule ip portico svc-X meta l4proto udp dnat ip to numgen random mod 65536 offset 131072 map @endpoints-udp-0 comment "ns/x"',
+    'add element ip portico endpoints-udp-0 { 163840-196607 : 198.19.0.2 . 53, 131072-163839 : 198.19.0.1 . 53 }',
+    'delete element ip portico endpoints-udp-0 { 131072-163839 }',
+  ].join('\n');
+  const ms = messages(c.compile(text).bytes).filter((m) => m.type !== NFNL_MSG_BATCH_BEGIN && m.type !== NFNL_MSG_BATCH_END);
+  const set = ms.find((m) => m.type === MSG.NEWSET)!;
+  assert.equal(find(set.attrs, 3)!.data.readUInt32BE(), 0x0c, 'flags: map | interval');
+  assert.equal(find(set.attrs, 4)!.data.readUInt32BE(), 4, 'key type integer');
+  assert.equal(find(set.attrs, 6)!.data.readUInt32BE(), (7 << 6) | 13, 'data type ipv4_addr . inet_service');
+  assert.equal(find(set.attrs, 7)!.data.readUInt32BE(), 8, 'data length: two 4-byte registers');
+  // nft --debug=mnl for this map: key byte order host, typeof numgen, payload ip daddr, payload udp dport.
+  assert.equal(find(set.attrs, 13)!.data.toString('hex'), '000401000000010400000000031a0004170000000112000401000000010400000100020400000000043400040d000000012c0014000407000000010c00040c00000001040c0000000114000407000000010c000406000000010402000000060400000000');
+  const rule = ms.find((m) => m.type === MSG.NEWRULE)!;
+  assert.deepEqual(exprNames(rule), ['meta', 'cmp', 'numgen', 'byteorder', 'lookup', 'nat']);
+  const ng = find(find(rule.attrs, 4)!.children![2]!.children!, 2)!.children!;
+  assert.equal(find(ng, 2)!.data.readUInt32BE(), 65536, 'modulus');
+  assert.equal(find(ng, 4)!.data.readUInt32BE(), 131072, 'offset');
+  // Elements: per range a start key with the data, then the end key (hi + 1, flag INTERVAL_END), big-endian, ascending.
+  const elems = (m: (typeof ms)[number]) => find(m.attrs, 3)!.children!.map((e) => {
+    const key = find(find(e.children!, 1)!.children!, 1)!.data.readUInt32BE();
+    const flags = find(e.children!, 3)?.data.readUInt32BE() ?? 0;
+    const data = find(e.children!, 2) ? find(find(e.children!, 2)!.children!, 1)!.data.toString('hex') : '';
+    return `${key}${flags ? ' end' : ''}${data ? ` ${data}` : ''}`;
+  });
+  const add = ms.find((m) => m.type === MSG.NEWSETELEM)!;
+  assert.deepEqual(elems(add), ['131072 c613000100350000', '163840 end', '163840 c613000200350000', '196608 end']);
+  const del = ms.find((m) => m.type === MSG.DELSETELEM)!;
+  assert.deepEqual(elems(del), ['131072', '163840 end']);
+});
