@@ -15,30 +15,7 @@
 #include <unistd.h>
 #include <linux/netlink.h>
 #include <node_api.h>
-
-#define CHECK(call)                                                     \
-  do {                                                                  \
-    if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, NULL, "napi call failed: " #call);          \
-      return NULL;                                                      \
-    }                                                                   \
-  } while (0)
-
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value code, text, e;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-  char c[32];
-  snprintf(c, sizeof c, "ERRNO_%d", err);
-  napi_create_string_utf8(env, c, NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, text, &e);
-  napi_value errnoV;
-  napi_create_int32(env, err, &errnoV);
-  napi_set_named_property(env, e, "errno", errnoV);
-  napi_throw(env, e);
-  return NULL;
-}
+#include "napi_util.h"
 
 // The callback's arguments, and the first one as a file descriptor.
 static bool fd_args(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv, int32_t *fd) {

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "napi_util.h"
 #include <uv.h>
 
 #define RING 64
@@ -52,29 +53,6 @@ typedef struct {
   // replies the kernel refused (EAGAIN and the like; UDP may drop).
   double stats[5];
 } Sock;
-
-#define CHECK(call)                                                     \
-  do {                                                                  \
-    if ((call) != napi_ok) {                                            \
-      napi_throw_error(env, NULL, "napi call failed: " #call);          \
-      return NULL;                                                      \
-    }                                                                   \
-  } while (0)
-
-static napi_value throw_errno(napi_env env, const char *what, int err) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value code, text, e;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-  const char *name = err == EADDRINUSE ? "EADDRINUSE" : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL" : err == EACCES ? "EACCES" : "EUDPMMSG";
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, text, &e);
-  napi_value errnoV;
-  napi_create_int32(env, err, &errnoV);
-  napi_set_named_property(env, e, "errno", errnoV);
-  napi_throw(env, e);
-  return NULL;
-}
 
 // The `want` arguments of a call whose first one is an open socket; NULL (with an exception) otherwise.
 static Sock *sock_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {

@@ -8,6 +8,7 @@ import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { errnoName } from './relay.js';
 import { nativeEngine, type NativeConnectionEvents } from './native.js';
+import { HALF_CLOSE_ROWS, floodBackend, halfCloseExchange, listen, until } from './relaykit.js';
 
 const engine = nativeEngine();
 
@@ -54,50 +55,10 @@ async function proxy(backendPort: number, idleMs = 0) {
   return { port, conns, close: () => engine.unlisten(id) };
 }
 
-async function listen(server: net.Server): Promise<number> {
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return (server.address() as AddressInfo).port;
-}
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
-}
-
-function readAll(s: net.Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let data = '';
-    s.setEncoding('utf8').on('data', (d: string) => (data += d)).once('end', () => resolve(data)).once('error', reject);
-  });
-}
-
 test('half-close: each side FIN is passed on while the other direction keeps flowing', async () => {
-  const rows = [
-    { why: 'client closes its write side first, then reads the reply', clientFirst: true },
-    { why: 'backend closes first, client still sends and the backend still reads', clientFirst: false },
-  ];
-  for (const r of rows) {
-    let backendGot = '';
-    const backend = net.createServer({ allowHalfOpen: true }, (s) => {
-      s.setEncoding('utf8');
-      if (r.clientFirst) {
-        s.on('data', (d: string) => (backendGot += d)).once('end', () => s.end(`reply to ${backendGot}`));
-      } else {
-        s.end('early');
-        s.on('data', (d: string) => (backendGot += d));
-      }
-    });
-    const p = await proxy(await listen(backend));
-    const c = net.connect({ host: '127.0.0.1', port: p.port, allowHalfOpen: true });
-    const reply = readAll(c);
-    if (r.clientFirst) {
-      c.end('ping');
-      assert.equal(await reply, 'reply to ping', r.why);
-    } else {
-      assert.equal(await reply, 'early', r.why);
-      c.end('late');
-      await until(() => backendGot === 'late');
-    }
+  for (const r of HALF_CLOSE_ROWS) {
+    const { backend, proxy: p, reply } = await halfCloseExchange(r.clientFirst, (port) => proxy(port));
+    assert.equal(reply, r.clientFirst ? 'reply to ping' : 'early', r.why);
     await until(() => p.conns[0]?.closed !== undefined);
     assert.equal(p.conns[0]?.halfClosed, 1, r.why);
     assert.deepEqual(p.conns[0]?.closed, r.clientFirst ? { bytesIn: 4, bytesOut: 13 } : { bytesIn: 4, bytesOut: 5 }, r.why);
@@ -108,18 +69,7 @@ test('half-close: each side FIN is passed on while the other direction keeps flo
 
 test('backpressure: a client that does not read stops the endpoint instead of filling the proxy', async () => {
   const total = 64 * 1024 * 1024;
-  let sent = 0;
-  const backend = net.createServer((s) => {
-    const chunk = Buffer.alloc(64 * 1024, 120);
-    const pump = () => {
-      while (sent < total) {
-        sent += chunk.length;
-        if (!s.write(chunk)) return void s.once('drain', pump);
-      }
-      s.end();
-    };
-    pump();
-  });
+  const { backend, sent } = floodBackend(total);
   const p = await proxy(await listen(backend));
   const c = net.connect({ host: '127.0.0.1', port: p.port });
   c.pause();
@@ -132,7 +82,7 @@ test('backpressure: a client that does not read stops the endpoint instead of fi
   assert.equal(b2, b1, 'the relay kept reading while the client did not');
   assert.ok(engine.stats().heldBytes <= 64 * 1024, `proxy holds ${engine.stats().heldBytes} bytes while paused`);
   assert.ok(b2 < 16 * 1024 * 1024, `relayed ${b2} bytes to a client that reads nothing`);
-  assert.ok(sent < total, 'the backend was held back');
+  assert.ok(sent() < total, 'the backend was held back');
   let got = 0;
   c.on('data', (d: Buffer) => (got += d.length));
   c.resume();
