@@ -123,7 +123,6 @@ export async function runAgent(argv: string[]): Promise<void> {
     logger,
   });
   const pods = await startPods(v, { client, nodeName, nodeIPs, logger });
-  process.stdout.write(`Portico agent is up: node ${nodeName} (${nodeIPs.join(', ')}), mode ${mode}${pods?.runner ? ', running pods' : ''}\n`);
   const stop = () => {
     (pods ? pods.stop() : Promise.resolve()).then(() => running.stop()).then(
       () => process.exit(0),
@@ -132,4 +131,6 @@ export async function runAgent(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Announced only once the signal handlers are in: whoever waits for this line may signal at once.
+  process.stdout.write(`Portico agent is up: node ${nodeName} (${nodeIPs.join(', ')}), mode ${mode}${pods?.runner ? ', running pods' : ''}\n`);
 }

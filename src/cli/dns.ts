@@ -81,7 +81,6 @@ export async function runDns(argv: string[]): Promise<void> {
     logger,
   });
   const udp = server.udpIo === 'workers' ? `${workers} dgram worker processes` : `1 process, ${server.udpIo}`;
-  process.stdout.write(`Portico DNS is up on ${server.host}:${server.port} (UDP and TCP; UDP: ${udp})\n`);
   const stop = () => {
     for (const i of informers) i.stop();
     client.close();
@@ -92,4 +91,6 @@ export async function runDns(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Announced only once the signal handlers are in: whoever waits for this line may signal at once.
+  process.stdout.write(`Portico DNS is up on ${server.host}:${server.port} (UDP and TCP; UDP: ${udp})\n`);
 }

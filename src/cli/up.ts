@@ -215,7 +215,6 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
       ? ''
       : `\n  node agent: ${mode} data plane, Service CIDR ${opts.cluster.serviceCIDRs.join(',')}, node ports on ${nodeIP}` +
         (rootless ? '\n  (without root, Service ports below 1024 cannot be bound unless net.ipv4.ip_unprivileged_port_start is lowered)' : '');
-  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}${podDnsLine}${agentLine}\n`);
   let stopping = false;
   const stop = (sig: string) => {
     if (stopping) return;
@@ -233,6 +232,8 @@ async function run(cmd: 'up' | 'server', argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Announced only once the signal handlers are in: whoever waits for this line may signal at once.
+  process.stdout.write(`Portico is up: API ${cp.url}\n  kubectl --kubeconfig ${kc} get namespaces${dnsLine}${podDnsLine}${agentLine}\n`);
 }
 
 export const runUp = (argv: string[]) => run('up', argv);

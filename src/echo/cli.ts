@@ -42,7 +42,6 @@ export async function runEcho(argv: string[]): Promise<void> {
     ...srv.tcp.map((a) => `tcp ${hostPort(a.address, a.port)}`),
     ...srv.udp.map((a) => `udp ${hostPort(a.address, a.port)}`),
   ];
-  process.stdout.write(`Portico echo is up: ${name} on ${parts.join(', ')}\n`);
   let stopping = false;
   const stop = () => {
     if (stopping) return;
@@ -54,4 +53,6 @@ export async function runEcho(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // Announced only once the signal handlers are in: whoever waits for this line may signal at once.
+  process.stdout.write(`Portico echo is up: ${name} on ${parts.join(', ')}\n`);
 }
