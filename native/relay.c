@@ -307,8 +307,9 @@ static bool flush(int32_t i, bool upward) {
   d->pend = NULL;
   d->plen = d->poff = 0;
   if (d->eof) return maybe_shut(i, d, to);
-  // Edges that came while the source was not read are gone: read it now.
-  return pump(i, upward, false);
+  // Edges that came while the source was not read are gone, its FIN's included: read it now, on
+  // to EAGAIN or the EOF (a short read is no proof of a drained socket here, the FIN may wait).
+  return pump(i, upward, true);
 }
 
 // Both sockets are watched edge-triggered for everything from the start: no epoll_ctl after the
