@@ -139,8 +139,22 @@ export async function ensureBridge(bridge: string, podCIDR: string, run: CmdRunn
   if (!exists) await ok(run, ['ip', 'link', 'add', bridge, 'type', 'bridge']);
   const addrs = await ok(run, ['ip', '-o', '-4', 'addr', 'show', 'dev', bridge]);
   if (!addrs.includes(` ${gw.ip}/`)) await ok(run, ['ip', 'addr', 'add', `${gw.ip}/${gw.prefix}`, 'dev', bridge]);
+  await pinBridgeAddress(bridge, run);
   await ok(run, ['ip', 'link', 'set', bridge, 'up']);
   await run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+}
+
+/**
+ * Sets the bridge's MAC address to the one it has now. Unless an address was set, Linux gives a
+ * bridge the lowest MAC of its ports and changes it whenever a port joins or leaves; a pod that
+ * resolved its gateway to the old address then has its frames dropped (they reach the node
+ * addressed to another port) until its ARP entry expires, seconds in which every reply it sends is
+ * lost. A set address stays put (as the CNI bridge plugin keeps its bridge's).
+ */
+async function pinBridgeAddress(bridge: string, run: CmdRunner): Promise<void> {
+  const [link] = JSON.parse(await ok(run, ['ip', '-j', 'link', 'show', 'dev', bridge])) as Array<{ address?: string }>;
+  if (!link?.address) throw new Error(`bridge ${bridge} has no MAC address`);
+  await ok(run, ['ip', 'link', 'set', 'dev', bridge, 'address', link.address]);
 }
 
 /** Creates the pod's namespace, veth and address (after removing leftovers of the same name). */

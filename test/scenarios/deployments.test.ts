@@ -30,15 +30,19 @@ interface RSJSON {
 const CLIENT = `
 const http = require('node:http'); const fs = require('node:fs');
 const [ip, stop] = process.argv.slice(1);
-const s = { ok: 0, fail: 0, errors: {}, pods: {} };
+const s = { ok: 0, fail: 0, errors: {}, pods: {}, failures: [] };
 const one = () => new Promise((res) => {
+  const started = Date.now(); let port = 0;
+  const failed = (what) => { s.fail++; s.errors[what] = (s.errors[what] || 0) + 1; s.failures.push({ at: started, what, port }); res(); };
   const req = http.get({ host: ip, port: 80, path: '/', agent: false, timeout: 5000 }, (r) => {
     let b = ''; r.setEncoding('utf8'); r.on('data', (d) => (b += d));
-    r.on('end', () => { if (r.statusCode === 200) { s.ok++; try { const p = JSON.parse(b).pod; s.pods[p] = (s.pods[p] || 0) + 1; } catch {} } else { s.fail++; s.errors['HTTP ' + r.statusCode] = (s.errors['HTTP ' + r.statusCode] || 0) + 1; } res(); });
-    r.on('error', (e) => { s.fail++; s.errors[e.code || e.message] = (s.errors[e.code || e.message] || 0) + 1; res(); });
+    r.on('end', () => { if (r.statusCode === 200) { s.ok++; try { const p = JSON.parse(b).pod; s.pods[p] = (s.pods[p] || 0) + 1; } catch {} res(); } else failed('HTTP ' + r.statusCode); });
+    r.on('error', (e) => failed(e.code || e.message));
   });
-  req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', (e) => { s.fail++; s.errors[e.code || e.message] = (s.errors[e.code || e.message] || 0) + 1; res(); });
+  // The local port names the connection in conntrack when a request fails.
+  req.on('socket', (so) => so.once('connect', () => { port = so.localPort; }));
+  req.on('timeout', () => { port = port || req.socket?.localPort || 0; req.destroy(new Error('timeout')); });
+  req.on('error', (e) => failed(e.code || e.message));
 });
 (async () => { while (!fs.existsSync(stop)) { await one(); await new Promise((r) => setTimeout(r, 5)); } console.log(JSON.stringify(s)); })();
 `;
@@ -84,7 +88,8 @@ describe('a Deployment of process pods behind a Service (rolling update under tr
 
   /** Samples pods and ReplicaSets until stopped: the largest totals and the fewest ready pods seen. */
   function sampler() {
-    const seen = { maxSpec: 0, maxPods: 0, minReady: Infinity, samples: 0 };
+    const seen = { maxSpec: 0, maxPods: 0, minReady: Infinity, samples: 0, timeline: [] as string[] };
+    const last = new Map<string, string>();
     let stop = false;
     const loop = (async () => {
       while (!stop) {
@@ -94,6 +99,17 @@ describe('a Deployment of process pods behind a Service (rolling update under tr
         seen.maxPods = Math.max(seen.maxPods, live.length);
         seen.minReady = Math.min(seen.minReady, live.filter(isReady).length);
         seen.samples++;
+        // Each pod's changes of address, readiness and deletion, to read a failed request against.
+        const now = Date.now();
+        for (const p of ps) {
+          const state = `${p.status.podIP ?? '-'} ${isReady(p) ? 'ready' : 'not-ready'}${p.metadata.deletionTimestamp ? ' deleting' : ''}`;
+          if (last.get(p.metadata.name) !== state) seen.timeline.push(`${now} ${p.metadata.name} ${state}`);
+          last.set(p.metadata.name, state);
+        }
+        for (const name of [...last.keys()].filter((n) => !ps.some((p) => p.metadata.name === n))) {
+          seen.timeline.push(`${now} ${name} gone`);
+          last.delete(name);
+        }
       }
     })();
     return {
@@ -167,7 +183,16 @@ describe('a Deployment of process pods behind a Service (rolling update under tr
     const seen = await watch.done();
     await writeFile(stopFile, '');
     const out = await client.waitFor(/^\{"ok".*\}$/m, 30_000);
-    const summary = JSON.parse(out[0]) as { ok: number; fail: number; errors: Record<string, number>; pods: Record<string, number> };
+    const summary = JSON.parse(out[0]) as { ok: number; fail: number; errors: Record<string, number>; pods: Record<string, number>; failures: Array<{ at: number; what: string; port: number }> };
+    if (summary.fail > 0) {
+      // What the node's conntrack still knows of each failed connection (where it was DNATed), and
+      // the pods' timeline: the evidence a rare failure leaves.
+      const ct = await run(['ip', 'netns', 'exec', host.hostNs, 'conntrack', '-L', '-p', 'tcp', '--dport', '80']);
+      const lines = ct.stdout.split('\n').filter((l) => summary.failures.some((f) => f.port > 0 && l.includes(`sport=${f.port} `)));
+      t.diagnostic(`failures: ${JSON.stringify(summary.failures)}`);
+      t.diagnostic(`conntrack entries of the failed connections:\n${lines.join('\n') || '(none left)'}`);
+      t.diagnostic(`pods:\n${seen.timeline.join('\n')}`);
+    }
     t.diagnostic(`requests ok ${summary.ok}, failed ${summary.fail}; answered by ${Object.keys(summary.pods).length} pods; ${seen.samples} samples: at most ${seen.maxSpec} wanted, ${seen.maxPods} pods, at least ${seen.minReady} ready`);
     assert.equal(summary.fail, 0, `failed requests: ${JSON.stringify(summary.errors)} (ok ${summary.ok})`);
     assert.ok(summary.ok > 100, `only ${summary.ok} requests were made`);
