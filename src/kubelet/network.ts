@@ -172,6 +172,9 @@ export async function setupPodNetwork(bridge: string, podCIDR: string, net: PodN
   await ok(run, ['ip', '-n', net.netns, 'addr', 'add', `${net.ip}/${gw.prefix}`, 'dev', 'eth0']);
   await ok(run, ['ip', '-n', net.netns, 'link', 'set', 'eth0', 'up']);
   await ok(run, ['ip', '-n', net.netns, 'route', 'add', 'default', 'via', gw.ip]);
+  // The address may have been a pod's a moment ago: the node's ARP entry still names that pod's
+  // MAC, and would keep the new pod unreachable (and its readiness probe failing) for seconds.
+  await ok(run, ['ip', 'neigh', 'flush', 'to', net.ip, 'dev', bridge]);
 }
 
 /** Whether the pod's namespace is still there (for adoption after a restart). */
