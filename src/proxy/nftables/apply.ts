@@ -3,7 +3,8 @@
 // no cache read back from the kernel) or through one injected exec of `nft -f -` (transport 'cli',
 // and the fallback for anything the netlink compiler does not cover). The mirror advances only when
 // the kernel accepted the transaction; after any failure the next sync is a full one.
-import { emptyMirror, familiesOf, render, renderCleanup, type Family, type NftMirror, type NodeState } from './render.js';
+import { cleanupTx, emptyMirror, familiesOf, render, type Family, type NftMirror, type NodeState } from './render.js';
+import { printTransaction, type Transaction } from './tx.js';
 import type { ProxyModel } from '../model.js';
 import { ApplyError, firstStderrLine, spawnExec, type Exec, type ExecResult } from '../exec.js';
 import { NetlinkCompiler, UnsupportedError } from './netlink/compile.js';
@@ -20,7 +21,7 @@ export type NftTransport = 'cli' | 'netlink';
 
 export interface SyncReport {
   kind: 'full' | 'partial';
-  /** Per family: bytes of transaction text sent (0 = nothing to send). */
+  /** Bytes sent: the netlink batch, or the `nft -f` text (0 = nothing to send). */
   bytes: number;
   servicesRendered: number;
   renderMs: number;
@@ -75,13 +76,16 @@ export class NftApplier {
     this.needFull = true;
   }
 
-  /** Sends one transaction; returns how. Throws NftApplyError when the kernel (or nft) refused it. */
-  private async send(text: string, what: string): Promise<NftTransport> {
+  /**
+   * Sends the transactions (one per family) as one; returns how and how many bytes. Throws
+   * NftApplyError when the kernel (or nft) refused it. The text is printed only for `nft -f`.
+   */
+  private async send(txs: readonly Transaction[], what: string): Promise<{ via: NftTransport; bytes: number }> {
     if (this.socket) {
       let batch;
       const t0 = this.now();
       try {
-        batch = this.compiler.compile(text);
+        batch = this.compiler.compileTx(txs);
       } catch (err) {
         if (!(err instanceof UnsupportedError)) throw err;
         batch = undefined;
@@ -96,9 +100,10 @@ export class NftApplier {
           throw new NftApplyError(`netlink failed: ${err instanceof Error ? err.message : String(err)}`, '');
         }
         this.compiler.commit();
-        return 'netlink';
+        return { via: 'netlink', bytes: batch.bytes.length };
       }
     }
+    const text = txs.map(printTransaction).join('');
     let res: ExecResult;
     try {
       res = await this.exec(this.argv, text);
@@ -111,7 +116,7 @@ export class NftApplier {
       throw new NftApplyError(`nft rejected the ${what} transaction: ${firstStderrLine(res)}`, res.stderr);
     }
     this.compiler.commit();
-    return 'cli';
+    return { via: 'cli', bytes: text.length };
   }
 
   /**
@@ -121,7 +126,7 @@ export class NftApplier {
   async sync(model: ProxyModel, node: NodeState, full = false): Promise<SyncReport> {
     const t0 = this.now();
     const doFull = full || this.needFull;
-    const texts: string[] = [];
+    const txs: Transaction[] = [];
     const next = new Map<Family, NftMirror>();
     let rendered = 0;
     let kind: 'full' | 'partial' = 'partial';
@@ -130,16 +135,16 @@ export class NftApplier {
       const r = render(model, doFull ? 'full' : model.changed, node, this.mirrors.get(fam) ?? (doFull ? undefined : emptyMirror(fam)), fam);
       if (r.kind === 'full') kind = 'full';
       rendered += r.servicesRendered;
-      texts.push(r.text);
+      if (r.tx.cmds.length) txs.push(r.tx);
       next.set(fam, r.mirror);
     }
-    const text = texts.join('');
     const t1 = this.now();
     let via: SyncReport['via'] = 'none';
+    let bytes = 0;
     this.encodeMs = 0;
-    if (text !== '') {
+    if (txs.length) {
       try {
-        via = await this.send(text, kind);
+        ({ via, bytes } = await this.send(txs, kind));
       } catch (err) {
         this.needFull = true;
         throw err;
@@ -147,7 +152,7 @@ export class NftApplier {
     }
     this.mirrors = next;
     this.needFull = false;
-    return { kind, bytes: text.length, servicesRendered: rendered, renderMs: t1 - t0, applyMs: this.now() - t1, encodeMs: this.encodeMs, via };
+    return { kind, bytes, servicesRendered: rendered, renderMs: t1 - t0, applyMs: this.now() - t1, encodeMs: this.encodeMs, via };
   }
 
   /** Removes Portico's tables (both families) in one transaction. */
@@ -155,7 +160,7 @@ export class NftApplier {
     this.mirrors.clear();
     this.needFull = true;
     try {
-      await this.send(renderCleanup('ip') + renderCleanup('ip6'), 'cleanup');
+      await this.send([cleanupTx('ip'), cleanupTx('ip6')], 'cleanup');
     } catch (err) {
       throw err instanceof NftApplyError ? new NftApplyError(`nft cleanup failed: ${err.stderr.trim() || err.message}`, err.stderr) : err;
     } finally {

@@ -39,10 +39,10 @@ export type Stmt =
   | { k: 'match'; e: Expr; neg: boolean; rhs: Rhs }
   | { k: 'vmap'; e: Expr; ref?: string; items?: AnonItem[] }
   | { k: 'markset'; op: '|' | '^'; value: number }
-  | { k: 'masquerade' }
+  | { k: 'masquerade'; fullyRandom?: boolean }
   | { k: 'dnat'; ip: string; port: number }
   /** `dnat ip to EXPR map { ... }` (anonymous) or `map @name` (a named data map). */
-  | { k: 'dnatmap'; e: Expr; items: AnonItem[]; ref?: string }
+  | { k: 'dnatmap'; fam: 'ip' | 'ip6'; e: Expr; items: AnonItem[]; ref?: string }
   | { k: 'update'; set: string; e: Expr }
   | { k: 'reject'; with: string }
   | { k: 'counter' }
@@ -166,11 +166,12 @@ function parsePrimary(c: Cursor): Expr | undefined {
     const mod = Number(c.next());
     if (!Number.isInteger(mod) || mod <= 0) throw new NftError('bad numgen modulus', c.line);
     let offset = 0;
-    if (c.eat('offset')) {
+    const hasOffset = c.eat('offset');
+    if (hasOffset) {
       offset = Number(c.next());
       if (!Number.isInteger(offset) || offset < 0 || offset + mod > 2 ** 32) throw new NftError('bad numgen offset', c.line);
     }
-    return { k: 'numgen', mod, offset, text: `numgen random mod ${mod}${offset ? ` offset ${offset}` : ''}` };
+    return { k: 'numgen', mod, offset, text: `numgen random mod ${mod}${hasOffset ? ` offset ${offset}` : ''}` };
   }
   return undefined;
 }
@@ -258,8 +259,7 @@ export function parseRule(text: string, line = 0): Rule {
     if (w === 'counter') { c.i++; stmts.push({ k: 'counter' }); continue; }
     if (w === 'masquerade') {
       c.i++;
-      c.eat('fully-random');
-      stmts.push({ k: 'masquerade' });
+      stmts.push(c.eat('fully-random') ? { k: 'masquerade', fullyRandom: true } : { k: 'masquerade' });
       continue;
     }
     if (w === 'accept' || w === 'drop' || w === 'return') { c.i++; stmts.push({ k: 'verdict', v: { k: w } }); continue; }
@@ -299,12 +299,12 @@ export function parseRule(text: string, line = 0): Rule {
       const e = parseExpr(c);
       c.expect('map');
       if (c.peek()?.startsWith('@')) {
-        stmts.push({ k: 'dnatmap', e, items: [], ref: c.next().slice(1) });
+        stmts.push({ k: 'dnatmap', fam, e, items: [], ref: c.next().slice(1) });
         continue;
       }
       const items = parseAnon(c, true);
       for (const it of items) if (it.value?.length !== 3 || it.value[1] !== '.') throw new NftError('dnat map value must be addr . port', line);
-      stmts.push({ k: 'dnatmap', e, items });
+      stmts.push({ k: 'dnatmap', fam, e, items });
       continue;
     }
     if (w === 'meta' && c.peek(1) === 'mark' && c.peek(2) === 'set') {

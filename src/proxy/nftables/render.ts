@@ -1,6 +1,7 @@
-// The nftables renderer: PURE (model, changed keys | 'full', node state, mirror) → transaction text
-// for `nft -f -`, plus the next mirror. No I/O; the applier runs the text and keeps the returned
-// mirror only when the kernel accepted it.
+// The nftables renderer: PURE (model, changed keys | 'full', node state, mirror) → a transaction
+// (tx.ts: commands with their chains, rules, sets and elements as data, printable as `nft -f` text),
+// plus the next mirror. No I/O; the applier hands the transaction to the kernel and keeps the
+// returned mirror only when the kernel accepted it.
 //
 // Shape (see ../README.md): fixed base chains dispatch through verdict maps keyed
 // `addr . proto . port` (cluster, external and load-balancer IPs) and `proto . port` (node ports,
@@ -24,25 +25,28 @@ import {
   type NodeState,
 } from '../model.js';
 import { objectName, TABLE_NAME } from './names.js';
+import type { Expr, FieldName, Rhs, Stmt } from './fake.js';
+import { printRule, printTransaction, type ChainHook, type Elem, type NftCmd, type NftRule, type Range, type SetDef, type Transaction, type Window } from './tx.js';
 
 export type { NodeState };
 
 
 export type Family = 'ip' | 'ip6';
+export type { Transaction };
 
 /** Per service port: the objects it owns and the elements it puts in shared sets and maps. */
 export interface Contribution {
   /** Chain name → rules, in order. */
-  readonly chains: ReadonlyMap<string, readonly string[]>;
-  /** Dynamic set name → its definition body (affinity). */
-  readonly sets: ReadonlyMap<string, string>;
+  readonly chains: ReadonlyMap<string, readonly NftRule[]>;
+  /** Dynamic set name → its definition (affinity). */
+  readonly sets: ReadonlyMap<string, SetDef>;
   /** `set\0key` → value ('' for sets), in sets and maps other service ports may share. */
   readonly elements: ReadonlyMap<string, string>;
   /**
-   * Endpoint map → its elements `lo-hi : addr . port` in this service port's windows. Nobody else
-   * writes there, so they need no owner bookkeeping (a third of the elements of a full sync).
+   * This service port's windows in the endpoint maps (ranges `lo-hi : addr . port`). Nobody else
+   * writes there, so they need no owner bookkeeping (half of the elements of a full sync).
    */
-  readonly windows: ReadonlyMap<string, readonly string[]>;
+  readonly windows: readonly Window[];
 }
 
 /** The renderer's memory of what the kernel holds: explicit, passed in and returned. */
@@ -95,14 +99,16 @@ export interface SlotPool {
 
 export interface RenderResult {
   kind: 'full' | 'partial';
-  text: string;
+  tx: Transaction;
+  /** The transaction as `nft -f` text (printed on first use; '' when there is nothing to do). */
+  readonly text: string;
   mirror: NftMirror;
   /** Service ports (of this family) re-rendered. */
   servicesRendered: number;
 }
 
-export const MASQ_MARK = '0x00004000';
-const ELEMENT_CHUNK = 1000;
+/** The masquerade mark bit (kube-proxy's 0x4000). */
+export const MASQ_MARK = 0x4000;
 /**
  * Session affinity only (per-endpoint chains): up to this many endpoints, random choice is a cascade
  * of `numgen random mod (N-i) 0` rules; above it, one rule with an anonymous `numgen` vmap.
@@ -122,15 +128,41 @@ export const WINDOW = 65536;
 interface Fam {
   name: Family;
   addrType: string;
-  kw: string;
+  kw: Family;
   loopback: string;
   is(ip: string): boolean;
+  /** Field expressions of this family, made once. */
+  saddr: Expr;
+  daddr: Expr;
 }
 
+const field = (name: FieldName, text: string): Expr => ({ k: 'field', name, text });
+const L4PROTO = field('l4proto', 'meta l4proto');
+const TH_DPORT = field('dport', 'th dport');
+const MARK = field('mark', 'meta mark');
+const CT_STATE = field('ct state', 'ct state');
+const CT_STATUS = field('ct status', 'ct status');
+const FIB_SADDR = field('fib saddr', 'fib saddr type');
+const FIB_DADDR = field('fib daddr', 'fib daddr type');
+
 const FAMILIES: Record<Family, Fam> = {
-  ip: { name: 'ip', addrType: 'ipv4_addr', kw: 'ip', loopback: '127.0.0.0/8', is: (ip) => !ip.includes(':') },
-  ip6: { name: 'ip6', addrType: 'ipv6_addr', kw: 'ip6', loopback: '::1', is: (ip) => ip.includes(':') },
+  ip: { name: 'ip', addrType: 'ipv4_addr', kw: 'ip', loopback: '127.0.0.0/8', is: (ip) => !ip.includes(':'), saddr: field('saddr', 'ip saddr'), daddr: field('daddr', 'ip daddr') },
+  ip6: { name: 'ip6', addrType: 'ipv6_addr', kw: 'ip6', loopback: '::1', is: (ip) => ip.includes(':'), saddr: field('saddr', 'ip6 saddr'), daddr: field('daddr', 'ip6 daddr') },
 };
+
+// ---- statement builders ----
+
+const concat = (...parts: Expr[]): Expr => ({ k: 'concat', parts });
+const lit = (v: string): Rhs => ({ k: 'lit', v });
+const ref = (name: string): Rhs => ({ k: 'setref', name });
+const anon = (keys: readonly string[]): Rhs => ({ k: 'anon', items: keys.map((k) => ({ key: [k] })) });
+const match = (e: Expr, rhs: Rhs, neg = false): Stmt => ({ k: 'match', e, neg, rhs });
+const jump = (chain: string): Stmt => ({ k: 'verdict', v: { k: 'jump', chain } });
+const goTo = (chain: string): Stmt => ({ k: 'verdict', v: { k: 'goto', chain } });
+const DROP: Stmt = { k: 'verdict', v: { k: 'drop' } };
+const rule = (stmts: Stmt[], comment?: string): NftRule => (comment !== undefined ? { stmts, comment } : { stmts });
+const numgenExpr = (mod: number, offset?: number): Expr =>
+  ({ k: 'numgen', mod, offset: offset ?? 0, text: `numgen random mod ${mod}${offset !== undefined ? ` offset ${offset}` : ''}` });
 
 /** Which families a model needs tables for. */
 export function familiesOf(model: ProxyModel): Family[] {
@@ -152,28 +184,13 @@ export function endpointMapName(proto: string, slot: number): string {
  * matches `meta l4proto tcp` and looks up a kernel-held map typed `th dport` ("conflicting
  * protocols"), and `nft list` output would not load back.
  */
-function endpointMapDef(f: Fam, proto: string): string {
-  return `typeof numgen random mod ${WINDOW} : ${f.kw} daddr . ${proto} dport ; flags interval ;`;
+function endpointMapDef(f: Fam, proto: string): SetDef {
+  return { typeof: true, key: `numgen random mod ${WINDOW}`, data: `${f.kw} daddr . ${proto} dport`, flags: ['interval'] };
 }
 
-/** `add map` lines for endpoint maps from..to-1 of a protocol. */
-function addEndpointMaps(out: string[], t: string, f: Fam, proto: string, from: number, to: number): void {
-  for (let i = from; i < to; i++) out.push(`add map ${t} ${endpointMapName(proto, i * ENDPOINT_MAP_SLOTS)} { ${endpointMapDef(f, proto)} }`);
-}
-
-/** Endpoint i of n gets the i-th of n near-equal parts of its window: `lo-hi : addr . port`. */
-function endpointRanges(proto: string, slot: number, eps: readonly EndpointInfo[], windows: Map<string, string[]>): void {
-  const map = endpointMapName(proto, slot);
-  let items = windows.get(map);
-  if (!items) windows.set(map, (items = []));
-  const base = (slot % ENDPOINT_MAP_SLOTS) * WINDOW;
-  const n = eps.length;
-  for (let i = 0; i < n; i++) {
-    const ep = eps[i]!;
-    const lo = base + Math.floor((i * WINDOW) / n);
-    const hi = base + Math.floor(((i + 1) * WINDOW) / n) - 1;
-    items.push(`${lo}-${hi} : ${ep.ip} . ${ep.port}`);
-  }
+/** `add map` commands for endpoint maps from..to-1 of a protocol. */
+function addEndpointMaps(out: NftCmd[], f: Fam, proto: string, from: number, to: number): void {
+  for (let i = from; i < to; i++) out.push({ k: 'set', op: 'add', name: endpointMapName(proto, i * ENDPOINT_MAP_SLOTS), def: endpointMapDef(f, proto) });
 }
 
 function nodeKeyOf(node: NodeState): string {
@@ -184,81 +201,77 @@ function cidrFamily(f: Fam, cidrs: readonly string[]): string[] {
   return cidrs.filter((c) => f.is(c.split('/')[0] ?? ''));
 }
 
-function anonSet(items: readonly string[]): string {
-  return `{ ${items.join(', ')} }`;
+/** A rule comment's text (printed in quotes): no quotes or backslashes, at most 120 characters. */
+function commentText(s: string): string {
+  return s.replace(/["\\]/g, '_').slice(0, 120);
 }
 
-function quote(s: string): string {
-  return `"${s.replace(/["\\]/g, '_').slice(0, 120)}"`;
-}
-
-function fixedPart(f: Fam, node: NodeState): string[] {
-  const t = `${f.name} ${TABLE_NAME}`;
+function fixedPart(f: Fam, node: NodeState): NftCmd[] {
   const key = `${f.addrType} . inet_proto . inet_service`;
-  const out: string[] = [];
-  const chain = (name: string, base?: string) => out.push(base ? `add chain ${t} ${name} { ${base} ; policy accept ; }` : `add chain ${t} ${name}`);
-  const rule = (c: string, r: string) => out.push(`add rule ${t} ${c} ${r}`);
+  const out: NftCmd[] = [];
+  const set = (name: string, def: SetDef) => out.push({ k: 'set', op: 'add', name, def });
+  const chain = (name: string, hook?: ChainHook) => out.push(hook ? { k: 'chain', op: 'add', name, hook } : { k: 'chain', op: 'add', name });
+  const add = (c: string, stmts: Stmt[], comment?: string) => out.push({ k: 'rule', chain: c, rule: rule(stmts, comment) });
+  const { saddr, daddr } = f;
 
-  out.push(`add map ${t} service-ips { type ${key} : verdict ; }`);
-  out.push(`add map ${t} service-nodeports { type inet_proto . inet_service : verdict ; }`);
-  out.push(`add map ${t} no-endpoint-services { type ${key} : verdict ; }`);
-  out.push(`add map ${t} no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }`);
-  out.push(`add map ${t} firewall-ips { type ${key} : verdict ; }`);
-  out.push(`add set ${t} cluster-ips { type ${f.addrType} ; }`);
-  out.push(`add set ${t} hairpin { type ${f.addrType} . ${f.addrType} ; }`);
+  set('service-ips', { key, data: 'verdict' });
+  set('service-nodeports', { key: 'inet_proto . inet_service', data: 'verdict' });
+  set('no-endpoint-services', { key, data: 'verdict' });
+  set('no-endpoint-nodeports', { key: 'inet_proto . inet_service', data: 'verdict' });
+  set('firewall-ips', { key, data: 'verdict' });
+  set('cluster-ips', { key: f.addrType });
+  set('hairpin', { key: `${f.addrType} . ${f.addrType}` });
 
   for (const c of ['services', 'endpoints-check', 'firewall-check', 'cluster-ips-check', 'reject-chain', 'mark-for-masquerade', 'masquerading']) chain(c);
-  chain('filter-prerouting', 'type filter hook prerouting priority -110');
-  chain('filter-input', 'type filter hook input priority -110');
-  chain('filter-forward', 'type filter hook forward priority -110');
-  chain('filter-output', 'type filter hook output priority -110');
-  chain('filter-output-post-dnat', 'type filter hook output priority -90');
-  chain('nat-prerouting', 'type nat hook prerouting priority -100');
-  chain('nat-output', 'type nat hook output priority -100');
-  chain('nat-postrouting', 'type nat hook postrouting priority 100');
+  chain('filter-prerouting', { type: 'filter', hook: 'prerouting', priority: -110 });
+  chain('filter-input', { type: 'filter', hook: 'input', priority: -110 });
+  chain('filter-forward', { type: 'filter', hook: 'forward', priority: -110 });
+  chain('filter-output', { type: 'filter', hook: 'output', priority: -110 });
+  chain('filter-output-post-dnat', { type: 'filter', hook: 'output', priority: -90 });
+  chain('nat-prerouting', { type: 'nat', hook: 'prerouting', priority: -100 });
+  chain('nat-output', { type: 'nat', hook: 'output', priority: -100 });
+  chain('nat-postrouting', { type: 'nat', hook: 'postrouting', priority: 100 });
 
   const npAddrs = cidrFamily(f, node.nodePortAddresses);
-  const localDst = npAddrs.length
-    ? `fib daddr type local ${f.kw} daddr ${anonSet(npAddrs)}`
-    : `fib daddr type local ${f.kw} daddr != ${f.loopback}`;
+  const localDst = (): Stmt[] => [match(FIB_DADDR, lit('local')), npAddrs.length ? match(daddr, anon(npAddrs)) : match(daddr, lit(f.loopback), true)];
+  const svcKey = concat(daddr, L4PROTO, TH_DPORT);
+  const portKey = concat(L4PROTO, TH_DPORT);
+  const vmap = (e: Expr, name: string): Stmt => ({ k: 'vmap', e, ref: name });
   // Masquerade for cluster-IP traffic from outside the cluster CIDR (all of it with masqueradeAll),
   // whatever the internal policy, as kube-proxy marks it in the internal chain: one rule here
   // instead of one per service chain (a tenth of a full sync's rules). Traffic to a cluster IP
   // without endpoints is marked too, and refused in the filter hooks.
   const podCIDR = node.clusterCIDR && f.is(node.clusterCIDR.split('/')[0] ?? '') ? node.clusterCIDR : '';
-  if (node.masqueradeAll) rule('services', `${f.kw} daddr @cluster-ips jump mark-for-masquerade`);
-  else if (podCIDR) rule('services', `${f.kw} daddr @cluster-ips ${f.kw} saddr != ${podCIDR} jump mark-for-masquerade`);
-  rule('services', `${f.kw} daddr . meta l4proto . th dport vmap @service-ips`);
-  rule('services', `${localDst} meta l4proto . th dport vmap @service-nodeports`);
-  rule('endpoints-check', `${f.kw} daddr . meta l4proto . th dport vmap @no-endpoint-services`);
-  rule('endpoints-check', `${localDst} meta l4proto . th dport vmap @no-endpoint-nodeports`);
-  rule('firewall-check', `${f.kw} daddr . meta l4proto . th dport vmap @firewall-ips`);
-  rule('cluster-ips-check', `${f.kw} daddr @cluster-ips reject comment "cluster IP, no such port"`);
+  if (node.masqueradeAll) add('services', [match(daddr, ref('cluster-ips')), jump('mark-for-masquerade')]);
+  else if (podCIDR) add('services', [match(daddr, ref('cluster-ips')), match(saddr, lit(podCIDR), true), jump('mark-for-masquerade')]);
+  add('services', [vmap(svcKey, 'service-ips')]);
+  add('services', [...localDst(), vmap(portKey, 'service-nodeports')]);
+  add('endpoints-check', [vmap(svcKey, 'no-endpoint-services')]);
+  add('endpoints-check', [...localDst(), vmap(portKey, 'no-endpoint-nodeports')]);
+  add('firewall-check', [vmap(svcKey, 'firewall-ips')]);
+  add('cluster-ips-check', [match(daddr, ref('cluster-ips')), { k: 'reject', with: '' }], 'cluster IP, no such port');
   const svcCIDRs = cidrFamily(f, node.serviceCIDRs ?? []);
-  if (svcCIDRs.length) rule('cluster-ips-check', `${f.kw} daddr ${anonSet(svcCIDRs)} drop comment "unallocated service address"`);
-  rule('reject-chain', 'meta l4proto tcp reject with tcp reset');
-  rule('reject-chain', 'reject');
-  rule('mark-for-masquerade', `meta mark set meta mark | ${MASQ_MARK}`);
-  rule('masquerading', `ct status dnat ${f.kw} saddr . ${f.kw} daddr @hairpin jump mark-for-masquerade comment "hairpin"`);
-  rule('masquerading', `meta mark & ${MASQ_MARK} == 0x00000000 return`);
-  rule('masquerading', `meta mark set meta mark ^ ${MASQ_MARK}`);
-  rule('masquerading', 'masquerade fully-random');
+  if (svcCIDRs.length) add('cluster-ips-check', [match(daddr, anon(svcCIDRs)), DROP], 'unallocated service address');
+  add('reject-chain', [match(L4PROTO, lit('tcp')), { k: 'reject', with: 'tcp reset' }]);
+  add('reject-chain', [{ k: 'reject', with: '' }]);
+  add('mark-for-masquerade', [{ k: 'markset', op: '|', value: MASQ_MARK }]);
+  add('masquerading', [match(CT_STATUS, lit('dnat')), match(concat(saddr, daddr), ref('hairpin')), jump('mark-for-masquerade')], 'hairpin');
+  add('masquerading', [match({ k: 'mask', e: MARK, mask: MASQ_MARK }, lit('0x00000000')), { k: 'verdict', v: { k: 'return' } }]);
+  add('masquerading', [{ k: 'markset', op: '^', value: MASQ_MARK }]);
+  add('masquerading', [{ k: 'masquerade', fullyRandom: true }]);
 
-  rule('filter-prerouting', 'ct state new jump firewall-check');
-  rule('filter-input', 'ct state new jump endpoints-check');
-  rule('filter-forward', 'ct state new jump endpoints-check');
-  rule('filter-forward', 'ct state new jump cluster-ips-check');
-  rule('filter-output', 'ct state new jump endpoints-check');
-  rule('filter-output', 'ct state new jump firewall-check');
-  rule('filter-output-post-dnat', 'ct state new jump cluster-ips-check');
-  rule('nat-prerouting', 'jump services');
-  rule('nat-output', 'jump services');
-  rule('nat-postrouting', 'jump masquerading');
+  const ctNew = match(CT_STATE, lit('new'));
+  add('filter-prerouting', [ctNew, jump('firewall-check')]);
+  add('filter-input', [ctNew, jump('endpoints-check')]);
+  add('filter-forward', [ctNew, jump('endpoints-check')]);
+  add('filter-forward', [ctNew, jump('cluster-ips-check')]);
+  add('filter-output', [ctNew, jump('endpoints-check')]);
+  add('filter-output', [ctNew, jump('firewall-check')]);
+  add('filter-output-post-dnat', [ctNew, jump('cluster-ips-check')]);
+  add('nat-prerouting', [jump('services')]);
+  add('nat-output', [jump('services')]);
+  add('nat-postrouting', [jump('masquerading')]);
   return out;
-}
-
-function addrPort(f: Fam, ep: EndpointInfo): string {
-  return f.name === 'ip6' ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
 }
 
 /**
@@ -267,22 +280,24 @@ function addrPort(f: Fam, ep: EndpointInfo): string {
  */
 export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: NodeState, slotOf: (chain: string, proto: string) => number): Contribution {
   const fam = typeof f === 'string' ? FAMILIES[f] : f;
-  const chains = new Map<string, string[]>();
-  const sets = new Map<string, string>();
+  const chains = new Map<string, NftRule[]>();
+  const sets = new Map<string, SetDef>();
   const elements = new Map<string, string>();
-  const windows = new Map<string, string[]>();
+  const windows: Window[] = [];
   const clusterIPs = sp0.clusterIPs.filter(fam.is);
   if (clusterIPs.length === 0) return { chains, sets, elements, windows };
   const sp: ServicePortInfo = { ...sp0, endpoints: sp0.endpoints.filter((ep) => fam.is(ep.ip)) };
   const cat = categorizeEndpoints(sp, { nodeName: node.nodeName, zone: node.zone ?? '' });
   const proto = sp.protocol.toLowerCase();
-  const comment = quote(`${sp.namespace}/${sp.name}${sp.portName ? ':' + sp.portName : ''}`);
+  const svcName = `${sp.namespace}/${sp.name}${sp.portName ? ':' + sp.portName : ''}`;
+  const comment = commentText(svcName);
   const el = (set: string, key: string, value = '') => elements.set(`${set}\0${key}`, value);
-  const kw = fam.kw;
+  const { saddr } = fam;
+  const protoMatch = match(L4PROTO, lit(proto));
 
   const endpointChains = new Map<string, string>();
-  const dnatRules = (chain: string, eps: EndpointInfo[]): string[] => {
-    const rules: string[] = [];
+  const dnatRules = (chain: string, eps: EndpointInfo[]): NftRule[] => {
+    const rules: NftRule[] = [];
     if (sp.affinityTimeoutSeconds > 0) {
       const names = eps.map((ep) => {
         const extra = `${ep.ip.replace(/:/g, '.')}/${ep.port}/${sp.affinityTimeoutSeconds}`;
@@ -290,24 +305,26 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
         const set = objectName('aff', sp, extra);
         if (!endpointChains.has(chain)) {
           endpointChains.set(chain, set);
-          sets.set(set, `type ${fam.addrType} ; flags dynamic,timeout ; timeout ${sp.affinityTimeoutSeconds}s ;`);
+          sets.set(set, { key: fam.addrType, flags: ['dynamic', 'timeout'], timeoutS: sp.affinityTimeoutSeconds });
           chains.set(chain, [
-            `update @${set} { ${kw} saddr }`,
-            `meta l4proto ${proto} dnat to ${addrPort(fam, ep)} comment ${comment}`,
+            rule([{ k: 'update', set, e: saddr }]),
+            rule([protoMatch, { k: 'dnat', ip: ep.ip, port: ep.port }], comment),
           ]);
         }
         return { chain, set };
       });
-      for (const n of names) rules.push(`${kw} saddr @${n.set} goto ${n.chain}`);
+      for (const n of names) rules.push(rule([match(saddr, ref(n.set)), goTo(n.chain)]));
       if (names.length <= CASCADE_MAX) {
-        names.forEach((n, i) => rules.push(i < names.length - 1 ? `numgen random mod ${names.length - i} 0 goto ${n.chain}` : `goto ${n.chain}`));
-      } else rules.push(`numgen random mod ${names.length} vmap ${anonSet(names.map((n, i) => `${i} : goto ${n.chain}`))}`);
+        names.forEach((n, i) => rules.push(rule(i < names.length - 1 ? [match(numgenExpr(names.length - i), lit('0')), goTo(n.chain)] : [goTo(n.chain)])));
+      } else rules.push(rule([{ k: 'vmap', e: numgenExpr(names.length), items: names.map((n, i) => ({ key: [String(i)], value: ['goto', n.chain] })) }]));
       return rules;
     }
     // The rule depends on the slot only: endpoint changes are element changes in the map.
     const slot = slotOf(chain, proto);
-    endpointRanges(proto, slot, eps, windows);
-    rules.push(`meta l4proto ${proto} dnat ${kw} to numgen random mod ${WINDOW} offset ${(slot % ENDPOINT_MAP_SLOTS) * WINDOW} map @${endpointMapName(proto, slot)} comment ${comment}`);
+    const map = endpointMapName(proto, slot);
+    const base = (slot % ENDPOINT_MAP_SLOTS) * WINDOW;
+    windows.push({ map, base, size: WINDOW, eps });
+    rules.push(rule([protoMatch, { k: 'dnatmap', fam: fam.kw, e: numgenExpr(WINDOW, base), items: [], ref: map }], comment));
     return rules;
   };
 
@@ -344,17 +361,17 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
     let target = '';
     if (cat.hasAny) {
       const extChain = objectName('ext', sp);
-      const rules: string[] = [];
+      const rules: NftRule[] = [];
       const extEps = externalEndpoints(sp, cat);
       if (!sp.externalPolicyLocal) {
-        rules.push('jump mark-for-masquerade', `goto ${svcChain}`);
+        rules.push(rule([jump('mark-for-masquerade')]), rule([goTo(svcChain)]));
       } else {
         if (svcChain) {
-          if (node.clusterCIDR && fam.is(node.clusterCIDR.split('/')[0] ?? '')) rules.push(`${kw} saddr ${node.clusterCIDR} goto ${svcChain} comment "pod to external address: cluster policy"`);
-          rules.push('fib saddr type local jump mark-for-masquerade', `fib saddr type local goto ${svcChain} comment "node to external address: cluster policy"`);
+          if (node.clusterCIDR && fam.is(node.clusterCIDR.split('/')[0] ?? '')) rules.push(rule([match(saddr, lit(node.clusterCIDR)), goTo(svcChain)], 'pod to external address: cluster policy'));
+          rules.push(rule([match(FIB_SADDR, lit('local')), jump('mark-for-masquerade')]), rule([match(FIB_SADDR, lit('local')), goTo(svcChain)], 'node to external address: cluster policy'));
         }
-        if (extEps.length && svlChain) rules.push(`goto ${svlChain}`);
-        else rules.push(`drop comment ${quote(`${sp.namespace}/${sp.name}${sp.portName ? ':' + sp.portName : ''} has no local endpoints`)}`);
+        if (extEps.length && svlChain) rules.push(rule([goTo(svlChain)]));
+        else rules.push(rule([DROP], commentText(`${svcName} has no local endpoints`)));
       }
       chains.set(extChain, rules);
       target = `goto ${extChain}`;
@@ -373,7 +390,7 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
     if (sp.loadBalancerSourceRanges.length && lbIPs.length) {
       const fw = objectName('fw', sp);
       const ranges = cidrFamily(fam, sp.loadBalancerSourceRanges.map((r) => r.trim()));
-      chains.set(fw, [ranges.length ? `${kw} saddr != ${anonSet(ranges)} drop comment ${comment}` : `drop comment ${comment}`]);
+      chains.set(fw, [rule(ranges.length ? [match(saddr, anon(ranges), true), DROP] : [DROP], comment)]);
       for (const ip of lbIPs) el('firewall-ips', `${ip} . ${proto} . ${sp.port}`, `goto ${fw}`);
     }
   }
@@ -398,23 +415,57 @@ function splitElem(id: string): [string, string] {
   return [id.slice(0, i), id.slice(i + 1)];
 }
 
-function elemText(key: string, value: string): string {
-  return value === '' ? key : `${key} : ${value}`;
+function elem(key: string, value: string): Elem {
+  return value === '' ? { key } : { key, value };
 }
 
-function emitElements(out: string[], verb: 'add' | 'delete', t: string, bySet: Map<string, string[]>): void {
-  for (const set of [...bySet.keys()].sort()) {
-    const items = bySet.get(set)!;
-    for (let i = 0; i < items.length; i += ELEMENT_CHUNK) {
-      out.push(`${verb} element ${t} ${set} { ${items.slice(i, i + ELEMENT_CHUNK).join(', ')} }`);
-    }
-  }
-}
-
-function pushTo(m: Map<string, string[]>, k: string, v: string): void {
+function pushTo<T>(m: Map<string, T[]>, k: string, v: T): void {
   const a = m.get(k);
   if (a) a.push(v);
   else m.set(k, [v]);
+}
+
+/** Element commands, one per set (sets by name): shared elements, ranges or whole windows. */
+function elementCmds(out: NftCmd[], op: 'add' | 'delete', elems: Map<string, Elem[]>, ranges: Map<string, Range[]>, windows?: Map<string, Window[]>): void {
+  const names = [...elems.keys(), ...ranges.keys(), ...(windows?.keys() ?? [])].sort();
+  for (const set of names) {
+    const e = elems.get(set);
+    if (e) out.push({ k: 'elements', op, set, elems: e });
+    const r = ranges.get(set);
+    if (r) out.push({ k: 'elements', op, set, ranges: r });
+    const w = windows?.get(set);
+    if (w) out.push({ k: 'elements', op, set, windows: w });
+  }
+}
+
+/** A rendered transaction; its text is printed only when asked for (the netlink path never asks). */
+function result(kind: 'full' | 'partial', tx: Transaction, mirror: NftMirror, servicesRendered: number): RenderResult {
+  let text: string | undefined;
+  return {
+    kind, tx, mirror, servicesRendered,
+    get text() {
+      return (text ??= printTransaction(tx));
+    },
+  };
+}
+
+/** A window's ranges as `lo-hi : addr . port` texts (partial syncs compare them). */
+function rangeTexts(ws: readonly Window[], map: string): Map<string, Range> {
+  const out = new Map<string, Range>();
+  for (const w of ws) {
+    if (w.map !== map) continue;
+    const n = w.eps.length;
+    for (let i = 0; i < n; i++) {
+      const ep = w.eps[i]!;
+      const r: Range = { lo: w.base + Math.floor((i * w.size) / n), hi: w.base + Math.floor(((i + 1) * w.size) / n) - 1, ip: ep.ip, port: ep.port };
+      out.set(`${r.lo}-${r.hi} : ${r.ip} . ${r.port}`, r);
+    }
+  }
+  return out;
+}
+
+function sameRules(a: readonly NftRule[], b: readonly NftRule[]): boolean {
+  return a.length === b.length && a.every((r, i) => r === b[i] || printRule(r) === printRule(b[i]!));
 }
 
 /**
@@ -430,9 +481,9 @@ export function render(
   family: Family = 'ip',
 ): RenderResult {
   const f = FAMILIES[family];
-  const t = `${f.name} ${TABLE_NAME}`;
   const nodeKey = nodeKeyOf(node);
-  const out: string[] = [];
+  const out: NftCmd[] = [];
+  const tx: Transaction = { family, table: TABLE_NAME, cmds: out };
 
   if (changed === 'full' || !mirror || mirror.family !== family || mirror.nodeKey !== nodeKey) {
     const services = new Map<string, Contribution>();
@@ -454,29 +505,30 @@ export function render(
       services.set(key, c);
       for (const [id, v] of c.elements) addOwner(elements, id, key, v);
     }
-    out.push(`add table ${t}`, `delete table ${t}`, `add table ${t}`);
-    out.push(...fixedPart(f, node));
+    out.push({ k: 'table', op: 'add' }, { k: 'table', op: 'delete' }, { k: 'table', op: 'add' });
+    for (const c of fixedPart(f, node)) out.push(c);
     for (const [proto, pool] of [...pools].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
       pool.maps = Math.ceil(pool.next / ENDPOINT_MAP_SLOTS);
-      addEndpointMaps(out, t, f, proto, 0, pool.maps);
+      addEndpointMaps(out, f, proto, 0, pool.maps);
     }
-    const ruleLines: string[] = [];
+    const ruleCmds: NftCmd[] = [];
     for (const c of services.values()) {
-      for (const [name, def] of c.sets) out.push(`add set ${t} ${name} { ${def} }`);
+      for (const [name, def] of c.sets) out.push({ k: 'set', op: 'add', name, def });
       for (const [name, rules] of c.chains) {
-        out.push(`add chain ${t} ${name}`);
-        for (const r of rules) ruleLines.push(`add rule ${t} ${name} ${r}`);
+        out.push({ k: 'chain', op: 'add', name });
+        for (const r of rules) ruleCmds.push({ k: 'rule', chain: name, rule: r });
       }
     }
-    for (const l of ruleLines) out.push(l);
-    const adds = new Map<string, string[]>();
+    for (const c of ruleCmds) out.push(c);
+    const adds = new Map<string, Elem[]>();
     for (const [id, owners] of elements) {
       const [set, key] = splitElem(id);
-      pushTo(adds, set, elemText(key, effective(owners)!));
+      pushTo(adds, set, elem(key, effective(owners)!));
     }
-    for (const c of services.values()) for (const [map, items] of c.windows) for (const it of items) pushTo(adds, map, it);
-    emitElements(out, 'add', t, adds);
-    return { kind: 'full', text: out.join('\n') + '\n', mirror: { family, nodeKey, services, elements, slots, pools }, servicesRendered: services.size };
+    const windows = new Map<string, Window[]>();
+    for (const c of services.values()) for (const w of c.windows) pushTo(windows, w.map, w);
+    elementCmds(out, 'add', adds, new Map(), windows);
+    return result('full', tx, { family, nodeKey, services, elements, slots, pools }, services.size);
   }
 
   // Partial: diff the changed service ports against the mirror. The mirror is updated in place and
@@ -501,17 +553,19 @@ export function render(
   };
   /** Element id → effective value before this sync. */
   const touchedElems = new Map<string, string | undefined>();
-  const dels = new Map<string, string[]>();
-  const adds = new Map<string, string[]>();
+  const dels = new Map<string, Elem[]>();
+  const adds = new Map<string, Elem[]>();
+  const delRanges = new Map<string, Range[]>();
+  const addRanges = new Map<string, Range[]>();
   const touch = (id: string) => {
     if (!touchedElems.has(id)) touchedElems.set(id, effective(elements.get(id)));
   };
-  const addSets: string[] = [];
-  const addChains: string[] = [];
-  const flushChains: string[] = [];
-  const ruleLines: string[] = [];
-  const delChains: string[] = [];
-  const delSets: string[] = [];
+  const addSets: NftCmd[] = [];
+  const addChains: NftCmd[] = [];
+  const flushChains: NftCmd[] = [];
+  const ruleCmds: NftCmd[] = [];
+  const delChains: NftCmd[] = [];
+  const delSets: NftCmd[] = [];
   let rendered = 0;
   for (const key of new Set(changed)) {
     const old = mirror.services.get(key);
@@ -528,27 +582,27 @@ export function render(
     }
     if (!old && !next) continue;
     rendered++;
-    const oldChains = old?.chains ?? new Map<string, readonly string[]>();
-    const newChains = next?.chains ?? new Map<string, readonly string[]>();
+    const oldChains = old?.chains ?? new Map<string, readonly NftRule[]>();
+    const newChains = next?.chains ?? new Map<string, readonly NftRule[]>();
     for (const [name, rules] of newChains) {
       const prev = oldChains.get(name);
       if (!prev) {
-        addChains.push(`add chain ${t} ${name}`);
-      } else if (prev.length !== rules.length || prev.some((r, i) => r !== rules[i])) {
-        flushChains.push(`flush chain ${t} ${name}`);
+        addChains.push({ k: 'chain', op: 'add', name });
+      } else if (!sameRules(prev, rules)) {
+        flushChains.push({ k: 'chain', op: 'flush', name });
       } else continue;
-      for (const r of rules) ruleLines.push(`add rule ${t} ${name} ${r}`);
+      for (const r of rules) ruleCmds.push({ k: 'rule', chain: name, rule: r });
     }
     for (const name of oldChains.keys()) {
       if (!newChains.has(name)) {
-        flushChains.push(`flush chain ${t} ${name}`);
-        delChains.push(`delete chain ${t} ${name}`);
+        flushChains.push({ k: 'chain', op: 'flush', name });
+        delChains.push({ k: 'chain', op: 'delete', name });
       }
     }
-    const oldSets = old?.sets ?? new Map<string, string>();
-    const newSets = next?.sets ?? new Map<string, string>();
-    for (const [name, def] of newSets) if (!oldSets.has(name)) addSets.push(`add set ${t} ${name} { ${def} }`);
-    for (const name of oldSets.keys()) if (!newSets.has(name)) delSets.push(`delete set ${t} ${name}`);
+    const oldSets = old?.sets ?? new Map<string, SetDef>();
+    const newSets = next?.sets ?? new Map<string, SetDef>();
+    for (const [name, def] of newSets) if (!oldSets.has(name)) addSets.push({ k: 'set', op: 'add', name, def });
+    for (const name of oldSets.keys()) if (!newSets.has(name)) delSets.push({ k: 'set', op: 'delete', name, map: false });
 
     const oldEl = old?.elements ?? new Map<string, string>();
     const newEl = next?.elements ?? new Map<string, string>();
@@ -563,15 +617,13 @@ export function render(
       removeOwner(elements, id, key);
     }
     // Windows: a redrawn range is deleted by its key and added with its value.
-    const oldWin = old?.windows ?? new Map<string, readonly string[]>();
-    const newWin = next?.windows ?? new Map<string, readonly string[]>();
-    for (const [map, items] of oldWin) {
-      const keep = new Set(newWin.get(map) ?? []);
-      for (const it of items) if (!keep.has(it)) pushTo(dels, map, it.slice(0, it.indexOf(' : ')));
-    }
-    for (const [map, items] of newWin) {
-      const had = new Set(oldWin.get(map) ?? []);
-      for (const it of items) if (!had.has(it)) pushTo(adds, map, it);
+    const oldWin = old?.windows ?? [];
+    const newWin = next?.windows ?? [];
+    for (const map of new Set([...oldWin, ...newWin].map((w) => w.map))) {
+      const before = rangeTexts(oldWin, map);
+      const after = rangeTexts(newWin, map);
+      for (const [t, r] of before) if (!after.has(t)) pushTo(delRanges, map, { lo: r.lo, hi: r.hi });
+      for (const [t, r] of after) if (!before.has(t)) pushTo(addRanges, map, r);
     }
     if (next) services.set(key, next);
     else services.delete(key);
@@ -580,27 +632,31 @@ export function render(
     const after = effective(elements.get(id));
     if (before === after) continue;
     const [set, key] = splitElem(id);
-    if (before !== undefined) pushTo(dels, set, key);
-    if (after !== undefined) pushTo(adds, set, elemText(key, after));
+    if (before !== undefined) pushTo(dels, set, { key });
+    if (after !== undefined) pushTo(adds, set, elem(key, after));
   }
   // Freed slots become reusable from the next sync on (this one may still delete their elements).
   for (const s of freed) pools.get(s.proto)!.free.push(s.n);
   if (freed.length) for (const pool of pools.values()) pool.free.sort((a, b) => a - b);
   for (const [proto, pool] of pools) {
     const needed = Math.ceil(pool.next / ENDPOINT_MAP_SLOTS);
-    if (needed > pool.maps) addEndpointMaps(addSets, t, f, proto, pool.maps, needed);
+    if (needed > pool.maps) addEndpointMaps(addSets, f, proto, pool.maps, needed);
     pool.maps = Math.max(pool.maps, needed);
   }
-  // Loops, not spreads: a 30k-Service sync has hundreds of thousands of lines (spread overflows the stack).
-  for (const part of [addSets, addChains, flushChains, ruleLines]) for (const l of part) out.push(l);
-  emitElements(out, 'delete', t, dels);
-  emitElements(out, 'add', t, adds);
-  for (const part of [delChains, delSets]) for (const l of part) out.push(l);
-  const next: NftMirror = { family, nodeKey, services, elements, slots, pools };
-  return { kind: 'partial', text: out.length ? out.join('\n') + '\n' : '', mirror: next, servicesRendered: rendered };
+  // Loops, not spreads: a 30k-Service sync has hundreds of thousands of commands (spread overflows the stack).
+  for (const part of [addSets, addChains, flushChains, ruleCmds]) for (const c of part) out.push(c);
+  elementCmds(out, 'delete', dels, delRanges);
+  elementCmds(out, 'add', adds, addRanges);
+  for (const part of [delChains, delSets]) for (const c of part) out.push(c);
+  return result('partial', tx, { family, nodeKey, services, elements, slots, pools }, rendered);
 }
 
 /** A transaction that removes Portico's table of a family (succeeds whether or not it exists). */
+export function cleanupTx(family: Family = 'ip'): Transaction {
+  return { family, table: TABLE_NAME, cmds: [{ k: 'table', op: 'add' }, { k: 'table', op: 'delete' }] };
+}
+
+/** cleanupTx as `nft -f` text. */
 export function renderCleanup(family: Family = 'ip'): string {
-  return `add table ${family} ${TABLE_NAME}\ndelete table ${family} ${TABLE_NAME}\n`;
+  return printTransaction(cleanupTx(family));
 }

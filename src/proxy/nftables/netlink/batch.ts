@@ -29,9 +29,7 @@ export class Writer {
   private seq: number;
   private readonly firstSeq: number;
   /** Tags by seq - firstSeq (an array, not a Map: a 30k-Service batch has ~400k messages). */
-  private readonly tagList: Array<string | undefined> = [];
-  /** seq → caller's tag (e.g. the transaction line), to name the command the kernel rejected. */
-  readonly tags = { get: (seq: number): string | undefined => this.tagList[seq - this.firstSeq] };
+  private readonly tagList: unknown[] = [];
 
   constructor(size = 1 << 16, firstSeq = 1) {
     this.buf = Buffer.allocUnsafe(size);
@@ -58,7 +56,12 @@ export class Writer {
   }
 
   /** Starts a message: nlmsghdr + nfgenmsg. Returns its sequence number. */
-  begin(type: number, flags: number, family: number, resId = 0, tag?: string): number {
+  /** seq → the caller's tag (e.g. the command it encodes), to name the command the kernel rejected. */
+  tagOf(seq: number): unknown {
+    return this.tagList[seq - this.firstSeq];
+  }
+
+  begin(type: number, flags: number, family: number, resId = 0, tag?: unknown): number {
     if (this.msgStart >= 0) throw new Error('netlink message not ended');
     this.ensure(20);
     const b = this.buf;

@@ -5,7 +5,9 @@ import { NetlinkCompiler, UnsupportedError } from './compile.js';
 import { NftApplier, NftApplyError } from '../apply.js';
 import { NetlinkTransactionError } from './socket.js';
 import { render } from '../render.js';
-import { ep, generatedModel, modelOf, sport } from '../../testing.js';
+import { ep, generatedModel, modelOf, mutate, randomService, rng, sport } from '../../testing.js';
+import { parseTransactions, printTransaction } from '../tx.js';
+import type { ProxyModel } from '../../model.js';
 import type { NodeState } from '../../model.js';
 import type { CompiledBatch } from './compile.js';
 
@@ -82,15 +84,54 @@ test('compile: base chains carry hook, priority, policy and type', () => {
   assert.equal(str(find(m.attrs, 7)), 'nat');
 });
 
-test('compile: the DNAT fast path encodes exactly what the general parser does', () => {
-  const fast = 'add rule ip portico svc numgen random mod 3 0 meta l4proto tcp dnat to 198.19.0.7:8080 comment "ns/a:http"\n';
-  // Two spaces: not the fast path's exact form, so the general parser takes it; same rule for nft.
-  const general = fast.replace('0 meta', '0  meta');
-  const a = messages(new NetlinkCompiler().compile(fast).bytes)[1]!;
-  const b = messages(new NetlinkCompiler().compile(general).bytes)[1]!;
-  assert.deepEqual(exprNames(a), ['numgen', 'cmp', 'meta', 'cmp', 'immediate', 'immediate', 'nat']);
-  assert.deepEqual(find(a.attrs, 4)!.data, find(b.attrs, 4)!.data);
-  assert.deepEqual(find(a.attrs, 7)!.data, Buffer.from('\x00\x0ans/a:http\x00'), 'comment as nft userdata');
+/** Services the random models lack: IPv6 and dual-stack, affinity over 32 endpoints (numgen vmap), several source ranges, SCTP. */
+function unusualModel(): ProxyModel {
+  const many = Array.from({ length: 40 }, (_, i) => ep(`198.19.9.${i + 1}`, 8080, { nodeName: 'node-a' }));
+  return modelOf([
+    sport({ name: 'aff', clusterIP: '198.18.1.1', affinityTimeoutSeconds: 30, endpoints: many, nodePort: 30100, loadBalancerIPs: ['198.19.255.200'], loadBalancerSourceRanges: ['10.0.0.0/8', '10.1.0.0/16', '192.168.1.0/24', 'fd00::/64'] }),
+    sport({ name: 'ds', clusterIPs: ['198.18.1.2', 'fd01::2'], endpoints: [ep('fd00::1', 80, { nodeName: 'node-a' }), ep('fd00::2', 80), ep('198.19.7.1', 80)], nodePort: 30101, externalPolicyLocal: true, externalIPs: ['fd02::9', '198.19.255.9'], protocol: 'UDP' }),
+    sport({ name: 'sc', clusterIPs: ['fd01::3'], protocol: 'SCTP', endpoints: [ep('fd00::5', 9)], affinityTimeoutSeconds: 5 }),
+  ]);
+}
+
+test('compile: the renderer\'s structures encode to exactly the bytes of their printed text; the text reads back to itself', () => {
+  const check = (r: ReturnType<typeof render>, what: string, structured: NetlinkCompiler, fromText: NetlinkCompiler) => {
+    assert.equal(parseTransactions(r.text).map(printTransaction).join(''), r.text, `${what}: text reads back to itself`);
+    const a = structured.compileTx([r.tx]);
+    const b = fromText.compile(r.text);
+    assert.ok(Buffer.from(a.bytes).equals(Buffer.from(b.bytes)), `${what}: same batch`);
+    structured.commit();
+    fromText.commit();
+  };
+  for (const fam of ['ip', 'ip6'] as const) {
+    for (const n of [node, { ...node, nodePortAddresses: ['198.19.255.0/24', 'fd03::/64'], clusterCIDR: 'fd00::/48' }]) {
+      check(render(unusualModel(), 'full', n, undefined, fam), `unusual ${fam}`, new NetlinkCompiler(), new NetlinkCompiler());
+    }
+  }
+  for (let seed = 1; seed <= 12; seed++) {
+    const r = rng(seed);
+    let model = modelOf(Array.from({ length: 30 }, (_, i) => randomService(r, i)));
+    const n: NodeState = { ...node, masqueradeAll: seed % 4 === 0, nodePortAddresses: seed % 3 === 0 ? ['198.19.255.0/24'] : [] };
+    const structured = new NetlinkCompiler();
+    const fromText = new NetlinkCompiler();
+    let res = render(model, 'full', n);
+    check(res, `seed ${seed} full`, structured, fromText);
+    for (let step = 0; step < 5; step++) {
+      model = mutate(r, model, 30);
+      res = render(model, model.changed, n, res.mirror);
+      check(res, `seed ${seed} step ${step}`, structured, fromText);
+    }
+  }
+});
+
+test('compile: a rejected command is named by its printed line', () => {
+  const tx = render(modelOf([sport({ name: 'a', endpoints: [ep('198.19.0.1', 80)] })]), 'full', node).tx;
+  const b = new NetlinkCompiler().compileTx([tx]);
+  const lines = render(modelOf([sport({ name: 'a', endpoints: [ep('198.19.0.1', 80)] })]), 'full', node).text.trim().split('\n');
+  // BATCH_BEGIN has seq 1; the commands follow in order, one message each here.
+  assert.equal(b.tags.get(2), lines[0]);
+  assert.equal(b.tags.get(1 + lines.length), lines[lines.length - 1]);
+  assert.equal(b.messages, lines.length);
 });
 
 test('compile: rule forms map to the expressions nft uses', () => {

@@ -1,11 +1,15 @@
-// Compiles the renderer's transaction text (the `nft -f` subset render.ts emits and fake.ts parses)
-// into one nf_tables netlink batch: the same commands, the same expressions `nft` would send
-// (checked against `nft --debug=netlink` and by listing both results with `nft list`). Pure.
+// Encodes the renderer's transactions (tx.ts: commands with their rules' statements, set definitions,
+// elements and endpoint-map windows as data) into one nf_tables netlink batch: the same commands,
+// the same expressions `nft` would send (checked against `nft --debug=netlink` and by listing both
+// results with `nft list`). No text on this path; `compile(text)` reads the printed subset back
+// into transactions first (tests, cleanup). Pure.
 //
 // Stateful only in what `nft` would read from the kernel: the key and data types of named sets
 // defined by earlier transactions (a partial sync adds elements to maps made by the full sync).
-// Anything outside that subset throws UnsupportedError, and the applier hands the text to `nft -f`.
-import { NftError, parseElementList, parseRule, parseVerdict, type AnonItem, type Expr, type Stmt, type Verdict } from '../fake.js';
+// Anything outside that subset throws UnsupportedError, and the applier hands the printed
+// transaction to `nft -f`.
+import { NftError, type AnonItem, type Expr, type Stmt, type Verdict } from '../fake.js';
+import { forEachRange, parseTransactions, printCommand, type Elem, type NftCmd, type NftRule, type Range, type Transaction, type Window } from '../tx.js';
 import { MSG, NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END, NFNL_SUBSYS_NFTABLES, NFPROTO, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, Writer } from './batch.js';
 
 export class UnsupportedError extends Error {
@@ -86,23 +90,24 @@ function ipv4(s: string): Buffer {
   return b;
 }
 
-function writeIPv4(b: Buffer, at: number, s: string): void {
+/** Writes the IPv4 address s[from, to) at b[at] (no substring made). */
+function writeIPv4(b: Buffer, at: number, s: string, from = 0, to = s.length): void {
   let octet = 0;
   let digits = 0;
   let i = 0;
-  for (let k = 0; k <= s.length; k++) {
-    const c = k < s.length ? s.charCodeAt(k) : 46;
+  for (let k = from; k <= to; k++) {
+    const c = k < to ? s.charCodeAt(k) : 46;
     if (c === 46) {
-      if (digits === 0 || octet > 255 || i > 3) throw new UnsupportedError(`bad IPv4 address ${s}`);
+      if (digits === 0 || octet > 255 || i > 3) throw new UnsupportedError(`bad IPv4 address ${s.slice(from, to)}`);
       b[at + i++] = octet;
       octet = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57 && digits < 3) {
       octet = octet * 10 + (c - 48);
       digits++;
-    } else throw new UnsupportedError(`bad IPv4 address ${s}`);
+    } else throw new UnsupportedError(`bad IPv4 address ${s.slice(from, to)}`);
   }
-  if (i !== 4) throw new UnsupportedError(`bad IPv4 address ${s}`);
+  if (i !== 4) throw new UnsupportedError(`bad IPv4 address ${s.slice(from, to)}`);
 }
 
 function ipv6(s: string): Buffer {
@@ -175,24 +180,58 @@ function valueOf(t: TypeName, s: string, pad: boolean): Buffer {
   return b;
 }
 
-/** Writes a (concatenated) value as an NFTA_DATA_VALUE attribute without intermediate buffers. */
-function writeValue(w: Writer, types: readonly TypeName[], parts: readonly string[]): void {
-  if (types.length !== parts.length) throw new UnsupportedError(`expected ${types.length} components, got ${parts.join(' . ')}`);
+/**
+ * Writes a (concatenated) value, its components joined by ` . ` in `text` (as an element's key is
+ * printed), as an NFTA_DATA_VALUE attribute: components are read in place, no array or buffer made.
+ */
+function writeValue(w: Writer, types: readonly TypeName[], text: string): void {
   const len = typeLen(types);
   const p = w.space(DATA.VALUE, len);
   const b = w.buf;
   b.fill(0, p, p + len);
   let off = p;
+  let from = 0;
   for (let i = 0; i < types.length; i++) {
     const t = types[i]!;
-    const s = parts[i]!;
-    if (t === 'ipv4_addr') writeIPv4(b, off, s);
-    else if (t === 'inet_proto') b[off] = protoNumber(s);
-    else if (t === 'inet_service') b.writeUInt16BE(portNumber(s), off);
-    else valueOf(t, s, false).copy(b, off);
+    const last = i === types.length - 1;
+    const to = last ? text.length : text.indexOf(' . ', from);
+    if (to < 0 || (last && text.indexOf(' . ', from) >= 0)) throw new UnsupportedError(`expected ${types.length} components, got ${text}`);
+    if (t === 'ipv4_addr') writeIPv4(b, off, text, from, to);
+    else {
+      const s = text.slice(from, to);
+      if (t === 'inet_proto') b[off] = protoNumber(s);
+      else if (t === 'inet_service') b.writeUInt16BE(portNumber(s), off);
+      else valueOf(t, s, false).copy(b, off);
+    }
     off += types.length === 1 ? TYPE_LEN[t] : (TYPE_LEN[t] + 3) & ~3;
+    from = to + 3;
   }
   w.pad();
+}
+
+/** An endpoint map's data `addr . port` (two 4-byte registers, or 16 + 4 for IPv6). */
+function writeEndpoint(w: Writer, types: readonly TypeName[], ip: string, port: number): void {
+  const t = types[0];
+  if (types.length !== 2 || types[1] !== 'inet_service' || (t !== 'ipv4_addr' && t !== 'ipv6_addr')) throw new UnsupportedError(`endpoint data of type ${types.join(' . ')}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UnsupportedError(`bad port ${port}`);
+  const alen = TYPE_LEN[t];
+  const p = w.space(DATA.VALUE, alen + 4);
+  const b = w.buf;
+  b.fill(0, p, p + alen + 4);
+  if (t === 'ipv4_addr') writeIPv4(b, p, ip);
+  else ipv6(ip).copy(b, p);
+  b.writeUInt16BE(port, p + alen);
+  w.pad();
+}
+
+/** A verdict as an element's value prints it: `accept`, `drop`, `return`, `jump X`, `goto X`. */
+function verdictOf(s: string): Verdict {
+  if (s === 'accept' || s === 'drop' || s === 'return') return { k: s };
+  const sp = s.indexOf(' ');
+  const k = s.slice(0, sp);
+  const chain = s.slice(sp + 1);
+  if (sp < 0 || (k !== 'jump' && k !== 'goto') || chain === '' || chain.includes(' ')) throw new UnsupportedError(`bad verdict ${s}`);
+  return { k, chain };
 }
 
 function protoNumber(s: string): number {
@@ -517,12 +556,6 @@ function bigBytes(v: bigint, bytes: number): Buffer {
 
 // ---- the compiler ----
 
-/** `meta l4proto P dnat (ip|ip6) to numgen random mod M[ offset K] map @NAME[ comment "..."]`. */
-const DNAT_MAP_RE = /^meta l4proto (tcp|udp|sctp) dnat (ip6?) to numgen random mod (\d+)(?: offset (\d+))? map @([A-Za-z][A-Za-z0-9/_.-]*)(?: comment "([^"]*)")?$/;
-/** `[numgen random mod N 0 ]meta l4proto P dnat to A.B.C.D:PORT[ comment "..."]`. */
-const DNAT_RE = /^(?:numgen random mod (\d+) 0 )?meta l4proto (tcp|udp|sctp) dnat to (\d+\.\d+\.\d+\.\d+):(\d+)(?: comment "([^"]*)")?$/;
-const RULE_CACHE_MAX = 4096;
-
 interface Ctx {
   w: Writer;
   fam: 'ip' | 'ip6';
@@ -534,13 +567,27 @@ interface Ctx {
 export interface CompiledBatch {
   /** BATCH_BEGIN … BATCH_END, ready for one sendmsg. */
   bytes: Uint8Array;
-  /** seq → the transaction line it came from (for error messages). */
+  /** seq → the command it came from, as `nft -f` text (for error messages). */
   tags: { get(seq: number): string | undefined };
   messages: number;
 }
 
 /** Max bytes of element attributes per NEWSETELEM message (attribute lengths are 16-bit). */
 const ELEMENTS_PER_MESSAGE_BYTES = 60_000;
+
+/** A batch size guess, so the writer seldom grows (it doubles and copies when it must). */
+function sizeHint(txs: readonly Transaction[]): number {
+  let n = 1 << 16;
+  for (const tx of txs) {
+    for (const c of tx.cmds) {
+      if (c.k !== 'elements') n += 256;
+      else if (c.elems) n += c.elems.length * 64;
+      else if (c.ranges) n += c.ranges.length * 56;
+      else if (c.windows) for (const w of c.windows) n += w.eps.length * 56;
+    }
+  }
+  return n;
+}
 
 export class NetlinkCompiler {
   /** `family table set` → its types, remembered across transactions (the kernel's sets). */
@@ -552,33 +599,53 @@ export class NetlinkCompiler {
     this.sets.clear();
   }
 
+  /** Compiles `nft -f` text of the renderer's subset (read back into transactions first). */
   compile(text: string): CompiledBatch {
-    const w = new Writer(Math.max(1 << 16, text.length * 2));
+    let txs: Transaction[];
+    try {
+      txs = parseTransactions(text);
+    } catch (err) {
+      if (err instanceof NftError) throw new UnsupportedError(err.message);
+      throw err;
+    }
+    return this.compileTx(txs);
+  }
+
+  /** Compiles the renderer's transactions, one after the other, into one batch. */
+  compileTx(txs: readonly Transaction[]): CompiledBatch {
+    const w = new Writer(sizeHint(txs));
     w.message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, NFNL_SUBSYS_NFTABLES);
     const sets = new Map(this.sets);
     let messages = 0;
     let unsupported: UnsupportedError | undefined;
-    let start = 0;
-    while (start < text.length) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      const line = text.slice(start, end).trim();
-      start = end + 1;
-      if (line === '' || line.startsWith('#')) continue;
-      try {
-        messages += this.command(w, line, sets);
-      } catch (err) {
-        // Keep going so the set types are learnt even when `nft -f` has to send this transaction.
-        if (!(err instanceof UnsupportedError || err instanceof NftError)) throw err;
-        w.abort();
-        unsupported ??= err instanceof UnsupportedError ? err : new UnsupportedError(err.message);
+    /** Where each transaction's messages start, to print a rejected command with its table. */
+    const spans: Array<{ seq: number; tx: Transaction }> = [];
+    for (const tx of txs) {
+      spans.push({ seq: w.nextSeq, tx });
+      for (const cmd of tx.cmds) {
+        try {
+          messages += this.command(w, tx, cmd, sets);
+        } catch (err) {
+          // Keep going so the set types are learnt even when `nft -f` has to send this transaction.
+          if (!(err instanceof UnsupportedError || err instanceof NftError)) throw err;
+          w.abort();
+          unsupported ??= err instanceof UnsupportedError ? err : new UnsupportedError(err.message);
+        }
       }
     }
     w.message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 0, NFNL_SUBSYS_NFTABLES);
     // Remembered only once the kernel took the transaction (commit()).
     this.pending = sets;
     if (unsupported) throw unsupported;
-    return { bytes: w.view(), tags: w.tags, messages };
+    const tags = {
+      get(seq: number): string | undefined {
+        const cmd = w.tagOf(seq) as NftCmd | undefined;
+        let tx: Transaction | undefined;
+        for (const s of spans) if (s.seq <= seq) tx = s.tx;
+        return cmd && tx ? printCommand(tx, cmd)[0] : undefined;
+      },
+    };
+    return { bytes: w.view(), tags, messages };
   }
 
   private pending: Map<string, SetType> | undefined;
@@ -591,124 +658,103 @@ export class NetlinkCompiler {
     this.pending = undefined;
   }
 
-  private command(w: Writer, line: string, sets: Map<string, SetType>): number {
-    const sp = line.indexOf(' ');
-    const verb = line.slice(0, sp);
-    const rest = line.slice(sp + 1);
-    const sp2 = rest.indexOf(' ');
-    const what = rest.slice(0, sp2);
-    const args = rest.slice(sp2 + 1);
-    const [famS, table, name, ...more] = splitN(args, 3);
-    const tail = more[0] ?? '';
-    if (famS !== 'ip' && famS !== 'ip6') throw new UnsupportedError(`family ${famS}`);
-    const fam = famS;
+  private command(w: Writer, tx: Transaction, cmd: NftCmd, sets: Map<string, SetType>): number {
+    const fam = tx.family;
+    if (fam !== 'ip' && fam !== 'ip6') throw new UnsupportedError(`family ${String(fam)}`);
     const family = NFPROTO[fam];
+    const table = tx.table;
     const create = NLM_F_REQUEST | NLM_F_CREATE;
-    switch (`${verb} ${what}`) {
-      case 'add table':
-      case 'delete table': {
-        if (name !== undefined) throw new UnsupportedError(line);
-        w.begin(verb === 'add' ? MSG.NEWTABLE : MSG.DELTABLE, verb === 'add' ? create : NLM_F_REQUEST, family, 0, line);
-        w.str(TABLE_NAME, table!);
-        if (verb === 'add') w.u32be(2, 0);
+    switch (cmd.k) {
+      case 'table': {
+        const add = cmd.op === 'add';
+        w.begin(add ? MSG.NEWTABLE : MSG.DELTABLE, add ? create : NLM_F_REQUEST, family, 0, cmd);
+        w.str(TABLE_NAME, table);
+        if (add) w.u32be(2, 0);
         w.end();
-        if (verb === 'delete') for (const k of [...sets.keys()]) if (k.startsWith(`${fam} ${table} `)) sets.delete(k);
+        if (!add) for (const k of [...sets.keys()]) if (k.startsWith(`${fam} ${table} `)) sets.delete(k);
         return 1;
       }
-      case 'add chain': {
-        w.begin(MSG.NEWCHAIN, create, family, 0, line);
-        w.str(CHAIN.TABLE, table!);
-        w.str(CHAIN.NAME, name!);
-        if (tail) {
-          const m = /^\{ type (filter|nat) hook (\w+) priority (-?\d+) ; policy (accept|drop) ; \}$/.exec(tail);
-          if (!m || HOOKS[m[2]!] === undefined) throw new UnsupportedError(line);
-          const h = w.open(CHAIN.HOOK);
-          w.u32be(HOOK.NUM, HOOKS[m[2]!]!);
-          w.i32be(HOOK.PRIORITY, Number(m[3]));
-          w.close(h);
-          w.u32be(CHAIN.POLICY, m[4] === 'accept' ? 1 : 0);
-          w.str(CHAIN.TYPE, m[1]!);
-        }
-        w.end();
-        return 1;
-      }
-      case 'flush chain':
-      case 'delete chain':
-        if (tail) throw new UnsupportedError(line);
-        w.begin(verb === 'flush' ? MSG.DELRULE : MSG.DELCHAIN, NLM_F_REQUEST, family, 0, line);
-        w.str(verb === 'flush' ? RULE.TABLE : CHAIN.TABLE, table!);
-        w.str(verb === 'flush' ? RULE.CHAIN : CHAIN.NAME, name!);
-        w.end();
-        return 1;
-      case 'add map':
-      case 'add set': {
-        const m = /^\{(.*)\}$/.exec(tail);
-        if (!m) throw new UnsupportedError(line);
-        const props = m[1]!.split(';').map((p) => p.trim()).filter(Boolean);
-        let type: SetType | undefined;
-        let userdata: Buffer | undefined;
-        let flags = 0;
-        let timeoutMs: number | undefined;
-        for (const p of props) {
-          let pm: RegExpExecArray | null;
-          if ((pm = /^type (.+?)(?: : (.+))?$/.exec(p))) type = { key: parseTypeList(pm[1]!), ...(pm[2] ? { data: parseTypeList(pm[2]) } : {}) };
-          else if ((pm = /^typeof (.+)$/.exec(p))) {
-            const known = TYPEOF_MAPS.get(pm[1]!);
-            if (!known) throw new UnsupportedError(`typeof ${pm[1]}`);
-            type = known.type;
-            userdata = known.userdata;
+      case 'chain':
+        if (cmd.op === 'add') {
+          w.begin(MSG.NEWCHAIN, create, family, 0, cmd);
+          w.str(CHAIN.TABLE, table);
+          w.str(CHAIN.NAME, cmd.name);
+          if (cmd.hook) {
+            const num = HOOKS[cmd.hook.hook];
+            if (num === undefined) throw new UnsupportedError(`hook ${cmd.hook.hook}`);
+            const h = w.open(CHAIN.HOOK);
+            w.u32be(HOOK.NUM, num);
+            w.i32be(HOOK.PRIORITY, cmd.hook.priority);
+            w.close(h);
+            w.u32be(CHAIN.POLICY, 1); // accept
+            w.str(CHAIN.TYPE, cmd.hook.type);
           }
-          else if ((pm = /^flags (.+)$/.exec(p))) {
-            for (const f of pm[1]!.split(',').map((x) => x.trim())) {
-              if (f === 'dynamic') flags |= SET_F.EVAL;
-              else if (f === 'timeout') flags |= SET_F.TIMEOUT;
-              else if (f === 'interval') flags |= SET_F.INTERVAL;
-              else throw new UnsupportedError(`set flag ${f}`);
-            }
-          } else if ((pm = /^timeout (\d+)s$/.exec(p))) timeoutMs = Number(pm[1]) * 1000;
-          else throw new UnsupportedError(`set property ${p}`);
+        } else {
+          const flush = cmd.op === 'flush';
+          w.begin(flush ? MSG.DELRULE : MSG.DELCHAIN, NLM_F_REQUEST, family, 0, cmd);
+          w.str(flush ? RULE.TABLE : CHAIN.TABLE, table);
+          w.str(flush ? RULE.CHAIN : CHAIN.NAME, cmd.name);
         }
-        if (!type || (what === 'map') !== !!type.data) throw new UnsupportedError(line);
-        if (type.numgenIntervals && !(flags & SET_F.INTERVAL)) throw new UnsupportedError(`${line}: numgen maps must be interval maps`);
+        w.end();
+        return 1;
+      case 'set': {
+        if (cmd.op === 'delete') {
+          w.begin(MSG.DELSET, NLM_F_REQUEST, family, 0, cmd);
+          w.str(SET.TABLE, table);
+          w.str(SET.NAME, cmd.name);
+          w.end();
+          sets.delete(`${fam} ${table} ${cmd.name}`);
+          return 1;
+        }
+        const d = cmd.def;
+        let type: SetType;
+        let userdata: Buffer | undefined;
+        if (d.typeof) {
+          const known = TYPEOF_MAPS.get(`${d.key} : ${d.data ?? ''}`);
+          if (!known) throw new UnsupportedError(`typeof ${d.key}`);
+          type = known.type;
+          userdata = known.userdata;
+        } else type = { key: parseTypeList(d.key), ...(d.data !== undefined ? { data: parseTypeList(d.data) } : {}) };
+        let flags = 0;
+        for (const f of d.flags ?? []) {
+          if (f === 'dynamic') flags |= SET_F.EVAL;
+          else if (f === 'timeout') flags |= SET_F.TIMEOUT;
+          else if (f === 'interval') flags |= SET_F.INTERVAL;
+          else throw new UnsupportedError(`set flag ${f}`);
+        }
+        if (type.numgenIntervals && !(flags & SET_F.INTERVAL)) throw new UnsupportedError(`${cmd.name}: numgen maps must be interval maps`);
         if (type.data) flags |= SET_F.MAP;
-        w.begin(MSG.NEWSET, create, family, 0, line);
-        setHeader(w, table!, name!, flags, type, ++this.anonId);
-        if (timeoutMs !== undefined) w.u64be(SET.TIMEOUT, timeoutMs);
+        w.begin(MSG.NEWSET, create, family, 0, cmd);
+        setHeader(w, table, cmd.name, flags, type, ++this.anonId);
+        if (d.timeoutS !== undefined) w.u64be(SET.TIMEOUT, d.timeoutS * 1000);
         if (userdata) w.bytes(SET.USERDATA, userdata);
         w.end();
-        sets.set(`${fam} ${table} ${name}`, type);
+        sets.set(`${fam} ${table} ${cmd.name}`, type);
         return 1;
       }
-      case 'delete map':
-      case 'delete set':
-        if (tail) throw new UnsupportedError(line);
-        w.begin(MSG.DELSET, NLM_F_REQUEST, family, 0, line);
-        w.str(SET.TABLE, table!);
-        w.str(SET.NAME, name!);
-        w.end();
-        sets.delete(`${fam} ${table} ${name}`);
-        return 1;
-      case 'add element':
-      case 'delete element': {
-        const type = sets.get(`${fam} ${table} ${name}`);
-        if (!type) throw new UnsupportedError(`set ${name} of unknown type`);
-        const items = elementList(tail, verb === 'add' && !!type.data);
-        return this.elements(w, verb === 'add' ? MSG.NEWSETELEM : MSG.DELSETELEM, family, table!, { name: name! }, type, items, line);
+      case 'elements': {
+        const type = sets.get(`${fam} ${table} ${cmd.set}`);
+        if (!type) throw new UnsupportedError(`set ${cmd.set} of unknown type`);
+        const msg = cmd.op === 'add' ? MSG.NEWSETELEM : MSG.DELSETELEM;
+        if (type.numgenIntervals) {
+          if (cmd.elems) throw new UnsupportedError(`${cmd.set}: elements of a numgen interval map must be ranges`);
+          return this.intervalElements(w, msg, family, table, cmd.set, type, cmd, cmd);
+        }
+        if (!cmd.elems) throw new UnsupportedError(`${cmd.set}: ranges in a set that is not a numgen interval map`);
+        return this.elements(w, msg, family, table, { name: cmd.set }, type, cmd.elems, cmd);
       }
-      case 'add rule':
-        return this.rule(w, fam, table!, name!, tail, line);
-      default:
-        throw new UnsupportedError(line);
+      case 'rule':
+        return this.rule(w, fam, table, cmd.chain, cmd.rule, cmd);
     }
   }
 
-  private elements(w: Writer, type: number, family: number, table: string, set: { name: string; id?: number }, st: SetType, items: readonly AnonItem[], tag: string, flagsOf?: (i: number) => number): number {
-    if (st.numgenIntervals) return this.intervalElements(w, type, family, table, set.name, st, items, tag);
+  private elements(w: Writer, type: number, family: number, table: string, set: { name: string; id?: number }, st: SetType, items: readonly Elem[], tag: unknown): number {
     let msgs = 0;
     let i = 0;
-    const flags = type === MSG.NEWSETELEM ? NLM_F_REQUEST | NLM_F_CREATE : NLM_F_REQUEST;
+    const add = type === MSG.NEWSETELEM;
+    const verdicts = !!st.data && st.data.length === 1 && st.data[0] === 'verdict';
     while (i < items.length) {
-      w.begin(type, flags, family, 0, tag);
+      w.begin(type, add ? NLM_F_REQUEST | NLM_F_CREATE : NLM_F_REQUEST, family, 0, tag);
       w.str(ELEMS.SET, set.name);
       if (set.id !== undefined) w.u32be(ELEMS.SET_ID, set.id);
       w.str(ELEMS.TABLE, table);
@@ -720,13 +766,11 @@ export class NetlinkCompiler {
         const k = w.open(ELEM.KEY);
         writeValue(w, st.key, it.key);
         w.close(k);
-        const f = flagsOf?.(i) ?? 0;
-        if (f) w.u32be(ELEM.FLAGS, f);
-        if (type === MSG.NEWSETELEM && st.data && it.value) {
-          if (st.data.length === 1 && st.data[0] === 'verdict') verdictAttr(w, ELEM.DATA, parseVerdict(it.value, 0));
+        if (add && st.data && it.value !== undefined) {
+          if (verdicts) verdictAttr(w, ELEM.DATA, verdictOf(it.value));
           else {
             const d = w.open(ELEM.DATA);
-            writeValue(w, st.data, it.value.filter((x) => x !== '.'));
+            writeValue(w, st.data, it.value);
             w.close(d);
           }
         }
@@ -740,60 +784,62 @@ export class NetlinkCompiler {
   }
 
   /**
-   * Elements of a numgen interval map: `lo-hi : addr . port` is a start element at lo with the data
-   * and an end element at hi + 1 (flag INTERVAL_END), keys big-endian, in ascending order with each
-   * start before its end, as nft sends them to a map the kernel already holds. (The kernel refuses
-   * an end element sent before its start when a neighbouring window starts at that key.)
+   * Elements of a numgen interval map: range `lo-hi : addr . port` is a start element at lo with the
+   * data and an end element at hi + 1 (flag INTERVAL_END), keys big-endian, in ascending order with
+   * each start before its end, as nft sends them to a map the kernel already holds. (The kernel
+   * refuses an end element sent before its start when a neighbouring window starts at that key.)
+   * Windows are expanded here, range by range, without an object per range.
    */
-  private intervalElements(w: Writer, type: number, family: number, table: string, set: string, st: SetType, items: readonly AnonItem[], tag: string): number {
+  private intervalElements(w: Writer, type: number, family: number, table: string, set: string, st: SetType, c: { ranges?: readonly Range[]; windows?: readonly Window[] }, tag: unknown): number {
     const add = type === MSG.NEWSETELEM;
-    const ranges = items.map((it) => {
-      const m = it.key.length === 1 ? /^(\d+)-(\d+)$/.exec(it.key[0]!) : null;
-      if (!m) throw new UnsupportedError(`interval key ${it.key.join(' . ')}`);
-      const lo = Number(m[1]);
-      const hi = Number(m[2]);
-      if (hi < lo || hi >= 2 ** 32) throw new UnsupportedError(`interval ${it.key[0]}`);
-      if (add && !it.value) throw new UnsupportedError(`interval ${it.key[0]} without a value`);
-      return { lo, hi, value: it.value?.filter((x) => x !== '.') };
-    });
-    ranges.sort((a, b) => a.lo - b.lo);
+    const data = st.data!;
     let msgs = 0;
-    let i = 0;
+    let list = -1;
+    let listStart = 0;
+    const begin = () => {
+      w.begin(type, add ? NLM_F_REQUEST | NLM_F_CREATE : NLM_F_REQUEST, family, 0, tag);
+      w.str(ELEMS.SET, set);
+      w.str(ELEMS.TABLE, table);
+      list = w.open(ELEMS.ELEMENTS);
+      listStart = w.pos;
+      msgs++;
+    };
+    const end = () => {
+      w.close(list);
+      w.end();
+    };
     const key = (v: number) => {
       const k = w.open(ELEM.KEY);
       const p = w.space(DATA.VALUE, 4);
       w.buf.writeUInt32BE(v, p);
       w.close(k);
     };
-    while (i < ranges.length) {
-      w.begin(type, add ? NLM_F_REQUEST | NLM_F_CREATE : NLM_F_REQUEST, family, 0, tag);
-      w.str(ELEMS.SET, set);
-      w.str(ELEMS.TABLE, table);
-      const list = w.open(ELEMS.ELEMENTS);
-      const listStart = w.pos;
-      for (; i < ranges.length && w.pos - listStart < ELEMENTS_PER_MESSAGE_BYTES; i++) {
-        const r = ranges[i]!;
-        const end = () => {
-          if (r.hi + 1 >= 2 ** 32) return;
-          const e = w.open(LIST_ELEM);
-          key(r.hi + 1);
-          w.u32be(ELEM.FLAGS, ELEM_INTERVAL_END);
-          w.close(e);
-        };
-        const e = w.open(LIST_ELEM);
-        key(r.lo);
-        if (add) {
-          const d = w.open(ELEM.DATA);
-          writeValue(w, st.data!, r.value!);
-          w.close(d);
-        }
-        w.close(e);
+    const emit = (lo: number, hi: number, ip: string | undefined, port: number | undefined) => {
+      if (!(Number.isInteger(lo) && Number.isInteger(hi) && lo >= 0 && hi >= lo && hi < 2 ** 32)) throw new UnsupportedError(`interval ${lo}-${hi}`);
+      if (list < 0) begin();
+      else if (w.pos - listStart >= ELEMENTS_PER_MESSAGE_BYTES) {
         end();
+        begin();
       }
-      w.close(list);
-      w.end();
-      msgs++;
-    }
+      const e = w.open(LIST_ELEM);
+      key(lo);
+      if (add) {
+        if (ip === undefined || port === undefined) throw new UnsupportedError(`interval ${lo}-${hi} without a value`);
+        const d = w.open(ELEM.DATA);
+        writeEndpoint(w, data, ip, port);
+        w.close(d);
+      }
+      w.close(e);
+      if (hi + 1 < 2 ** 32) {
+        const e = w.open(LIST_ELEM);
+        key(hi + 1);
+        w.u32be(ELEM.FLAGS, ELEM_INTERVAL_END);
+        w.close(e);
+      }
+    };
+    if (c.windows) for (const win of [...c.windows].sort((a, b) => a.base - b.base)) forEachRange(win, emit);
+    if (c.ranges) for (const r of [...c.ranges].sort((a, b) => a.lo - b.lo)) emit(r.lo, r.hi, r.ip, r.port);
+    if (list >= 0) end();
     return msgs;
   }
 
@@ -805,29 +851,23 @@ export class NetlinkCompiler {
     const family = NFPROTO[c.fam];
     const flags = SET_F.ANONYMOUS | SET_F.CONSTANT | (st.data ? SET_F.MAP : 0) | (interval ? SET_F.INTERVAL : 0);
     if (interval && st.data) throw new UnsupportedError('interval map');
-    let elems = items;
-    let elemFlags: ((i: number) => number) | undefined;
     if (interval) {
       const bytes = TYPE_LEN[st.key[0]!];
       const rs = ranges(items.map((it) => it.key[0]!), bytes);
-      const list: AnonItem[] = [];
+      const keys: bigint[] = [];
       const fl: number[] = [];
       // nft's interval encoding: a range is [start, end) with the end marked; a leading gap from 0 is an end too.
-      if (rs.length && rs[0]![0] !== 0n) { list.push({ key: ['0'] }); fl.push(ELEM_INTERVAL_END); }
+      if (rs.length && rs[0]![0] !== 0n) { keys.push(0n); fl.push(ELEM_INTERVAL_END); }
       const limit = 1n << BigInt(bytes * 8);
       for (const [s, e] of rs) {
-        list.push({ key: [String(s)] }); fl.push(0);
-        if (e < limit) { list.push({ key: [String(e)] }); fl.push(ELEM_INTERVAL_END); }
+        keys.push(s); fl.push(0);
+        if (e < limit) { keys.push(e); fl.push(ELEM_INTERVAL_END); }
       }
-      elems = list;
-      elemFlags = (i) => fl[i]!;
       // Keys are raw numbers here: encode them as addresses of the set's width.
-      st = { key: [st.key[0]!] };
-      const raw = list.map((it) => bigBytes(BigInt(it.key[0]!), bytes));
       w.begin(MSG.NEWSET, NLM_F_REQUEST | NLM_F_CREATE, family);
-      setHeader(w, c.table, name, flags, st, id);
+      setHeader(w, c.table, name, flags, { key: [st.key[0]!] }, id);
       const desc = w.open(SET.DESC);
-      w.u32be(1, raw.length);
+      w.u32be(1, keys.length);
       w.close(desc);
       w.end();
       w.begin(MSG.NEWSETELEM, NLM_F_REQUEST | NLM_F_CREATE, family);
@@ -835,12 +875,12 @@ export class NetlinkCompiler {
       w.u32be(ELEMS.SET_ID, id);
       w.str(ELEMS.TABLE, c.table);
       const l = w.open(ELEMS.ELEMENTS);
-      raw.forEach((k, i) => {
+      keys.forEach((k, i) => {
         const e = w.open(LIST_ELEM);
         const kk = w.open(ELEM.KEY);
-        w.bytes(DATA.VALUE, k);
+        w.bytes(DATA.VALUE, bigBytes(k, bytes));
         w.close(kk);
-        if (elemFlags!(i)) w.u32be(ELEM.FLAGS, elemFlags!(i));
+        if (fl[i]) w.u32be(ELEM.FLAGS, fl[i]!);
         w.close(e);
       });
       w.close(l);
@@ -850,87 +890,53 @@ export class NetlinkCompiler {
     w.begin(MSG.NEWSET, NLM_F_REQUEST | NLM_F_CREATE, family);
     setHeader(w, c.table, name, flags, st, id);
     const desc = w.open(SET.DESC);
-    w.u32be(1, elems.length);
+    w.u32be(1, items.length);
     w.close(desc);
     // numgen keys are host-order integers; nft reads the byte order from the set's userdata to list them.
     if (st.key.length === 1 && st.key[0] === 'integer') w.bytes(SET.USERDATA, Buffer.from([0, 4, 1, 0, 0, 0]));
     w.end();
-    this.elements(w, MSG.NEWSETELEM, family, c.table, { name, id }, st, elems, '');
+    const elems = items.map((it): Elem => (it.value ? { key: it.key.join(' . '), value: it.value.join(' ') } : { key: it.key.join(' . ') }));
+    this.elements(w, MSG.NEWSETELEM, family, c.table, { name, id }, st, elems, undefined);
     return { name, id };
   }
 
   /** Scratch space for one rule's expressions and the anonymous sets it needs. */
   private readonly body = new Writer(4096, 0);
   private readonly pre = new Writer(1024, 0);
-  /** Encoded expressions of rules seen before (the same text encodes the same way), bounded. */
-  private readonly ruleCache = new Map<string, Uint8Array>();
 
-  private rule(w: Writer, fam: 'ip' | 'ip6', table: string, chain: string, text: string, line: string): number {
-    const key = fam + text;
-    let encoded = this.ruleCache.get(key);
-    let msgs = 0;
-    if (!encoded) {
-      const body = this.body;
-      const pre = this.pre;
-      body.clear();
-      pre.clear();
-      // Expressions go to scratch space first: anonymous sets must precede the rule.
-      const exprsAt = body.open(RULE.EXPRESSIONS);
-      let comment: string | undefined;
-      const m = DNAT_RE.exec(text);
-      const mm = m ? null : DNAT_MAP_RE.exec(text);
-      if (mm && mm[2] === fam) {
-        // The DNAT rule of every service chain.
-        meta(16)(body, 1);
-        cmp(body, 'eq', Buffer.from([PROTOS[mm[1]!]!]));
-        dnatNumgenMap(body, fam, Number(mm[3]), Number(mm[4] ?? 0), mm[5]!);
-        comment = mm[6];
-      } else if (m && fam === 'ip') {
-        // The renderer's most frequent rule (one per endpoint), encoded without the general parser.
-        if (m[1] !== undefined) {
-          numgen(body, Number(m[1]), 1);
-          cmp(body, 'eq', u32le(0));
-        }
-        meta(16)(body, 1);
-        cmp(body, 'eq', Buffer.from([PROTOS[m[2]!]!]));
-        const port = Buffer.allocUnsafe(2);
-        port.writeUInt16BE(Number(m[4]));
-        immediateData(body, 1, ipv4(m[3]!));
-        immediateData(body, 2, port);
-        nat(body, 'ip', 1, 2);
-        comment = m[5];
-      } else {
-        const r = parseRule(text);
-        const c: Ctx = { w: body, fam, table, pre };
-        for (const s of r.stmts) this.stmt(c, s, r.text);
-        comment = r.comment;
-      }
-      body.close(exprsAt);
-      if (comment !== undefined) {
-        const s = Buffer.from(comment, 'utf8');
-        const ud = Buffer.alloc(2 + s.length + 1);
-        ud[0] = 0; // NFTNL_UDATA_RULE_COMMENT
-        ud[1] = s.length + 1;
-        s.copy(ud, 2);
-        body.bytes(RULE.USERDATA, ud);
-      }
-      if (pre.pos > 0) msgs += copyMessages(pre, w); // anonymous sets: never cached (fresh ids)
-      else if (!m && !mm) {
-        // DNAT rules name one endpoint each: caching them would only copy bytes.
-        encoded = Uint8Array.prototype.slice.call(body.view());
-        if (this.ruleCache.size >= RULE_CACHE_MAX) this.ruleCache.clear();
-        this.ruleCache.set(key, encoded);
-      }
+  private rule(w: Writer, fam: 'ip' | 'ip6', table: string, chain: string, r: NftRule, tag: unknown): number {
+    const body = this.body;
+    const pre = this.pre;
+    body.clear();
+    pre.clear();
+    // Expressions go to scratch space first: anonymous sets must precede the rule.
+    const exprsAt = body.open(RULE.EXPRESSIONS);
+    const c: Ctx = { w: body, fam, table, pre };
+    for (const s of r.stmts) this.stmt(c, s);
+    body.close(exprsAt);
+    if (r.comment !== undefined) {
+      // nft's rule userdata: NFTNL_UDATA_RULE_COMMENT, length, the text and its NUL.
+      const n = Buffer.byteLength(r.comment);
+      if (n > 254) throw new UnsupportedError('comment too long');
+      const p = body.space(RULE.USERDATA, n + 3);
+      const b = body.buf;
+      b[p] = 0;
+      b[p + 1] = n + 1;
+      b.write(r.comment, p + 2, 'utf8');
+      b[p + 2 + n] = 0;
+      body.pad();
     }
-    w.begin(MSG.NEWRULE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND, NFPROTO[fam], 0, line);
+    let msgs = 0;
+    if (pre.pos > 0) msgs += copyMessages(pre, w);
+    w.begin(MSG.NEWRULE, NLM_F_REQUEST | NLM_F_CREATE | NLM_F_APPEND, NFPROTO[fam], 0, tag);
     w.str(RULE.TABLE, table);
     w.str(RULE.CHAIN, chain);
-    w.raw(encoded ?? this.body.view());
+    w.raw(body.view());
     w.end();
     return msgs + 1;
   }
 
-  private stmt(c: Ctx, s: Stmt, text: string): void {
+  private stmt(c: Ctx, s: Stmt): void {
     const w = c.w;
     switch (s.k) {
       case 'match': {
@@ -954,7 +960,7 @@ export class NetlinkCompiler {
         return;
       }
       case 'masquerade':
-        expr(w, 'masq', (w) => { if (/fully-random/.test(text)) w.u32be(1, 0x10); });
+        expr(w, 'masq', (w) => { if (s.fullyRandom) w.u32be(1, 0x10); });
         return;
       case 'dnat': {
         const a = addr(s.ip);
@@ -966,6 +972,7 @@ export class NetlinkCompiler {
         return;
       }
       case 'dnatmap': {
+        if (s.fam !== c.fam) throw new UnsupportedError(`dnat ${s.fam} in an ${c.fam} table`);
         if (s.ref) {
           if (s.e.k !== 'numgen') throw new UnsupportedError(`dnat map @${s.ref} keyed by ${s.e.k}`);
           return dnatNumgenMap(w, c.fam, s.e.mod, s.e.offset, s.ref);
@@ -1043,39 +1050,4 @@ function copyMessages(from: Writer, to: Writer): number {
     n++;
   }
   return n;
-}
-
-/**
- * `{ k . k [: v v], ... }` as the renderer writes it (single spaces, no quotes or nested braces),
- * split without the general tokenizer (it was a tenth of a full sync's encoding); anything else
- * goes to parseElementList.
- */
-function elementList(text: string, isMap: boolean): AnonItem[] {
-  if (!text.startsWith('{ ') || !text.endsWith(' }') || /["{}]/.test(text.slice(2, -2))) return parseElementList(text, isMap);
-  const items: AnonItem[] = [];
-  for (const part of text.slice(2, -2).split(', ')) {
-    if (isMap) {
-      const c = part.indexOf(' : ');
-      if (c < 0) return parseElementList(text, isMap);
-      items.push({ key: part.slice(0, c).split(' . '), value: part.slice(c + 3).split(' ') });
-    } else items.push({ key: part.split(' . ') });
-  }
-  return items;
-}
-
-/** Splits off the first n space-separated words; the remainder (if any) is the last item. */
-function splitN(s: string, n: number): string[] {
-  const out: string[] = [];
-  let i = 0;
-  for (let k = 0; k < n; k++) {
-    const j = s.indexOf(' ', i);
-    if (j < 0) {
-      out.push(s.slice(i));
-      return out;
-    }
-    out.push(s.slice(i, j));
-    i = j + 1;
-  }
-  out.push(s.slice(i));
-  return out;
 }
