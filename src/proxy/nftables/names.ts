@@ -2,7 +2,7 @@
 // `<prefix>-<8 base32 chars of sha256>-<readable ns/svc/proto/port>`, cut to MAX_NAME_LEN; the
 // fixed objects have fixed names, the shared endpoint maps are `endpoints-<proto>-<n>`. isOwnedName()
 // recognises all three.
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { ServicePortInfo } from '../model.js';
 
 export const TABLE_NAME = 'portico';
@@ -29,9 +29,19 @@ const FIXED = new Set<string>([...FIXED_CHAINS, ...FIXED_SETS, TABLE_NAME]);
 
 const B32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 
+/** One-shot sha256 (`crypto.hash`, Node >= 20.12) is ~1.5x cheaper than a Hash object. */
+const sha256: (text: string) => Buffer = typeof (crypto as { hash?: unknown }).hash === 'function'
+  ? (text) => crypto.hash('sha256', text, 'buffer')
+  : (text) => crypto.createHash('sha256').update(text).digest();
+
+/** The last hash made: a service port's chains (svc, svl, ext, fw) all hash the same text, one after the other. */
+let lastText: string | undefined;
+let lastHash = '';
+
 /** 8 base32 characters (40 bits) of sha256(text). */
 export function shortHash(text: string): string {
-  const d = createHash('sha256').update(text).digest();
+  if (text === lastText) return lastHash;
+  const d = sha256(text);
   let out = '';
   let bits = 0;
   let acc = 0;
@@ -44,6 +54,8 @@ export function shortHash(text: string): string {
     }
     acc &= (1 << bits) - 1;
   }
+  lastText = text;
+  lastHash = out;
   return out;
 }
 

@@ -196,6 +196,38 @@ test('render: full(m1) then partial(m1→m2) equals full(m2), over random change
   }
 });
 
+test('render: elements shared by several services (endpoints in the hairpin set, external IPs, node ports) survive partial syncs as a full sync has them', () => {
+  // Endpoints, external IPs and node ports drawn from small pools, so services share elements.
+  const svc = (r: () => number, i: number) => {
+    const eps = new Map<string, ReturnType<typeof ep>>();
+    for (let j = Math.floor(r() * 4); j > 0; j--) {
+      const e = ep(`198.19.0.${1 + Math.floor(r() * 6)}`, 8080 + Math.floor(r() * 2), { nodeName: r() < 0.7 ? 'node-a' : 'node-b' });
+      eps.set(`${e.ip}:${e.port}`, e);
+    }
+    return sport({ name: `s${i}`, clusterIP: `198.18.0.${i + 1}`, port: r() < 0.5 ? 80 : 81, endpoints: [...eps.values()], externalIPs: r() < 0.5 ? [`198.19.255.${1 + Math.floor(r() * 3)}`] : [], nodePort: r() < 0.3 ? 30000 + Math.floor(r() * 3) : 0 });
+  };
+  for (let seed = 1; seed <= 30; seed++) {
+    const r = rng(seed);
+    let model = modelOf(Array.from({ length: 10 }, (_, i) => svc(r, i)));
+    const incremental = new FakeNftables();
+    let res = render(model, 'full', node);
+    incremental.apply(res.text);
+    for (let step = 0; step < 8; step++) {
+      const i = Math.floor(r() * 10);
+      const ports = [...model.services.values()].filter((p) => p.name !== `s${i}`);
+      if (r() < 0.8) ports.push(svc(r, i));
+      const next = modelOf(ports);
+      const changed = [...new Set([...model.services.keys(), ...next.services.keys()])].filter((k) => JSON.stringify(model.services.get(k)) !== JSON.stringify(next.services.get(k)));
+      model = next;
+      res = render(model, changed, node, res.mirror);
+      incremental.apply(res.text);
+      const fresh = new FakeNftables();
+      fresh.apply(render(model, 'full', node).text);
+      assert.equal(canonicalDump(incremental.dump()), canonicalDump(fresh.dump()), `seed ${seed} step ${step}`);
+    }
+  }
+});
+
 test('render: a partial sync of one endpoint change is small and never recreates the table', () => {
   const ports = Array.from({ length: 100 }, (_, i) => sport({ name: `s${i}`, clusterIP: `198.18.1.${i + 1}`, endpoints: [ep(`198.19.1.${i + 1}`, 80), ep(`198.19.2.${i + 1}`, 80)] }));
   const m1 = modelOf(ports);

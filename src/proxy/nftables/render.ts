@@ -40,8 +40,8 @@ export interface Contribution {
   readonly chains: ReadonlyMap<string, readonly NftRule[]>;
   /** Dynamic set name → its definition (affinity). */
   readonly sets: ReadonlyMap<string, SetDef>;
-  /** `set\0key` → value ('' for sets), in sets and maps other service ports may share. */
-  readonly elements: ReadonlyMap<string, string>;
+  /** Its elements in sets and maps other service ports may share (the same objects go to the mirror and the transaction). */
+  readonly elements: readonly SharedElem[];
   /**
    * This service port's windows in the endpoint maps (ranges `lo-hi : addr . port`). Nobody else
    * writes there, so they need no owner bookkeeping (half of the elements of a full sync).
@@ -55,32 +55,51 @@ export interface NftMirror {
   /** Node state the ruleset was built for; a different one forces a full sync. */
   readonly nodeKey: string;
   readonly services: ReadonlyMap<string, Contribution>;
-  /** `set\0key` → its owner service ports and their values. The lowest owner's value wins. */
-  readonly elements: ReadonlyMap<string, Owners>;
+  /** Set → key → its owner service ports' elements. The lowest owner's value wins. */
+  readonly elements: ReadonlyMap<string, ReadonlyMap<string, Owners>>;
   /** Endpoint-map windows: DNAT chain name → its protocol's slot (map `endpoints-<proto>-<slot / SLOTS>`, window `slot % SLOTS`). */
   readonly slots: ReadonlyMap<string, Slot>;
   /** Per protocol: slot allocation and how many endpoint maps exist. */
   readonly pools: ReadonlyMap<string, SlotPool>;
 }
 
-/** The owners of a shared element: one (the usual case, kept small) or a Map of several. */
-export type Owners = { o: string; v: string } | Map<string, string>;
-
-function addOwner(elements: Map<string, Owners>, id: string, owner: string, v: string): void {
-  const ow = elements.get(id);
-  if (!ow) elements.set(id, { o: owner, v });
-  else if (ow instanceof Map) ow.set(owner, v);
-  else if (ow.o === owner) ow.v = v;
-  else elements.set(id, new Map([[ow.o, ow.v], [owner, v]]));
+/** An element of a shared set or map, as one service port (`owner`) contributes it. Never changed once made. */
+export interface SharedElem extends Elem {
+  readonly set: string;
+  readonly owner: string;
 }
 
-function removeOwner(elements: Map<string, Owners>, id: string, owner: string): void {
-  const ow = elements.get(id);
+/** The owners of a shared element: one (the usual case: its element itself) or a Map of several. */
+export type Owners = SharedElem | Map<string, SharedElem>;
+
+type ElemIndex = Map<string, Map<string, Owners>>;
+
+function addOwner(index: ElemIndex, e: SharedElem): void {
+  let m = index.get(e.set);
+  if (!m) index.set(e.set, (m = new Map()));
+  const ow = m.get(e.key);
+  if (!ow) m.set(e.key, e);
+  else if (ow instanceof Map) ow.set(e.owner, e);
+  else if (ow.owner === e.owner) m.set(e.key, e);
+  else m.set(e.key, new Map([[ow.owner, ow], [e.owner, e]]));
+}
+
+function removeOwner(index: ElemIndex, set: string, key: string, owner: string): void {
+  const m = index.get(set);
+  const ow = m?.get(key);
   if (!ow) return;
   if (ow instanceof Map) {
     ow.delete(owner);
-    if (ow.size === 0) elements.delete(id);
-  } else if (ow.o === owner) elements.delete(id);
+    if (ow.size === 0) m!.delete(key);
+  } else if (ow.owner === owner) m!.delete(key);
+}
+
+/** The element the kernel holds: the lowest owner's. */
+function effective(owners: Owners | undefined): SharedElem | undefined {
+  if (!owners || !(owners instanceof Map)) return owners;
+  let best: string | undefined;
+  for (const k of owners.keys()) if (best === undefined || k < best) best = k;
+  return best === undefined ? undefined : owners.get(best);
 }
 
 export interface Slot {
@@ -274,6 +293,8 @@ function fixedPart(f: Fam, node: NodeState): NftCmd[] {
   return out;
 }
 
+const NO_SETS: ReadonlyMap<string, SetDef> = new Map();
+
 /**
  * What one service port contributes to the table of family f. Pure; `slotOf` gives a DNAT chain its
  * window in the endpoint maps (the caller keeps the allocation).
@@ -281,21 +302,23 @@ function fixedPart(f: Fam, node: NodeState): NftCmd[] {
 export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: NodeState, slotOf: (chain: string, proto: string) => number): Contribution {
   const fam = typeof f === 'string' ? FAMILIES[f] : f;
   const chains = new Map<string, NftRule[]>();
-  const sets = new Map<string, SetDef>();
-  const elements = new Map<string, string>();
+  // Only session affinity makes sets: the others share one empty map (a Map is ~100 bytes, 10k of them).
+  const sets = sp0.affinityTimeoutSeconds > 0 ? new Map<string, SetDef>() : (NO_SETS as Map<string, SetDef>);
+  const elements: SharedElem[] = [];
   const windows: Window[] = [];
   const clusterIPs = sp0.clusterIPs.filter(fam.is);
   if (clusterIPs.length === 0) return { chains, sets, elements, windows };
-  const sp: ServicePortInfo = { ...sp0, endpoints: sp0.endpoints.filter((ep) => fam.is(ep.ip)) };
+  const owner = sp0.key;
+  const sp: ServicePortInfo = sp0.endpoints.every((ep) => fam.is(ep.ip)) ? sp0 : { ...sp0, endpoints: sp0.endpoints.filter((ep) => fam.is(ep.ip)) };
   const cat = categorizeEndpoints(sp, { nodeName: node.nodeName, zone: node.zone ?? '' });
   const proto = sp.protocol.toLowerCase();
   const svcName = `${sp.namespace}/${sp.name}${sp.portName ? ':' + sp.portName : ''}`;
   const comment = commentText(svcName);
-  const el = (set: string, key: string, value = '') => elements.set(`${set}\0${key}`, value);
+  const el = (set: string, key: string, value?: string) => elements.push(value === undefined ? { set, key, owner } : { set, key, value, owner });
   const { saddr } = fam;
   const protoMatch = match(L4PROTO, lit(proto));
 
-  const endpointChains = new Map<string, string>();
+  const endpointChains = new Set<string>();
   const dnatRules = (chain: string, eps: EndpointInfo[]): NftRule[] => {
     const rules: NftRule[] = [];
     if (sp.affinityTimeoutSeconds > 0) {
@@ -304,7 +327,7 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
         const chain = objectName('ep', sp, extra);
         const set = objectName('aff', sp, extra);
         if (!endpointChains.has(chain)) {
-          endpointChains.set(chain, set);
+          endpointChains.add(chain);
           sets.set(set, { key: fam.addrType, flags: ['dynamic', 'timeout'], timeoutS: sp.affinityTimeoutSeconds });
           chains.set(chain, [
             rule([{ k: 'update', set, e: saddr }]),
@@ -397,27 +420,9 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
   return { chains, sets, elements, windows };
 }
 
-// ---- element bookkeeping (shared sets and maps with several owners) ----
+// ---- rendering ----
 
 const consumed = new WeakSet<NftMirror>();
-
-function effective(owners: Owners | undefined): string | undefined {
-  if (!owners) return undefined;
-  if (!(owners instanceof Map)) return owners.v;
-  if (owners.size === 0) return undefined;
-  let best: string | undefined;
-  for (const k of owners.keys()) if (best === undefined || k < best) best = k;
-  return owners.get(best!);
-}
-
-function splitElem(id: string): [string, string] {
-  const i = id.indexOf('\0');
-  return [id.slice(0, i), id.slice(i + 1)];
-}
-
-function elem(key: string, value: string): Elem {
-  return value === '' ? { key } : { key, value };
-}
 
 function pushTo<T>(m: Map<string, T[]>, k: string, v: T): void {
   const a = m.get(k);
@@ -487,7 +492,7 @@ export function render(
 
   if (changed === 'full' || !mirror || mirror.family !== family || mirror.nodeKey !== nodeKey) {
     const services = new Map<string, Contribution>();
-    const elements = new Map<string, Owners>();
+    const elements: ElemIndex = new Map();
     const slots = new Map<string, Slot>();
     const pools = new Map<string, SlotPool>();
     const slotOf = (chain: string, proto: string) => {
@@ -501,9 +506,9 @@ export function render(
     };
     for (const [key, sp] of model.services) {
       const c = contributionOf(sp, f, node, slotOf);
-      if (c.chains.size === 0 && c.elements.size === 0) continue;
+      if (c.chains.size === 0 && c.elements.length === 0) continue;
       services.set(key, c);
-      for (const [id, v] of c.elements) addOwner(elements, id, key, v);
+      for (const e of c.elements) addOwner(elements, e);
     }
     out.push({ k: 'table', op: 'add' }, { k: 'table', op: 'delete' }, { k: 'table', op: 'add' });
     for (const c of fixedPart(f, node)) out.push(c);
@@ -521,9 +526,10 @@ export function render(
     }
     for (const c of ruleCmds) out.push(c);
     const adds = new Map<string, Elem[]>();
-    for (const [id, owners] of elements) {
-      const [set, key] = splitElem(id);
-      pushTo(adds, set, elem(key, effective(owners)!));
+    for (const [set, m] of elements) {
+      const items: Elem[] = [];
+      for (const owners of m.values()) items.push(effective(owners)!);
+      adds.set(set, items);
     }
     const windows = new Map<string, Window[]>();
     for (const c of services.values()) for (const w of c.windows) pushTo(windows, w.map, w);
@@ -538,7 +544,7 @@ export function render(
   if (consumed.has(mirror)) throw new Error('nftables mirror already consumed by a previous render');
   consumed.add(mirror);
   const services = mirror.services as Map<string, Contribution>;
-  const elements = mirror.elements as Map<string, Owners>;
+  const elements = mirror.elements as ElemIndex;
   const slots = mirror.slots as Map<string, Slot>;
   const pools = mirror.pools as Map<string, SlotPool>;
   const freed: Slot[] = [];
@@ -551,14 +557,14 @@ export function render(
     }
     return s.n;
   };
-  /** Element id → effective value before this sync. */
-  const touchedElems = new Map<string, string | undefined>();
+  /** `set\0key` → the element the kernel held before this sync (undefined: none). */
+  const touchedElems = new Map<string, { set: string; key: string; before: SharedElem | undefined }>();
   const dels = new Map<string, Elem[]>();
   const adds = new Map<string, Elem[]>();
   const delRanges = new Map<string, Range[]>();
   const addRanges = new Map<string, Range[]>();
-  const touch = (id: string) => {
-    if (!touchedElems.has(id)) touchedElems.set(id, effective(elements.get(id)));
+  const touch = (id: string, set: string, key: string) => {
+    if (!touchedElems.has(id)) touchedElems.set(id, { set, key, before: effective(elements.get(set)?.get(key)) });
   };
   const addSets: NftCmd[] = [];
   const addChains: NftCmd[] = [];
@@ -571,7 +577,7 @@ export function render(
     const old = mirror.services.get(key);
     const sp = model.services.get(key);
     const c = sp ? contributionOf(sp, f, node, slotOf) : undefined;
-    const next = c && (c.chains.size || c.elements.size) ? c : undefined;
+    const next = c && (c.chains.size || c.elements.length) ? c : undefined;
     // contributionOf took slots for the chains it made; a chain gone (or never kept) gives its slot back.
     for (const name of [...(old?.chains.keys() ?? []), ...(c?.chains.keys() ?? [])]) {
       const s = slots.get(name);
@@ -604,17 +610,17 @@ export function render(
     for (const [name, def] of newSets) if (!oldSets.has(name)) addSets.push({ k: 'set', op: 'add', name, def });
     for (const name of oldSets.keys()) if (!newSets.has(name)) delSets.push({ k: 'set', op: 'delete', name, map: false });
 
-    const oldEl = old?.elements ?? new Map<string, string>();
-    const newEl = next?.elements ?? new Map<string, string>();
-    for (const [id, v] of newEl) {
-      if (oldEl.get(id) === v) continue;
-      touch(id);
-      addOwner(elements, id, key, v);
+    const oldEl = new Map((old?.elements ?? []).map((e) => [`${e.set}\0${e.key}`, e]));
+    const newEl = new Map((next?.elements ?? []).map((e) => [`${e.set}\0${e.key}`, e]));
+    for (const [id, e] of newEl) {
+      if (oldEl.has(id) && oldEl.get(id)!.value === e.value) continue;
+      touch(id, e.set, e.key);
+      addOwner(elements, e);
     }
-    for (const id of oldEl.keys()) {
+    for (const [id, e] of oldEl) {
       if (newEl.has(id)) continue;
-      touch(id);
-      removeOwner(elements, id, key);
+      touch(id, e.set, e.key);
+      removeOwner(elements, e.set, e.key, key);
     }
     // Windows: a redrawn range is deleted by its key and added with its value.
     const oldWin = old?.windows ?? [];
@@ -628,12 +634,11 @@ export function render(
     if (next) services.set(key, next);
     else services.delete(key);
   }
-  for (const [id, before] of touchedElems) {
-    const after = effective(elements.get(id));
-    if (before === after) continue;
-    const [set, key] = splitElem(id);
-    if (before !== undefined) pushTo(dels, set, { key });
-    if (after !== undefined) pushTo(adds, set, elem(key, after));
+  for (const { set, key, before } of touchedElems.values()) {
+    const after = effective(elements.get(set)?.get(key));
+    if (before === after || (before && after && before.value === after.value)) continue;
+    if (before) pushTo(dels, set, { key });
+    if (after) pushTo(adds, set, after);
   }
   // Freed slots become reusable from the next sync on (this one may still delete their elements).
   for (const s of freed) pools.get(s.proto)!.free.push(s.n);
