@@ -50,7 +50,7 @@ export class Writer {
     const p = (4 - (this.pos & 3)) & 3;
     if (p) {
       this.ensure(p);
-      this.buf.fill(0, this.pos, this.pos + p);
+      for (let i = 0; i < p; i++) this.buf[this.pos + i] = 0;
       this.pos += p;
     }
   }
@@ -105,11 +105,17 @@ export class Writer {
     this.end();
   }
 
+  // Attribute headers and numbers are written byte by byte: Buffer's checked writeUInt16LE and
+  // friends were a tenth of a 10k full sync's encoding.
+
   /** Opens a nested attribute; returns its offset for `close`. */
   open(type: number): number {
     this.ensure(4);
     const p = this.pos;
-    this.buf.writeUInt16LE(type | NLA_F_NESTED, p + 2);
+    const b = this.buf;
+    const t = type | NLA_F_NESTED;
+    b[p + 2] = t & 0xff;
+    b[p + 3] = t >>> 8;
     this.pos = p + 4;
     return p;
   }
@@ -117,30 +123,44 @@ export class Writer {
   close(at: number): void {
     const len = this.pos - at;
     if (len > 0xffff) throw new Error(`netlink attribute too long (${len} bytes)`);
-    this.buf.writeUInt16LE(len, at);
+    this.buf[at] = len & 0xff;
+    this.buf[at + 1] = len >>> 8;
   }
 
   private hdr(type: number, len: number): number {
     this.ensure(4 + len + 3);
     const p = this.pos;
-    this.buf.writeUInt16LE(4 + len, p);
-    this.buf.writeUInt16LE(type, p + 2);
+    const b = this.buf;
+    const l = 4 + len;
+    b[p] = l & 0xff;
+    b[p + 1] = l >>> 8;
+    b[p + 2] = type & 0xff;
+    b[p + 3] = type >>> 8;
     this.pos = p + 4;
     return this.pos;
   }
 
   str(type: number, s: string): void {
-    const n = Buffer.byteLength(s);
+    // Names are short ASCII: copy them by hand, other strings through Buffer's UTF-8 encoder.
+    let ascii = s.length <= 64;
+    for (let i = 0; ascii && i < s.length; i++) if (s.charCodeAt(i) > 0x7f) ascii = false;
+    const n = ascii ? s.length : Buffer.byteLength(s);
     const p = this.hdr(type, n + 1);
-    this.buf.write(s, p, 'utf8');
-    this.buf[p + n] = 0;
+    const b = this.buf;
+    if (ascii) for (let i = 0; i < n; i++) b[p + i] = s.charCodeAt(i);
+    else b.write(s, p, 'utf8');
+    b[p + n] = 0;
     this.pos = p + n + 1;
     this.pad();
   }
 
   u32be(type: number, v: number): void {
     const p = this.hdr(type, 4);
-    this.buf.writeUInt32BE(v >>> 0, p);
+    const b = this.buf;
+    b[p] = v >>> 24;
+    b[p + 1] = (v >>> 16) & 0xff;
+    b[p + 2] = (v >>> 8) & 0xff;
+    b[p + 3] = v & 0xff;
     this.pos = p + 4;
   }
 

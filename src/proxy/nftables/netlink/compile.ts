@@ -188,7 +188,7 @@ function writeValue(w: Writer, types: readonly TypeName[], text: string): void {
   const len = typeLen(types);
   const p = w.space(DATA.VALUE, len);
   const b = w.buf;
-  b.fill(0, p, p + len);
+  for (let i = p; i < p + len; i++) b[i] = 0;
   let off = p;
   let from = 0;
   for (let i = 0; i < types.length; i++) {
@@ -200,8 +200,11 @@ function writeValue(w: Writer, types: readonly TypeName[], text: string): void {
     else {
       const s = text.slice(from, to);
       if (t === 'inet_proto') b[off] = protoNumber(s);
-      else if (t === 'inet_service') b.writeUInt16BE(portNumber(s), off);
-      else valueOf(t, s, false).copy(b, off);
+      else if (t === 'inet_service') {
+        const n = portNumber(s);
+        b[off] = n >>> 8;
+        b[off + 1] = n & 0xff;
+      } else valueOf(t, s, false).copy(b, off);
     }
     off += types.length === 1 ? TYPE_LEN[t] : (TYPE_LEN[t] + 3) & ~3;
     from = to + 3;
@@ -217,10 +220,12 @@ function writeEndpoint(w: Writer, types: readonly TypeName[], ip: string, port: 
   const alen = TYPE_LEN[t];
   const p = w.space(DATA.VALUE, alen + 4);
   const b = w.buf;
-  b.fill(0, p, p + alen + 4);
   if (t === 'ipv4_addr') writeIPv4(b, p, ip);
   else ipv6(ip).copy(b, p);
-  b.writeUInt16BE(port, p + alen);
+  b[p + alen] = port >>> 8;
+  b[p + alen + 1] = port & 0xff;
+  b[p + alen + 2] = 0;
+  b[p + alen + 3] = 0;
   w.pad();
 }
 
@@ -810,8 +815,7 @@ export class NetlinkCompiler {
     };
     const key = (v: number) => {
       const k = w.open(ELEM.KEY);
-      const p = w.space(DATA.VALUE, 4);
-      w.buf.writeUInt32BE(v, p);
+      w.u32be(DATA.VALUE, v);
       w.close(k);
     };
     const emit = (lo: number, hi: number, ip: string | undefined, port: number | undefined) => {
