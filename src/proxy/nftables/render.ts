@@ -34,10 +34,15 @@ export type { NodeState };
 export type Family = 'ip' | 'ip6';
 export type { Transaction };
 
+export interface OwnedChain {
+  readonly name: string;
+  readonly rules: readonly NftRule[];
+}
+
 /** Per service port: the objects it owns and the elements it puts in shared sets and maps. */
 export interface Contribution {
-  /** Chain name → rules, in order. */
-  readonly chains: ReadonlyMap<string, readonly NftRule[]>;
+  /** Its chains and their rules, in order (an array: a Map per service port costs more than it saves). */
+  readonly chains: readonly OwnedChain[];
   /** Dynamic set name → its definition (affinity). */
   readonly sets: ReadonlyMap<string, SetDef>;
   /** Its elements in sets and maps other service ports may share (the same objects go to the mirror and the transaction). */
@@ -222,6 +227,7 @@ function cidrFamily(f: Fam, cidrs: readonly string[]): string[] {
 
 /** A rule comment's text (printed in quotes): no quotes or backslashes, at most 120 characters. */
 function commentText(s: string): string {
+  if (s.length <= 120 && !/["\\]/.test(s)) return s;
   return s.replace(/["\\]/g, '_').slice(0, 120);
 }
 
@@ -295,13 +301,25 @@ function fixedPart(f: Fam, node: NodeState): NftCmd[] {
 
 const NO_SETS: ReadonlyMap<string, SetDef> = new Map();
 
+// Statements every service port's rule repeats, made once (render output is never mutated).
+const PROTO_MATCH = new Map<string, Stmt>();
+function protoMatchOf(proto: string): Stmt {
+  let m = PROTO_MATCH.get(proto);
+  if (!m) PROTO_MATCH.set(proto, (m = match(L4PROTO, lit(proto))));
+  return m;
+}
+const WINDOW_EXPRS = Array.from({ length: ENDPOINT_MAP_SLOTS }, (_, i) => numgenExpr(WINDOW, i * WINDOW));
+function windowExpr(base: number): Expr {
+  return WINDOW_EXPRS[base / WINDOW] ?? numgenExpr(WINDOW, base);
+}
+
 /**
  * What one service port contributes to the table of family f. Pure; `slotOf` gives a DNAT chain its
  * window in the endpoint maps (the caller keeps the allocation).
  */
 export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: NodeState, slotOf: (chain: string, proto: string) => number): Contribution {
   const fam = typeof f === 'string' ? FAMILIES[f] : f;
-  const chains = new Map<string, NftRule[]>();
+  const chains: OwnedChain[] = [];
   // Only session affinity makes sets: the others share one empty map (a Map is ~100 bytes, 10k of them).
   const sets = sp0.affinityTimeoutSeconds > 0 ? new Map<string, SetDef>() : (NO_SETS as Map<string, SetDef>);
   const elements: SharedElem[] = [];
@@ -316,7 +334,7 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
   const comment = commentText(svcName);
   const el = (set: string, key: string, value?: string) => elements.push(value === undefined ? { set, key, owner } : { set, key, value, owner });
   const { saddr } = fam;
-  const protoMatch = match(L4PROTO, lit(proto));
+  const protoMatch = protoMatchOf(proto);
 
   const endpointChains = new Set<string>();
   const dnatRules = (chain: string, eps: EndpointInfo[]): NftRule[] => {
@@ -329,10 +347,10 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
         if (!endpointChains.has(chain)) {
           endpointChains.add(chain);
           sets.set(set, { key: fam.addrType, flags: ['dynamic', 'timeout'], timeoutS: sp.affinityTimeoutSeconds });
-          chains.set(chain, [
+          chains.push({ name: chain, rules: [
             rule([{ k: 'update', set, e: saddr }]),
             rule([protoMatch, { k: 'dnat', ip: ep.ip, port: ep.port }], comment),
-          ]);
+          ] });
         }
         return { chain, set };
       });
@@ -347,7 +365,7 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
     const map = endpointMapName(proto, slot);
     const base = (slot % ENDPOINT_MAP_SLOTS) * WINDOW;
     windows.push({ map, base, size: WINDOW, eps });
-    rules.push(rule([protoMatch, { k: 'dnatmap', fam: fam.kw, e: numgenExpr(WINDOW, base), items: [], ref: map }], comment));
+    rules.push(rule([protoMatch, { k: 'dnatmap', fam: fam.kw, e: windowExpr(base), items: [], ref: map }], comment));
     return rules;
   };
 
@@ -355,16 +373,20 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
   let svlChain = '';
   if (usesClusterEndpoints(sp) && cat.cluster.length) {
     svcChain = objectName('svc', sp);
-    chains.set(svcChain, dnatRules(svcChain, cat.cluster));
+    chains.push({ name: svcChain, rules: dnatRules(svcChain, cat.cluster) });
   }
   if (usesLocalEndpoints(sp) && cat.local.length) {
     svlChain = objectName('svl', sp);
-    chains.set(svlChain, dnatRules(svlChain, cat.local));
+    chains.push({ name: svlChain, rules: dnatRules(svlChain, cat.local) });
   }
   // Hairpin (a pod reaching itself through the Service) can only start here when the pod runs on
   // this node: other nodes' pods are DNATed by their own node. Endpoints of unknown node count as local.
-  const reachable = new Set<string>();
-  for (const eps of [cat.cluster, cat.local]) for (const ep of eps) if (ep.nodeName === '' || ep.nodeName === node.nodeName) reachable.add(ep.ip);
+  const reachable: string[] = [];
+  const hairpin = (eps: readonly EndpointInfo[]) => {
+    for (const ep of eps) if ((ep.nodeName === '' || ep.nodeName === node.nodeName) && !reachable.includes(ep.ip)) reachable.push(ep.ip);
+  };
+  hairpin(cat.cluster);
+  hairpin(cat.local);
   for (const ip of reachable) el('hairpin', `${ip} . ${ip}`);
 
   // Internal traffic: the cluster IPs.
@@ -396,7 +418,7 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
         if (extEps.length && svlChain) rules.push(rule([goTo(svlChain)]));
         else rules.push(rule([DROP], commentText(`${svcName} has no local endpoints`)));
       }
-      chains.set(extChain, rules);
+      chains.push({ name: extChain, rules });
       target = `goto ${extChain}`;
     }
     for (const ip of extIPs) {
@@ -413,7 +435,7 @@ export function contributionOf(sp0: ServicePortInfo, f: Fam | Family, node: Node
     if (sp.loadBalancerSourceRanges.length && lbIPs.length) {
       const fw = objectName('fw', sp);
       const ranges = cidrFamily(fam, sp.loadBalancerSourceRanges.map((r) => r.trim()));
-      chains.set(fw, [rule(ranges.length ? [match(saddr, anon(ranges), true), DROP] : [DROP], comment)]);
+      chains.push({ name: fw, rules: [rule(ranges.length ? [match(saddr, anon(ranges), true), DROP] : [DROP], comment)] });
       for (const ip of lbIPs) el('firewall-ips', `${ip} . ${proto} . ${sp.port}`, `goto ${fw}`);
     }
   }
@@ -506,7 +528,7 @@ export function render(
     };
     for (const [key, sp] of model.services) {
       const c = contributionOf(sp, f, node, slotOf);
-      if (c.chains.size === 0 && c.elements.length === 0) continue;
+      if (c.chains.length === 0 && c.elements.length === 0) continue;
       services.set(key, c);
       for (const e of c.elements) addOwner(elements, e);
     }
@@ -519,7 +541,7 @@ export function render(
     const ruleCmds: NftCmd[] = [];
     for (const c of services.values()) {
       for (const [name, def] of c.sets) out.push({ k: 'set', op: 'add', name, def });
-      for (const [name, rules] of c.chains) {
+      for (const { name, rules } of c.chains) {
         out.push({ k: 'chain', op: 'add', name });
         for (const r of rules) ruleCmds.push({ k: 'rule', chain: name, rule: r });
       }
@@ -577,19 +599,19 @@ export function render(
     const old = mirror.services.get(key);
     const sp = model.services.get(key);
     const c = sp ? contributionOf(sp, f, node, slotOf) : undefined;
-    const next = c && (c.chains.size || c.elements.length) ? c : undefined;
+    const next = c && (c.chains.length || c.elements.length) ? c : undefined;
+    const oldChains = new Map((old?.chains ?? []).map((ch) => [ch.name, ch.rules]));
+    const newChains = new Map((next?.chains ?? []).map((ch) => [ch.name, ch.rules]));
     // contributionOf took slots for the chains it made; a chain gone (or never kept) gives its slot back.
-    for (const name of [...(old?.chains.keys() ?? []), ...(c?.chains.keys() ?? [])]) {
+    for (const name of [...oldChains.keys(), ...(c?.chains.map((ch) => ch.name) ?? [])]) {
       const s = slots.get(name);
-      if (s !== undefined && !next?.chains.has(name)) {
+      if (s !== undefined && !newChains.has(name)) {
         slots.delete(name);
         freed.push(s);
       }
     }
     if (!old && !next) continue;
     rendered++;
-    const oldChains = old?.chains ?? new Map<string, readonly NftRule[]>();
-    const newChains = next?.chains ?? new Map<string, readonly NftRule[]>();
     for (const [name, rules] of newChains) {
       const prev = oldChains.get(name);
       if (!prev) {
