@@ -4,10 +4,13 @@
 // fresh namespace and record: wall time of the send, this process's user/system CPU in it (nfnetlink
 // processes the batch inside sendmsg, in the sender's context), the CPU kernel worker threads used in
 // the same window (namespace teardown runs in kworkers), all CPUs' busy time, and load.
-//   node dist/bench/nftables/kernel.js [--size 10000] [--rounds 3] [--before none|teardown] [--settle-ms 0]
+// With --split, the batch goes as three: table, sets and chains; then the rules; then the elements
+// (what each part costs the kernel).
+//   node dist/bench/nftables/kernel.js [--size 10000] [--rounds 3] [--before none|teardown] [--settle-ms 0] [--split]
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { render, type NodeState } from '../../src/proxy/nftables/render.js';
+import type { NftCmd, Transaction } from '../../src/proxy/nftables/tx.js';
 import { NetlinkCompiler } from '../../src/proxy/nftables/netlink/compile.js';
 import { NetlinkSocket } from '../../src/proxy/nftables/netlink/socket.js';
 import { generatedModel } from '../../src/proxy/testing.js';
@@ -22,6 +25,7 @@ const SIZE = Number(arg('size', '10000'));
 const ROUNDS = Number(arg('rounds', '3'));
 const BEFORE = arg('before', 'none');
 const SETTLE_MS = Number(arg('settle-ms', '0'));
+const SPLIT = process.argv.includes('--split');
 const POD_CIDR = '198.19.0.0/16';
 const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.11'], nodePortAddresses: [], clusterCIDR: POD_CIDR, masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'] };
 const TICK_MS = 10; // USER_HZ 100
@@ -92,8 +96,34 @@ async function main(): Promise<void> {
       }
       if (SETTLE_MS > 0) await new Promise((r) => setTimeout(r, SETTLE_MS));
       const ns = await sb.addNs(`k${round}`);
-      const batch = new NetlinkCompiler().compileTx([render(model, 'full', node).tx]);
+      const tx = render(model, 'full', node).tx;
       const sock = new NetlinkSocket(`/run/netns/${ns}`);
+      if (SPLIT) {
+        const part = (f: (c: NftCmd) => boolean): Transaction => ({ ...tx, cmds: tx.cmds.filter(f) });
+        const compiler = new NetlinkCompiler();
+        const parts: Array<[string, Transaction]> = [
+          ['table, sets, chains', part((c) => c.k === 'table' || c.k === 'set' || c.k === 'chain')],
+          ['rules', part((c) => c.k === 'rule')],
+          ['elements', part((c) => c.k === 'elements')],
+        ];
+        const split: object[] = [];
+        for (const [what, t] of parts) {
+          const b = compiler.compileTx([t]);
+          const u0 = process.cpuUsage();
+          const t0 = performance.now();
+          sock.transact(b);
+          compiler.commit();
+          const u = process.cpuUsage(u0);
+          split.push({ what, messages: b.messages, bytes: b.bytes.length, wallMs: Math.round(performance.now() - t0), sysMs: Math.round(u.system / 1000) });
+        }
+        sock.close();
+        await sb.delNs(ns);
+        await kworkersQuiet();
+        log(JSON.stringify({ round, split }));
+        rows.push({ round, load1: loadavg()[0], split });
+        continue;
+      }
+      const batch = new NetlinkCompiler().compileTx([tx]);
       const load = loadavg()[0]!;
       const k0 = kworkerMs();
       const c0 = cpuMs();
