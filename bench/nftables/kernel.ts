@@ -7,7 +7,7 @@
 // With --split, the batch goes as three: table, sets and chains; then the rules; then the elements
 // (what each part costs the kernel).
 //   node dist/bench/nftables/kernel.js [--size 10000] [--rounds 3] [--before none|teardown] [--settle-ms 0] [--split]
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { render, type NodeState } from '../../src/proxy/nftables/render.js';
 import type { NftCmd, Transaction } from '../../src/proxy/nftables/tx.js';
@@ -16,6 +16,7 @@ import { NetlinkSocket } from '../../src/proxy/nftables/netlink/socket.js';
 import { generatedModel } from '../../src/proxy/testing.js';
 import { anchorText } from './anchor.js';
 import { Sandbox } from './sandbox.js';
+import { kworkerMs, kworkersQuiet, TICK_MS } from './kworkers.js';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,27 +29,7 @@ const SETTLE_MS = Number(arg('settle-ms', '0'));
 const SPLIT = process.argv.includes('--split');
 const POD_CIDR = '198.19.0.0/16';
 const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.11'], nodePortAddresses: [], clusterCIDR: POD_CIDR, masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'] };
-const TICK_MS = 10; // USER_HZ 100
 const log = (s: string) => process.stderr.write(`[bench:nftables:kernel] ${s}\n`);
-
-/** CPU ms used so far by kernel threads that do deferred work (kworker, ksoftirqd, rcu*), from /proc/<pid>/stat. */
-export function kworkerMs(): number {
-  let ticks = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const close = stat.lastIndexOf(')');
-    if (!/^(kworker|ksoftirqd|rcu)/.test(stat.slice(stat.indexOf('(') + 1, close))) continue;
-    const f = stat.slice(close + 2).split(' ');
-    ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
-  }
-  return ticks * TICK_MS;
-}
 
 /** Busy and total CPU ms of all CPUs so far, from /proc/stat. */
 function cpuMs(): { busy: number; total: number } {
@@ -56,22 +37,6 @@ function cpuMs(): { busy: number; total: number } {
   const total = f.reduce((a, b) => a + b, 0);
   const idle = f[3]! + f[4]!;
   return { busy: (total - idle) * TICK_MS, total: total * TICK_MS };
-}
-
-/** Waits until kernel workers use no CPU for `quietMs`, up to `maxMs`; returns how long it took. */
-export async function kworkersQuiet(quietMs = 600, maxMs = 60_000, stepMs = 200): Promise<number> {
-  const t0 = performance.now();
-  let last = kworkerMs();
-  let quietSince = performance.now();
-  while (performance.now() - t0 < maxMs) {
-    await new Promise((r) => setTimeout(r, stepMs));
-    const now = kworkerMs();
-    // One tick of slack: other namespaces' housekeeping never stops entirely.
-    if (now - last > TICK_MS) quietSince = performance.now();
-    last = now;
-    if (performance.now() - quietSince >= quietMs) break;
-  }
-  return performance.now() - t0;
 }
 
 async function main(): Promise<void> {
