@@ -11,6 +11,10 @@
 //   npm run bench:nftables
 //   node dist/bench/nftables/run.js [--sizes 1000,10000,30000] [--anchor-bound-s 180] [--partial 20]
 //                                   [--flips 200] [--connects 200] [--conn-big 30000] [--skip 1,2,3,4]
+//                                   [--settle-max-s 30]
+// Before each full sync (Portico's and the anchor's) the run waits until the kernel has torn down
+// the namespaces it deleted before (kernel workers quiet, at most --settle-max-s; 0: no wait):
+// a 1k anchor's teardown overlapping the 10k batch made its kernel time vary 0.8-5.2 s.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +27,7 @@ import { PORTICO, REPO_ROOT } from '../../test/scenarios/plan.js';
 import { summarize, round, type Summary } from '../api/stats.js';
 import { anchorText } from './anchor.js';
 import { Sandbox } from './sandbox.js';
+import { kworkersQuiet } from './kworkers.js';
 import { CONNECT_CLIENT as CLIENT } from './connect-client.js';
 
 const SERVICE_CIDR = '198.18.0.0/16';
@@ -39,6 +44,13 @@ const FLIPS = Number(arg('flips', '200'));
 const CONNECTS = Number(arg('connects', '200'));
 const CONN_BIG = Number(arg('conn-big', '30000'));
 const SKIP = new Set(arg('skip', '').split(',').filter(Boolean).map(Number));
+const SETTLE_MAX_MS = Number(arg('settle-max-s', '30')) * 1000;
+
+/** Waits for the kernel to finish tearing down deleted namespaces (see the header); returns ms waited. */
+async function settle(): Promise<number> {
+  if (SETTLE_MAX_MS <= 0) return 0;
+  return Math.round(await kworkersQuiet(600, SETTLE_MAX_MS));
+}
 /** How Portico's applier reaches the kernel: netlink (the agent's default) or `nft -f`. */
 const TRANSPORT = arg('nft-backend', 'netlink') as NftTransport;
 
@@ -61,8 +73,13 @@ interface FullRow {
   bytes: number;
   renderMs: number;
   applyMs: number;
-  /** Part of applyMs: compiling the text to netlink messages (0 through `nft -f`). */
+  /** Part of applyMs: encoding the transaction as netlink messages (0 through `nft -f`). */
   encodeMs?: number;
+  /** System CPU of this process during the full sync (over netlink: mostly the kernel processing the batch). */
+  sysMs?: number;
+  /** Waited before Portico's / the anchor's full sync for earlier namespaces' teardown. */
+  settleMs?: number;
+  anchorSettleMs?: number;
   totalMs: number;
   anchorBytes: number;
   anchorApplyMs: number | null;
@@ -84,12 +101,15 @@ async function fullSync(sb: Sandbox, n: number, partials: number): Promise<{ row
   let partial: object | undefined;
   try {
     const applier = applierFor(sb, portNs);
+    const settleMs = await settle();
+    const u0 = process.cpuUsage();
     const full = await applier.sync(model, node('198.19.255.11'));
+    const sysMs = Math.round(process.cpuUsage(u0).system / 1000);
     if (full.kind !== 'full') throw new Error('first sync was not full');
-    log(`${n}: Portico render ${Math.round(full.renderMs)} ms, apply (${full.via}) ${Math.round(full.applyMs)} ms of which encoding ${Math.round(full.encodeMs)} ms (${full.bytes} bytes of text)`);
+    log(`${n}: Portico render ${Math.round(full.renderMs)} ms, apply (${full.via}) ${Math.round(full.applyMs)} ms of which encoding ${Math.round(full.encodeMs)} ms (${full.bytes} bytes sent; system CPU ${sysMs} ms; waited ${settleMs} ms for earlier teardown)`);
     row = {
       via: full.via, services: n, endpoints: 10, bytes: full.bytes, renderMs: Math.round(full.renderMs), applyMs: Math.round(full.applyMs), encodeMs: Math.round(full.encodeMs),
-      totalMs: Math.round(full.renderMs + full.applyMs), anchorBytes: 0, anchorApplyMs: null, ratio: null,
+      totalMs: Math.round(full.renderMs + full.applyMs), anchorBytes: 0, anchorApplyMs: null, ratio: null, sysMs, settleMs,
     };
     if (partials > 0) partial = await partialSyncs(sb, portNs, applier, model, partials);
     applier.close();
@@ -110,6 +130,7 @@ async function fullSync(sb: Sandbox, n: number, partials: number): Promise<{ row
   }
   const anchorNs = await sb.addNs(`anchor${n}`);
   try {
+    row.anchorSettleMs = await settle();
     const t0 = performance.now();
     const r = await sb.exec(anchorNs, ['nft', '-f', '-'], { input: text, boundMs: ANCHOR_BOUND_MS });
     const ms = performance.now() - t0;
