@@ -5,7 +5,7 @@
 // processes the batch inside sendmsg, in the sender's context), the CPU kernel worker threads used in
 // the same window (namespace teardown runs in kworkers), all CPUs' busy time, and load.
 // With --split, the batch goes as three: table, sets and chains; then the rules; then the elements
-// (what each part costs the kernel).
+// (what each part costs the kernel); --elements-first sends the elements before the rules.
 //   node dist/bench/nftables/kernel.js [--size 10000] [--rounds 3] [--before none|teardown] [--settle-ms 0] [--split]
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -27,6 +27,7 @@ const ROUNDS = Number(arg('rounds', '3'));
 const BEFORE = arg('before', 'none');
 const SETTLE_MS = Number(arg('settle-ms', '0'));
 const SPLIT = process.argv.includes('--split');
+const ELEMENTS_FIRST = process.argv.includes('--elements-first');
 const POD_CIDR = '198.19.0.0/16';
 const node: NodeState = { nodeName: 'node-a', nodeIPs: ['198.19.255.11'], nodePortAddresses: [], clusterCIDR: POD_CIDR, masqueradeAll: false, serviceCIDRs: ['198.18.0.0/16'] };
 const log = (s: string) => process.stderr.write(`[bench:nftables:kernel] ${s}\n`);
@@ -66,10 +67,11 @@ async function main(): Promise<void> {
       if (SPLIT) {
         const part = (f: (c: NftCmd) => boolean): Transaction => ({ ...tx, cmds: tx.cmds.filter(f) });
         const compiler = new NetlinkCompiler();
+        const rules: [string, Transaction] = ['rules', part((c) => c.k === 'rule')];
+        const elements: [string, Transaction] = ['elements', part((c) => c.k === 'elements')];
         const parts: Array<[string, Transaction]> = [
           ['table, sets, chains', part((c) => c.k === 'table' || c.k === 'set' || c.k === 'chain')],
-          ['rules', part((c) => c.k === 'rule')],
-          ['elements', part((c) => c.k === 'elements')],
+          ...(ELEMENTS_FIRST ? [elements, rules] : [rules, elements]),
         ];
         const split: object[] = [];
         for (const [what, t] of parts) {
