@@ -26,7 +26,7 @@ import {
 } from '../model.js';
 import { objectName, TABLE_NAME } from './names.js';
 import type { Expr, FieldName, Rhs, Stmt } from './fake.js';
-import { printRule, printTransaction, type ChainHook, type Elem, type NftCmd, type NftRule, type Range, type SetDef, type Transaction, type Window } from './tx.js';
+import { forEachRange, printRule, printTransaction, type ChainHook, type Elem, type NftCmd, type NftRule, type Range, type SetDef, type Transaction, type Window } from './tx.js';
 
 export type { NodeState };
 
@@ -479,15 +479,7 @@ function result(kind: 'full' | 'partial', tx: Transaction, mirror: NftMirror, se
 /** A window's ranges as `lo-hi : addr . port` texts (partial syncs compare them). */
 function rangeTexts(ws: readonly Window[], map: string): Map<string, Range> {
   const out = new Map<string, Range>();
-  for (const w of ws) {
-    if (w.map !== map) continue;
-    const n = w.eps.length;
-    for (let i = 0; i < n; i++) {
-      const ep = w.eps[i]!;
-      const r: Range = { lo: w.base + Math.floor((i * w.size) / n), hi: w.base + Math.floor(((i + 1) * w.size) / n) - 1, ip: ep.ip, port: ep.port };
-      out.set(`${r.lo}-${r.hi} : ${r.ip} . ${r.port}`, r);
-    }
-  }
+  for (const w of ws) if (w.map === map) forEachRange(w, (lo, hi, ip, port) => out.set(`${lo}-${hi} : ${ip} . ${port}`, { lo, hi, ip, port }));
   return out;
 }
 
