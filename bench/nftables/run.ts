@@ -13,8 +13,10 @@
 //                                   [--flips 200] [--connects 200] [--conn-big 30000] [--skip 1,2,3,4]
 //                                   [--settle-max-s 30]
 // Before each full sync (Portico's and the anchor's) the run waits until the kernel has torn down
-// the namespaces it deleted before (kernel workers quiet, at most --settle-max-s; 0: no wait):
-// a 1k anchor's teardown overlapping the 10k batch made its kernel time vary 0.8-5.2 s.
+// the namespaces it deleted before (kernel workers quiet, at most --settle-max-s; 0: no wait), so
+// no measurement overlaps the bench's own cleanup. (That teardown was suspected of the 10k batch's
+// kernel time varying 0.8-5.2 s; kernel.ts showed it costs ~0.1 s of worker CPU and does not slow
+// the batch, whose wall time is its own system CPU unless the process waits for a core.)
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
