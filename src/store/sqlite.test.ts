@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { storeConformance } from './conformance.js';
 import { openStore } from './index.js';
+import Database from 'better-sqlite3';
 import { SqliteStore } from './sqlite.js';
 import { StoreCompactedError, type WatchEvent } from './types.js';
 
@@ -74,6 +75,69 @@ describe('SqliteStore', () => {
     await done;
     assert.ok(errors[0] instanceof StoreCompactedError);
     await store.close();
+  });
+
+  it('opens a data dir written before values were stored once, keeping its data and history', async () => {
+    // The layout and rows the earlier store wrote: `current` repeated each live value.
+    const path = fresh();
+    mkdirSync(dirname(path), { recursive: true });
+    const old = new Database(path);
+    old.pragma('journal_mode = WAL');
+    old.exec(`
+      CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, created INTEGER NOT NULL,
+        deleted INTEGER NOT NULL, create_revision INTEGER NOT NULL, prev_revision INTEGER NOT NULL,
+        value TEXT NOT NULL, old_value TEXT);
+      CREATE INDEX log_name_id ON log (name, id);
+      CREATE TABLE current (name TEXT PRIMARY KEY, create_revision INTEGER NOT NULL, mod_revision INTEGER NOT NULL,
+        value TEXT NOT NULL) WITHOUT ROWID;
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+      INSERT INTO log VALUES (1, '/k/a', 1, 0, 1, 0, 'A', NULL);
+      INSERT INTO log VALUES (2, '/k/a', 0, 0, 1, 1, 'A2', 'A');
+      INSERT INTO log VALUES (3, '/k/b', 1, 0, 3, 0, 'B', NULL);
+      INSERT INTO log VALUES (4, '/k/b', 0, 1, 3, 3, 'B', 'B');
+      INSERT INTO log VALUES (5, '/k/c', 1, 0, 5, 0, 'C', NULL);
+      INSERT INTO current VALUES ('/k/a', 1, 2, 'A2'), ('/k/c', 5, 5, 'C');
+      INSERT INTO meta VALUES ('compact_revision', 1);
+    `);
+    old.close();
+
+    for (let open = 0; open < 2; open++) {
+      const store = await SqliteStore.open(path);
+      assert.equal(await store.currentRevision(), 5 + 2 * open);
+      assert.equal(await store.compactedRevision(), 1);
+      assert.deepEqual(await store.get('/k/a'), { key: '/k/a', value: 'A2', createRevision: 1, modRevision: 2 });
+      assert.deepEqual(
+        (await store.list('/k/')).items.map((kv) => [kv.key, kv.value, kv.modRevision]),
+        open === 0 ? [['/k/a', 'A2', 2], ['/k/c', 'C', 5]] : [['/k/a', 'A2', 2], ['/k/c', 'C2', 6], ['/k/d', 'D', 7]],
+      );
+      assert.deepEqual(
+        (await store.list('/k/', { revision: 3 })).items.map((kv) => [kv.key, kv.value]),
+        [['/k/a', 'A2'], ['/k/b', 'B']],
+      );
+      const events: WatchEvent[] = [];
+      const watcher = await store.watch('/k/', { afterRevision: 1, onEvents: (evs) => events.push(...evs) });
+      while (events.length < 4 + open) await new Promise((r) => setTimeout(r, 5));
+      watcher.cancel();
+      assert.deepEqual(
+        events.slice(0, 4).map((e) => [e.type, e.kv.key, e.kv.value, e.kv.modRevision, e.prevKv?.value, e.prevKv?.modRevision]),
+        [
+          ['PUT', '/k/a', 'A2', 2, 'A', 1],
+          ['PUT', '/k/b', 'B', 3, undefined, undefined],
+          ['DELETE', '/k/b', 'B', 4, 'B', 3],
+          ['PUT', '/k/c', 'C', 5, undefined, undefined],
+        ],
+      );
+      // Writes after the migration use the new layout and read back.
+      if (open === 0) {
+        assert.equal((await store.update('/k/c', 'C2', 5)).modRevision, 6);
+        assert.equal((await store.create('/k/d', 'D')).modRevision, 7);
+      }
+      await store.close();
+    }
+    const db = new Database(path, { readonly: true });
+    const cols = db.prepare("SELECT name FROM pragma_table_info('current')").pluck().all();
+    db.close();
+    assert.deepEqual(cols, ['name', 'create_revision', 'mod_revision']);
   });
 
   it('loses no acknowledged write when the writing process is killed', async () => {

@@ -1,6 +1,6 @@
 // The default Store: SQLite through better-sqlite3, one append-only log of revisions shaped like
-// kine's (id = revision), plus a `current` table holding the live row per key, written in the same
-// transaction, so reads of current state never scan history. See README.md for the reasoning.
+// kine's (id = revision), plus a `current` table naming the live log row per key, written in the
+// same transaction, so reads of current state never scan history. See README.md for the reasoning.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
@@ -49,14 +49,32 @@ CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
 CREATE TABLE IF NOT EXISTS current (
   name TEXT PRIMARY KEY,
   create_revision INTEGER NOT NULL,
-  mod_revision INTEGER NOT NULL,
-  value TEXT NOT NULL
+  mod_revision INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (
   key TEXT PRIMARY KEY,
   value INTEGER NOT NULL
 ) WITHOUT ROWID;
 `;
+
+/**
+ * Stores written before the value was kept once: their `current` table repeats each live value
+ * (which its `log` row at `mod_revision` also holds, as compaction never removes a key's newest
+ * row). The copy moves to a `current` without the column, in one transaction with the open.
+ */
+const MIGRATE_CURRENT_VALUE = `
+CREATE TABLE current_v2 (
+  name TEXT PRIMARY KEY,
+  create_revision INTEGER NOT NULL,
+  mod_revision INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO current_v2 (name, create_revision, mod_revision) SELECT name, create_revision, mod_revision FROM current;
+DROP TABLE current;
+ALTER TABLE current_v2 RENAME TO current;
+`;
+
+/** The live rows: `current` joined to the log row holding each one's value. */
+const CURRENT_ROWS = 'SELECT c.name, c.create_revision, c.mod_revision, l.value FROM current AS c JOIN log AS l ON l.id = c.mod_revision';
 
 interface CurrentRow {
   name: string;
@@ -173,25 +191,26 @@ export class SqliteStore implements Store {
     // sqlite_sequence survives compaction of the newest rows, so revisions never go backwards.
     this.rev = Math.max(seq?.seq ?? 0, this.compacted);
 
-    const getCurrent = db.prepare('SELECT name, create_revision, mod_revision, value FROM current WHERE name = ?');
+    const getCurrent = db.prepare(`${CURRENT_ROWS} WHERE c.name = ?`);
+    const isLive = db.prepare('SELECT 1 FROM current WHERE name = ?').pluck();
     const lastId = db.prepare('SELECT id FROM log WHERE name = ? ORDER BY id DESC LIMIT 1').pluck();
     const insertLog = db.prepare(
       'INSERT INTO log (id, name, created, deleted, create_revision, prev_revision, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    const insertCurrent = db.prepare('INSERT INTO current (name, create_revision, mod_revision, value) VALUES (?, ?, ?, ?)');
-    const updateCurrent = db.prepare('UPDATE current SET mod_revision = ?, value = ? WHERE name = ?');
+    const insertCurrent = db.prepare('INSERT INTO current (name, create_revision, mod_revision) VALUES (?, ?, ?)');
+    const updateCurrent = db.prepare('UPDATE current SET mod_revision = ? WHERE name = ?');
     const deleteCurrent = db.prepare('DELETE FROM current WHERE name = ?');
 
     // Each write runs inside its batch's transaction (see txBatch); its guards are checked before
     // it modifies anything, so a failed guard leaves nothing behind. The revision is assigned
     // explicitly (this.rev + 1) so create_revision can be written in the same INSERT.
     this.txCreate = (key: string, value: string): KeyValue => {
-      if (getCurrent.get(key)) throw new StoreKeyExistsError(key);
+      if (isLive.get(key) !== undefined) throw new StoreKeyExistsError(key);
       const rev = this.rev + 1;
       // prev_revision points at the key's last row (its tombstone), as kine's does.
       const prevRev = (lastId.get(key) as number | undefined) ?? 0;
       insertLog.run(rev, key, 1, 0, rev, prevRev, value, null);
-      insertCurrent.run(key, rev, rev, value);
+      insertCurrent.run(key, rev, rev);
       this.rev = rev;
       return { key, value, createRevision: rev, modRevision: rev };
     };
@@ -202,7 +221,7 @@ export class SqliteStore implements Store {
       if (prev.modRevision !== expected) throw new StoreRevisionMismatchError(key, expected, prev);
       const rev = this.rev + 1;
       insertLog.run(rev, key, 0, 0, prev.createRevision, prev.modRevision, value, prev.value);
-      updateCurrent.run(rev, value, key);
+      updateCurrent.run(rev, key);
       this.rev = rev;
       return { kv: { key, value, createRevision: prev.createRevision, modRevision: rev }, prev };
     };
@@ -212,7 +231,8 @@ export class SqliteStore implements Store {
       const prev = kvOf(row);
       if (expected !== undefined && prev.modRevision !== expected) throw new StoreRevisionMismatchError(key, expected, prev);
       const rev = this.rev + 1;
-      insertLog.run(rev, key, 0, 1, prev.createRevision, prev.modRevision, prev.value, prev.value);
+      // The last value once: eventOf reads a NULL old_value as `value`.
+      insertLog.run(rev, key, 0, 1, prev.createRevision, prev.modRevision, prev.value, null);
       deleteCurrent.run(key);
       this.rev = rev;
       return { kv: { ...prev, modRevision: rev }, prev };
@@ -254,7 +274,11 @@ export class SqliteStore implements Store {
       // 4 MB of page cache instead of better-sqlite3's 16 MB: the OS caches the file anyway, and
       // the writes' lookups hit the few hot index pages (no CPU difference measured for creates).
       db.pragma('cache_size = -4000');
-      db.exec(SCHEMA);
+      db.transaction(() => {
+        const cols = db.prepare("SELECT name FROM pragma_table_info('current')").pluck().all() as string[];
+        if (cols.includes('value')) db.exec(MIGRATE_CURRENT_VALUE);
+        db.exec(SCHEMA);
+      }).immediate();
     } catch (err) {
       db.close();
       if (err instanceof Error && /locked|busy/i.test(err.message)) {
@@ -277,7 +301,7 @@ export class SqliteStore implements Store {
 
   async get(key: string): Promise<KeyValue | undefined> {
     this.check();
-    const row = this.stmt('SELECT name, create_revision, mod_revision, value FROM current WHERE name = ?').get(key) as
+    const row = this.stmt(`${CURRENT_ROWS} WHERE c.name = ?`).get(key) as
       | CurrentRow
       | undefined;
     return row && kvOf(row);
@@ -288,10 +312,11 @@ export class SqliteStore implements Store {
     const at = resolveRevision(opts.revision, this.rev, this.compacted);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : 0;
     if (at === this.rev) {
-      const range = nameRange(prefix, opts.startAfter);
-      const rows = this.stmt(
-        `SELECT name, create_revision, mod_revision, value FROM current WHERE ${range.sql} ORDER BY name LIMIT ?`,
-      ).all(...range.params, limit ? limit + 1 : -1) as CurrentRow[];
+      const range = nameRange(prefix, opts.startAfter, 'c.name');
+      const rows = this.stmt(`${CURRENT_ROWS} WHERE ${range.sql} ORDER BY c.name LIMIT ?`).all(
+        ...range.params,
+        limit ? limit + 1 : -1,
+      ) as CurrentRow[];
       const more = limit > 0 && rows.length > limit;
       if (more) rows.pop();
       return { items: rows.map(kvOf), revision: at, more };
@@ -440,7 +465,7 @@ export class SqliteStore implements Store {
 
   /** A page of live keys as of revision `at`: current rows, with keys written after `at` rolled back. */
   private listAt(at: number, prefix: string, startAfter: string | undefined, limit: number): ListResult {
-    const range = nameRange(prefix, startAfter);
+    const range = nameRange(prefix, startAfter, 'c.name');
     // `+name` keeps SQLite on the id range: rows newer than a paginated list's revision are few.
     const newer = nameRange(prefix, startAfter, '+name');
     const touched = this.stmt(`SELECT DISTINCT name FROM log WHERE id > ? AND ${newer.sql}`)
@@ -453,9 +478,7 @@ export class SqliteStore implements Store {
     );
     // At most touched.length current rows are replaced, so this many suffice for limit + 1 results.
     const want = limit ? limit + 1 + touched.length : -1;
-    const rows = this.stmt(
-      `SELECT name, create_revision, mod_revision, value FROM current WHERE ${range.sql} ORDER BY name LIMIT ?`,
-    ).all(...range.params, want) as CurrentRow[];
+    const rows = this.stmt(`${CURRENT_ROWS} WHERE ${range.sql} ORDER BY c.name LIMIT ?`).all(...range.params, want) as CurrentRow[];
     // Merge the untouched current rows with the touched keys' old rows, in key order, looking old
     // rows up only until the page is full.
     const items: KeyValue[] = [];
