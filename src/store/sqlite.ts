@@ -192,12 +192,16 @@ export class SqliteStore implements Store {
     this.rev = Math.max(seq?.seq ?? 0, this.compacted);
 
     const getCurrent = db.prepare(`${CURRENT_ROWS} WHERE c.name = ?`);
-    const isLive = db.prepare('SELECT 1 FROM current WHERE name = ?').pluck();
-    const lastId = db.prepare('SELECT id FROM log WHERE name = ? ORDER BY id DESC LIMIT 1').pluck();
+    // A create is two statements: the key claims its `current` row (ignored when live), then its log
+    // row finds prev_revision itself: fewer calls into SQLite per write than a lookup for each.
+    const claimCurrent = db.prepare('INSERT OR IGNORE INTO current (name, create_revision, mod_revision) VALUES (?, ?, ?)');
+    const insertCreated = db.prepare(
+      `INSERT INTO log (id, name, created, deleted, create_revision, prev_revision, value, old_value)
+       VALUES (?, ?, 1, 0, ?, COALESCE((SELECT id FROM log WHERE name = ? ORDER BY id DESC LIMIT 1), 0), ?, NULL)`,
+    );
     const insertLog = db.prepare(
       'INSERT INTO log (id, name, created, deleted, create_revision, prev_revision, value, old_value) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     );
-    const insertCurrent = db.prepare('INSERT INTO current (name, create_revision, mod_revision) VALUES (?, ?, ?)');
     const updateCurrent = db.prepare('UPDATE current SET mod_revision = ? WHERE name = ?');
     const deleteCurrent = db.prepare('DELETE FROM current WHERE name = ?');
 
@@ -205,12 +209,11 @@ export class SqliteStore implements Store {
     // it modifies anything, so a failed guard leaves nothing behind. The revision is assigned
     // explicitly (this.rev + 1) so create_revision can be written in the same INSERT.
     this.txCreate = (key: string, value: string): KeyValue => {
-      if (isLive.get(key) !== undefined) throw new StoreKeyExistsError(key);
       const rev = this.rev + 1;
+      // The guard: a live key keeps its row and the write modifies nothing.
+      if (claimCurrent.run(key, rev, rev).changes === 0) throw new StoreKeyExistsError(key);
       // prev_revision points at the key's last row (its tombstone), as kine's does.
-      const prevRev = (lastId.get(key) as number | undefined) ?? 0;
-      insertLog.run(rev, key, 1, 0, rev, prevRev, value, null);
-      insertCurrent.run(key, rev, rev);
+      insertCreated.run(rev, key, rev, key, value);
       this.rev = rev;
       return { key, value, createRevision: rev, modRevision: rev };
     };
