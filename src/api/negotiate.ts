@@ -32,6 +32,20 @@ export function parseAccept(header: string | undefined): MediaRange[] {
   return out;
 }
 
+/** Parsed Accept headers: clients repeat theirs on every request (bounded; starts over when full). */
+let parsedAccept = new Map<string, readonly MediaRange[]>();
+
+function parseAcceptCached(header: string | undefined): readonly MediaRange[] {
+  if (!header) return parseAccept(header);
+  let m = parsedAccept.get(header);
+  if (!m) {
+    if (parsedAccept.size >= 256) parsedAccept = new Map();
+    m = parseAccept(header);
+    parsedAccept.set(header, m);
+  }
+  return m;
+}
+
 const jsonish = (t: string) => t === 'application/json' || t === '*/*' || t === 'application/*' || t === 'application/yaml';
 
 /**
@@ -40,7 +54,7 @@ const jsonish = (t: string) => t === 'application/json' || t === '*/*' || t === 
  * Returns undefined when nothing acceptable (406).
  */
 export function negotiate(header: string | undefined, allowed: { table?: boolean; discovery?: boolean; metadata?: boolean }): Representation | undefined {
-  for (const m of parseAccept(header)) {
+  for (const m of parseAcceptCached(header)) {
     if (!jsonish(m.type)) continue;
     const as = m.params.as;
     if (!as) return { kind: 'object' };

@@ -240,7 +240,7 @@ export class SqliteStore implements Store {
       this.rev = rev;
       return { kv: { ...prev, modRevision: rev }, prev };
     };
-    // Group commit: writes queued in the same turn of the event loop share one transaction. One WAL
+    // Group commit: writes queued in the same two turns of the event loop share one transaction. One WAL
     // commit per batch instead of per write is what lets concurrent clients go faster than one
     // commit's cost. A failed guard fails only its write (it threw before writing anything, so no
     // savepoint per write is needed: those cost as much as the writes). Any other error (I/O, a
@@ -338,7 +338,12 @@ export class SqliteStore implements Store {
     if (this.closed) return Promise.reject(new StoreClosedError());
     return new Promise<WriteOutcome>((resolve, reject) => {
       this.queue.push({ run, resolve, reject });
-      if (this.queue.length === 1) setImmediate(() => this.flush());
+      // The commit waits two check phases, so one more turn of the event loop: the writes the
+      // requests read in that turn (and the callers the previous commit resumed) join this batch.
+      // A/B, 10,000 Service creates through the API, 16 clients: 0.55 -> 0.50 ms of server CPU
+      // per create, 2,320 -> 2,600-2,790/s; commits are per batch, so bigger batches cost less per
+      // write (store micro-benchmark: 22 / 14 / 10.5 us per write at 4 / 16 / 64 writers).
+      if (this.queue.length === 1) setImmediate(() => setImmediate(() => this.flush()));
     }).then((o) => o.kv);
   }
 
