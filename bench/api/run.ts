@@ -90,7 +90,30 @@ async function cpuSince(pid: number, m: CpuMark): Promise<{ wallS: number; serve
 /** Server CPU milliseconds per operation: the cost that does not depend on what else runs here. */
 const cpuMsPerOp = (cpu: { serverCpuS: number }, ops: number) => round((cpu.serverCpuS * 1000) / ops, 3);
 
+/**
+ * `BENCH_CLIENT=https`: the creates go through node's `https` client instead (one keep-alive Agent
+ * per client, as before 2026-11-25 03:00), to read the server's throughput with the costlier client
+ * sharing the 2 cores.
+ */
+async function createManyNodeHttps(api: ApiClient, path: string, n: number, body: (i: number) => string) {
+  const agents = Array.from({ length: CLIENTS }, () => api.agent());
+  const answers: Buffer[] = new Array<Buffer>(n);
+  const lat: number[] = [];
+  const errors = new Errors();
+  const t0 = performance.now();
+  await runPool(n, CLIENTS, async (i, w) => {
+    const r = await api.request(agents[w]!, 'POST', path, { body: body(i) });
+    lat.push(r.end - r.start);
+    if (r.status === 201) answers[i] = Buffer.from(r.body);
+    else errors.check(r, 201, `create #${i}`);
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  for (const a of agents) a.destroy();
+  return { seconds: round(seconds), perSec: round(n / seconds, 0), latencyMs: summarize(lat), errors: errors.count, firstError: errors.first, answers };
+}
+
 async function createMany(api: ApiClient, path: string, n: number, body: (i: number) => string) {
+  if (process.env.BENCH_CLIENT === 'https') return createManyNodeHttps(api, path, n, body);
   // One lean keep-alive HTTPS connection per client (RawConnection: node's HTTP client would cost
   // the shared 2 cores as much as half the server's HTTP handling); every answer must be a 201.
   const conns = await Promise.all(Array.from({ length: CLIENTS }, () => RawConnection.open(api.host, api.port, api.ca)));
@@ -317,6 +340,7 @@ async function main(): Promise<void> {
     date,
     machine: { loadAvgAtEnd: loadavg().map((x) => round(x)), host: hostname(), cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: round(totalmem() / 2 ** 30, 1), node: process.version, commit: gitCommit() },
     targets: TARGET,
+    createClient: process.env.BENCH_CLIENT === 'https' ? "node's https client" : 'RawConnection',
     serverNodeFlags: [...(await launcherFlags(repoRoot)), ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean)],
     ...result,
   };
