@@ -3,8 +3,10 @@
 // namespace (the anchor), each in a fresh network namespace. The machine's kernel has no IP_VS, so
 // on the host this boots the test VM (test/vm/qemu.ts, software emulation) and runs itself inside;
 // the pure render is also timed on the host, and its ratio to the VM's render says how much slower
-// the emulated CPU is. Every figure inside the VM carries that slowdown.
-//   node dist/bench/ipvs/run.js [services...]      (default: 1000 10000)
+// the emulated CPU is. Every figure inside the VM carries that slowdown. Each phase's figures are
+// printed as soon as it ends (`phase {...}` lines), so a VM run that dies or outlives its bound still
+// leaves the phases it finished in the results file (marked incomplete).
+//   node dist/bench/ipvs/run.js [services...] [--vm-timeout-min 60]      (default: 1000 10000)
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -60,6 +62,11 @@ function renderMs(n: number): number {
 
 const round = (x: number) => Math.round(x);
 
+/** One finished phase of one size, printed at once (the host collects these lines). */
+function phase(services: number, name: string, figures: object): void {
+  console.log(`phase ${JSON.stringify({ services, phase: name, ...figures })}`);
+}
+
 async function inVm(sizes: number[]): Promise<unknown[]> {
   const rows: unknown[] = [];
   for (const n of sizes) {
@@ -72,14 +79,17 @@ async function inVm(sizes: number[]): Promise<unknown[]> {
       if (res.code !== 0) throw new Error(res.stderr);
       return performance.now() - t;
     });
+    phase(n, 'anchor', { plainIpvsadmRestoreMs: round(anchorMs), ipvsadmLines: lines.length });
     const row = await withNs(async (exec, spent) => {
       const a = new IpvsApplier({ exec, scheduler: 'rr' });
       const full = await a.sync(model, node);
       const fullParts = Object.fromEntries([...spent].map(([k, v]) => [k, round(v)]));
+      phase(n, 'full', { fullSyncRenderMs: round(full.renderMs), fullSyncApplyMs: round(full.applyMs), fullParts });
       spent.clear();
       const swapped = oneEndpointSwapped(model);
       const partial = await a.sync(swapped, node);
       const partialParts = Object.fromEntries([...spent].map(([k, v]) => [k, +v.toFixed(1)]));
+      phase(n, 'partial', { partialRenderMs: +partial.renderMs.toFixed(2), partialApplyMs: +partial.applyMs.toFixed(1), partialParts });
       spent.clear();
       // A periodic full resync with nothing changed: reads back, sends no set entries.
       const resync = await a.sync(swapped, node, true);
@@ -101,7 +111,10 @@ async function inVm(sizes: number[]): Promise<unknown[]> {
 }
 
 async function main(): Promise<void> {
-  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const args = process.argv.slice(2);
+  const t = args.indexOf('--vm-timeout-min');
+  const vmTimeoutMin = t >= 0 ? Number(args.splice(t, 2)[1]) : 60;
+  const sizes = args.map(Number).filter((n) => n > 0);
   const use = sizes.length ? sizes : [1000, 10000];
   if (process.env.PORTICO_VM === '1') {
     const rows = await inVm(use);
@@ -111,25 +124,32 @@ async function main(): Promise<void> {
   const hostRender = Object.fromEntries(use.map((n) => [n, round(renderMs(n))]));
   const started = new Date().toISOString();
   const load0 = loadavg();
+  const phases: unknown[] = [];
   const r = await runInVm({
     command: `node dist/bench/ipvs/run.js ${use.join(' ')}`,
     cwd: REPO_ROOT,
-    timeoutMs: 60 * 60_000,
+    timeoutMs: vmTimeoutMin * 60_000,
     memoryMb: 6144,
-    onStdout: (l) => console.log(`[vm] ${l}`),
+    onStdout: (l) => {
+      console.log(`[vm] ${l}`);
+      if (l.startsWith('phase ')) phases.push(JSON.parse(l.slice(6)));
+    },
   });
-  if (r.code !== 0) throw new Error(`the VM run failed (exit ${r.code}): ${r.stderr.slice(-3000)}`);
   const rows = JSON.parse(r.files.get('bench.json')?.toString('utf8') ?? '[]') as Array<{ services: number; renderMs: number }>;
   const summary = {
-    started, load: `${load0.map((x) => x.toFixed(2)).join(' ')} at start`, machine: '2-core VM; IPVS figures inside qemu (TCG, -smp 2) booting Debian linux-image-amd64', vmBootSeconds: +r.bootSeconds.toFixed(1),
+    started, load: `${load0.map((x) => x.toFixed(2)).join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end`,
+    machine: '2-core VM; IPVS figures inside qemu (TCG, -smp 2) booting Debian linux-image-amd64', vmBootSeconds: +r.bootSeconds.toFixed(1),
+    ...(r.code !== 0 ? { incomplete: `the VM run failed (exit ${r.code}, bound ${vmTimeoutMin} min); phases finished: see phases`, stderrTail: r.stderr.slice(-3000) } : {}),
     hostRenderMs: hostRender,
     emulationSlowdown: Object.fromEntries(rows.map((x) => [x.services, +(x.renderMs / (hostRender[x.services] ?? NaN)).toFixed(1)])),
+    phases,
     rows,
   };
   console.log(JSON.stringify(summary, null, 1));
   const file = join(REPO_ROOT, 'bench', 'ipvs', `results-${started.slice(0, 16).replace(':', '')}.json`);
   writeFileSync(file, JSON.stringify(summary, null, 1) + '\n');
   console.log(`written ${file}`);
+  if (r.code !== 0) throw new Error(`the VM run failed (exit ${r.code}): ${r.stderr.slice(-3000)}`);
 }
 
 main().catch((err: unknown) => {
