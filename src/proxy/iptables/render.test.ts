@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  contributionOf, emptyState, jumps, missingJumps, probability, render, renderCleanup, staleFromSave, type NodeState,
+  contributionOf, emptyState, isLargeCluster, jumps, LARGE_CLUSTER_ENDPOINTS, missingJumps, probability, render, renderCleanup, staleFromSave, type NodeState,
 } from './render.js';
 import { FakeIptables } from './fake.js';
 import { chainName, isOwnedChain, MAX_CHAIN_LEN, CH } from './names.js';
@@ -245,6 +245,46 @@ COMMIT`));
   assert.equal(unchanged.text, '', 'nothing changed: nothing to restore');
   assert.throws(() => render(m2, [], node, part.state), /consumed/, 'a state is used once');
   assert.equal(render(m2, [], { ...node, masqueradeAll: true }, unchanged.state).kind, 'full', 'node state change forces a full sync');
+});
+
+test('render: above 1000 endpoints the per-endpoint rules go without comments (kube-proxy\'s large cluster mode); crossing over is a full sync', () => {
+  // 100 x 10 = 1000 endpoints: not large; one more endpoint makes it large.
+  const ports = Array.from({ length: 100 }, (_, i) => sport({
+    name: `s${i}`, clusterIP: `198.18.${i >> 8}.${i & 255}`, affinityTimeoutSeconds: i === 0 ? 60 : 0,
+    endpoints: Array.from({ length: 10 }, (_, j) => ep(`198.19.${i}.${j + 1}`, 80)),
+  }));
+  const small = modelOf(ports);
+  assert.equal(LARGE_CLUSTER_ENDPOINTS, 1000);
+  assert.equal(isLargeCluster(small, 'ip'), false);
+  const before = render(small, 'full', node);
+  const s0 = ports[0]!;
+  const sep = chainName('SEP', s0, '198.19.0.1:80');
+  const svc = chainName('SVC', s0);
+  assert.ok(before.text.includes(`-A ${sep} -p tcp -m comment --comment "default/s0" -m recent --set --name ${sep} -j DNAT --to-destination 198.19.0.1:80\n`));
+
+  const grown = sport({ ...s0, endpoints: [...s0.endpoints, ep('198.19.250.1', 80)] });
+  const large = modelOf([grown, ...ports.slice(1)], [grown.key]);
+  assert.equal(isLargeCluster(large, 'ip'), true);
+  assert.equal(isLargeCluster(large, 'ip6'), false, 'counted per family');
+  const after = render(large, large.changed, node, before.state);
+  assert.equal(after.kind, 'full', 'every endpoint rule changes: a full sync');
+  const rulesOfChain = (text: string, ch: string) => text.split('\n').filter((l) => l.startsWith(`-A ${ch} `));
+  assert.deepEqual(rulesOfChain(after.text, sep), [
+    `-A ${sep} -s 198.19.0.1/32 -j PORTICO-MARK-MASQ`,
+    `-A ${sep} -p tcp -m recent --set --name ${sep} -j DNAT --to-destination 198.19.0.1:80`,
+  ]);
+  const svcRules = rulesOfChain(after.text, svc);
+  assert.equal(svcRules.length, 1 + 11 + 11, 'masquerade, 11 affinity checks, 11 choices');
+  assert.ok(svcRules[0]!.includes('-m comment --comment "default/s0 cluster IP"'), 'the cluster-IP masquerade rule keeps its comment');
+  assert.equal(svcRules[1], `-A ${svc} -m recent --rcheck --seconds 60 --reap --name ${sep} -j ${sep}`);
+  assert.ok(svcRules[12]!.startsWith(`-A ${svc} -m statistic --mode random --probability 0.0909090909 -j `));
+  assert.ok(svcRules[22]!.startsWith(`-A ${svc} -j PORTICO-SEP-`));
+  assert.ok(after.text.includes(`-A PORTICO-SERVICES -d 198.18.0.0/32 -p tcp -m comment --comment "default/s0 cluster IP" -m tcp --dport 80 -j ${svc}\n`), 'dispatch rules keep theirs');
+  // The fake (kernel-like) takes the full text over the old one, and a partial sync in large mode stays partial.
+  const fake = new FakeIptables();
+  fake.apply(before.text);
+  fake.apply(after.text);
+  assert.equal(render(large, [], node, after.state).kind, 'partial');
 });
 
 test('render: a deleted service loses its dispatch rules (-D) and chains (-X); the node-port jump stays last on re-add', () => {

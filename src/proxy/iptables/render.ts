@@ -49,7 +49,7 @@ export interface Contribution {
 /** The renderer's memory of what the kernel holds: explicit, passed in and returned. */
 export interface IptState {
   readonly family: Family;
-  /** Node state the rules were built for; a different one forces a full sync. */
+  /** Node state the rules were built for (and whether in large-cluster mode); a different one forces a full sync. */
   readonly nodeKey: string;
   readonly services: ReadonlyMap<string, Contribution>;
   /** Owned per-service chains found in the kernel but not (yet) owned by a service: `table\0chain`. Deleted by the next full sync. */
@@ -78,6 +78,25 @@ export interface RenderOptions {
 }
 
 export const MASQ_MARK = '0x4000';
+
+/**
+ * kube-proxy's largeClusterEndpointsThreshold: above this many endpoints (all service ports, this
+ * family) the per-endpoint rules (SVC/SVL → SEP and the SEP chains) go without `-m comment`, as in
+ * kube-proxy's "large cluster mode". Each comment is 288 bytes of the kernel's x_tables blob, which
+ * is capped at 512 MiB per table (XT_MAX_TABLE_SIZE; iptables-legacy): 30,000 Services x 10
+ * endpoints need 565 MB with them (the restore fails at COMMIT), 306 MB without.
+ */
+export const LARGE_CLUSTER_ENDPOINTS = 1000;
+
+/** True when the model has more than LARGE_CLUSTER_ENDPOINTS endpoints of family `family`. */
+export function isLargeCluster(model: ProxyModel, family: Family): boolean {
+  const f = FAMILIES[family];
+  let n = 0;
+  for (const sp of model.services.values()) {
+    for (const e of sp.endpoints) if (f.is(e.ip) && ++n > LARGE_CLUSTER_ENDPOINTS) return true;
+  }
+  return false;
+}
 
 interface Fam {
   name: Family;
@@ -183,8 +202,8 @@ function fixedRules(f: Fam, node: NodeState): { head: Map<string, string[]>; tai
   return { head, tail };
 }
 
-/** What one service port contributes to the tables of family f. Pure. */
-export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeState): Contribution {
+/** What one service port contributes to the tables of family f. Pure. `largeCluster`: see LARGE_CLUSTER_ENDPOINTS. */
+export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeState, largeCluster = false): Contribution {
   const f = FAMILIES[family];
   const chains = new Map<string, string[]>();
   const dispatch = new Set<string>();
@@ -195,6 +214,8 @@ export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeS
   const p = sp.protocol.toLowerCase();
   const cmt = serviceComment(sp);
   const c = comment(cmt);
+  // What the per-endpoint rules start with: the service comment, unless the cluster is large.
+  const ec = largeCluster ? '' : `${c} `;
   const dport = `-m ${p} --dport ${sp.port}`;
   const add = (table: TableName, chain: string, spec: string) => dispatch.add(`${table}\0${chain}\0${spec}`);
   const clusterCIDRs = inFamily(f, node.clusterCIDR ? [node.clusterCIDR] : []);
@@ -214,10 +235,10 @@ export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeS
     name = chainName('SEP', sp, key);
     seps.set(key, name);
     const to = f.name === 'ip6' ? `[${ep.ip}]:${ep.port}` : key;
-    const recent = sp.affinityTimeoutSeconds > 0 ? ` -m recent --set --name ${name}` : '';
+    const recent = sp.affinityTimeoutSeconds > 0 ? `-m recent --set --name ${name} ` : '';
     chains.set(`nat\0${name}`, [
-      `-s ${cidr(f, ep.ip)} ${c} -j ${CH.MARK_MASQ}`,
-      `-p ${p} ${c}${recent} -j DNAT --to-destination ${to}`,
+      `-s ${cidr(f, ep.ip)} ${ec}-j ${CH.MARK_MASQ}`,
+      `-p ${p} ${ec}${recent}-j DNAT --to-destination ${to}`,
     ]);
     return name;
   };
@@ -225,10 +246,10 @@ export function contributionOf(sp0: ServicePortInfo, family: Family, node: NodeS
     const names = eps.map(sepOf);
     const rules: string[] = [];
     if (sp.affinityTimeoutSeconds > 0) {
-      for (const n of names) rules.push(`${c} -m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${n} -j ${n}`);
+      for (const n of names) rules.push(`${ec}-m recent --rcheck --seconds ${sp.affinityTimeoutSeconds} --reap --name ${n} -j ${n}`);
     }
     names.forEach((n, i) => {
-      rules.push(i < names.length - 1 ? `${c} -m statistic --mode random --probability ${probability(names.length, i)} -j ${n}` : `${c} -j ${n}`);
+      rules.push(i < names.length - 1 ? `${ec}-m statistic --mode random --probability ${probability(names.length, i)} -j ${n}` : `${ec}-j ${n}`);
     });
     return rules;
   };
@@ -363,13 +384,15 @@ export function render(
   family: Family = 'ip',
   opts: RenderOptions = {},
 ): RenderResult {
-  const nodeKey = nodeKeyOf(node);
+  const large = isLargeCluster(model, family);
+  // Crossing the large-cluster threshold changes every endpoint rule: a full sync, as for a new node state.
+  const nodeKey = `${nodeKeyOf(node)}${large ? ' large' : ''}`;
   const s = new Sections();
 
   if (changed === 'full' || !prev || prev.family !== family || prev.nodeKey !== nodeKey) {
     const services = new Map<string, Contribution>();
     for (const [key, sp] of model.services) {
-      const c = contributionOf(sp, family, node);
+      const c = contributionOf(sp, family, node, large);
       if (c.chains.size || c.dispatch.length) services.set(key, c);
     }
     const { head, tail } = fixedRules(FAMILIES[family], node);
@@ -422,7 +445,7 @@ export function render(
   for (const key of new Set(changed)) {
     const old = services.get(key);
     const sp = model.services.get(key);
-    const c = sp ? contributionOf(sp, family, node) : undefined;
+    const c = sp ? contributionOf(sp, family, node, large) : undefined;
     const next = c && (c.chains.size || c.dispatch.length) ? c : undefined;
     if (!old && !next) continue;
     rendered++;
