@@ -5,7 +5,11 @@
 // outlives the bound is recorded in its row (exit code, the tool's last words) and the run goes on.
 // Rows, `uptime` at start and end and the commit go to bench/iptables/results-<start>.json.
 //   node dist/bench/iptables/run.js [services...] [--variants legacy,nft] [--only anchor|sync]
-//     [--bound-s 900]          (defaults: 1000 10000; both variants, env VARIANTS too; anchor and sync)
+//     [--bound-s 900] [--full-without-noflush]   (defaults: 1000 10000; both variants, env VARIANTS too; anchor and sync)
+// --full-without-noflush: the anchor and the applier's first (full) restore go without --noflush.
+// Into an empty namespace that loads the same ruleset, and iptables-nft 1.8.9 needs it at 10k and
+// more: with --noflush its restore time grows faster than the square of the text (BENCHMARKS.md). The
+// partial sync after it is the applier's own (--noflush); the row says fullWithoutNoflush.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -22,7 +26,8 @@ const flags = new Map<string, string>();
 const sizes: number[] = [];
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]!;
-  if (a.startsWith('--')) flags.set(a.slice(2), process.argv[++i] ?? '');
+  if (a === '--full-without-noflush') flags.set(a.slice(2), '');
+  else if (a.startsWith('--')) flags.set(a.slice(2), process.argv[++i] ?? '');
   else if (Number(a) > 0) sizes.push(Number(a));
 }
 const VARIANTS = (flags.get('variants') ?? process.env.VARIANTS ?? 'legacy,nft').split(',') as Variant[];
@@ -30,6 +35,7 @@ const ONLY = flags.get('only');
 if (ONLY !== undefined && ONLY !== 'anchor' && ONLY !== 'sync') throw new Error(`--only must be anchor or sync, not ${JSON.stringify(ONLY)}`);
 /** One restore that takes longer is killed and recorded as not finished. */
 const BOUND_MS = Number(flags.get('bound-s') ?? '900') * 1000;
+const FULL_WITHOUT_NOFLUSH = flags.has('full-without-noflush');
 const uptime = () => spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
 
 /** A restore that did not load: the tool's exit code and its last stderr lines, or the bound it outlived. */
@@ -86,10 +92,12 @@ async function main(): Promise<void> {
     const renderMs = performance.now() - t0;
     for (const variant of VARIANTS) {
       const out: Record<string, unknown> = { services: n, endpoints: 10, variant, bytes: text.length, lines: text.split('\n').length - 1, renderMs: Math.round(renderMs) };
+      if (FULL_WITHOUT_NOFLUSH) out.fullWithoutNoflush = true;
+      const withoutNoflush = (argv: string[]) => (FULL_WITHOUT_NOFLUSH ? argv.filter((x) => x !== '--noflush') : argv);
       if (ONLY !== 'sync') {
         const plain = await withNs(async (exec) => {
           const s = performance.now();
-          const r = await exec(binaries(variant, 'ip').restore, text);
+          const r = await exec(withoutNoflush(binaries(variant, 'ip').restore), text);
           if (r.code !== 0) throw new Error(r.stderr);
           return performance.now() - s;
         });
@@ -98,7 +106,15 @@ async function main(): Promise<void> {
       }
       if (ONLY !== 'anchor') {
         const row = await withNs(async (exec) => {
-          const a = new IptApplier({ exec, variant });
+          let first = true;
+          const a = new IptApplier({
+            exec: (argv, stdin) => {
+              if (!first || !argv[0]?.endsWith('-restore')) return exec(argv, stdin);
+              first = false;
+              return exec(withoutNoflush(argv), stdin);
+            },
+            variant,
+          });
           const full = await a.sync(model, node);
           Object.assign(out, { fullSyncRenderMs: Math.round(full.renderMs), fullSyncApplyMs: Math.round(full.applyMs) });
           const part = await a.sync(oneEndpointLess(model), node);
