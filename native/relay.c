@@ -11,7 +11,9 @@
 //   - the pump thread waits on its own epoll set (no libuv, no nested epoll) and does all the
 //     relaying: connect completion, bytes both ways, half-close, backpressure, resets, connect and
 //     idle timeouts. Kept-alive traffic needs no JS at all. What JS must hear (connect failed,
-//     half-close, closed) is queued and handed over with one uv_async_send per round.
+//     half-close, closed) is queued; the JS thread takes the queue whenever it runs (after each
+//     accept batch), and the pump wakes it with uv_async_send at once for a connect failure, else
+//     once what is queued has waited LAZY_MS (so new-connection traffic costs no extra wake-ups).
 // One mutex guards the slots and the queue: the pump holds it while it handles a round of events
 // (not while it waits); JS holds it in connect/destroy/bytes. A slot the pump ended stays (state
 // CLOSED, byte counts kept, descriptors closed) until JS has been told, so a slot id JS holds always
@@ -48,6 +50,9 @@
 #define BUFSZ (64 * 1024)
 #define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
+// Half-closes and closes may wait this long for the JS thread to wake anyway (it drains the queue
+// whenever it accepts) before the pump wakes it for them alone; connect failures do not wait.
+#define LAZY_MS 2
 #define SIDE_CLIENT 0u
 #define SIDE_UPSTREAM 1u
 #define SIDE_WAKE 2u  // the eventfd JS writes to wake the pump (new sweep period, close)
@@ -107,6 +112,8 @@ typedef struct {
   // Under mu:
   queue_t sq;     // queued by the pump thread
   bool signalled; // an uv_async_send is on its way for sq
+  bool urgent;    // sq holds a connect failure (JS must pick another endpoint or reset the client)
+  uint64_t queued_at;  // the pump's time when sq stopped being empty; 0 = empty
   bool stop;
   slot_t *slots;
   int32_t nslots, free_head;
@@ -375,6 +382,7 @@ static void connect_failed(int32_t i, int err, queue_t *q) {
   s->ufd = -1;
   s->state = ST_FAILED;
   qpush(q, EV_CONNECT_FAILED, slot_id(i), -err, 0);
+  if (q == &E->sq) E->urgent = true;
 }
 
 static void on_slot_event(int32_t i, uint32_t side, uint32_t ev) {
@@ -444,8 +452,14 @@ static void *pump_main(void *arg) {
     }
     if (E->sweep_ms && E->now - E->last_sweep >= E->sweep_ms) sweep();
     timeout = E->sweep_ms ? (int)(E->sweep_ms - (E->now - E->last_sweep)) : -1;
-    bool signal = E->sq.len > 0 && !E->signalled;
-    if (signal) E->signalled = true;
+    bool signal = false;
+    if (E->sq.len > 0 && !E->signalled) {
+      if (!E->queued_at) E->queued_at = E->now;
+      uint64_t waited = E->now - E->queued_at;
+      signal = E->urgent || waited >= LAZY_MS;
+      if (signal) E->signalled = true;
+      else if (timeout < 0 || (uint64_t)timeout > LAZY_MS - waited) timeout = (int)(LAZY_MS - waited);
+    }
     pthread_mutex_unlock(&E->mu);
     if (signal) uv_async_send(&E->async);
   }
@@ -477,7 +491,8 @@ static void deliver(void) {
     } else {
       pthread_mutex_lock(&E->mu);
       t = E->sq, E->sq = E->dq;
-      E->signalled = false;
+      E->signalled = E->urgent = false;
+      E->queued_at = 0;
       pthread_mutex_unlock(&E->mu);
       if (!t.len) {
         E->dq = t;

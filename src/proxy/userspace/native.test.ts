@@ -232,13 +232,17 @@ test('a process whose connections and listeners are all closed exits by itself (
     import net from 'node:net';
     import { nativeEngine } from ${JSON.stringify(native)};
     const e = nativeEngine();
-    const backend = net.createServer((s) => s.end('x')).listen(0, '127.0.0.1', () => {
-      const port = 20000 + (process.pid % 20000);
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = probe.address().port;
+      probe.close(() => backend.listen(0, '127.0.0.1', () => start(port)));
+    });
+    const backend = net.createServer((s) => s.end('x'));
+    const start = (port) => {
       const id = e.listen('127.0.0.1', port, { backlog: 4, reusePort: false }, (fd) => {
         e.connect({ onConnectFailed() {}, onHalfClose() {}, onClosed() { e.unlisten(id); backend.close(); console.log('closed'); } }, fd, '127.0.0.1', backend.address().port, { connectMs: 2000, idleMs: 0 });
       });
       net.connect({ host: '127.0.0.1', port }).on('data', () => undefined);
-    });`;
+    };`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
