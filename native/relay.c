@@ -643,7 +643,7 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   }
   e->thread_on = true;
   pthread_setname_np(e->thread, "portico-pump");  // so ps, top and the benchmark can tell it apart
-  napi_add_env_cleanup_hook(env, engine_close, NULL);
+  napi_add_env_cleanup_hook(env, engine_close, e);
   return undef(env);
 }
 
@@ -955,7 +955,7 @@ static void engine_close(void *arg) {
   close(e->epfd);
   close(e->wakefd);
   if (!arg) {
-    napi_remove_env_cleanup_hook(e->env, engine_close, NULL);
+    napi_remove_env_cleanup_hook(e->env, engine_close, e);
     napi_delete_reference(e->env, e->cb);
     napi_delete_reference(e->env, e->events_ref);
     napi_async_destroy(e->env, e->actx);
