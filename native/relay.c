@@ -433,12 +433,9 @@ static void *pump_main(void *arg) {
   for (;;) {
     int n = epoll_wait(E->epfd, evs, MAX_EVENTS, timeout);
     if (n < 0 && errno != EINTR) abort();
-    pthread_mutex_lock(&E->mu);
-    if (E->stop) {
-      pthread_mutex_unlock(&E->mu);
-      return NULL;
-    }
-    E->now = mono_ms();
+    E->now = mono_ms();  // written and read by this thread only
+    // The lock is taken per event, not per round: JS's connect() then waits for one event's
+    // work at most, short enough for the adaptive mutex to spin instead of sleeping in futex.
     for (int k = 0; k < n; k++) {
       uint64_t d = evs[k].data.u64;
       uint32_t side = (uint32_t)(d & 3);
@@ -448,7 +445,14 @@ static void *pump_main(void *arg) {
         continue;
       }
       int32_t i = (int32_t)((d & 0xffffffffu) >> 2);
+      pthread_mutex_lock(&E->mu);
       if (i < E->nslots && E->slots[i].state != ST_FREE && E->slots[i].gen == (uint16_t)(d >> 32)) on_slot_event(i, side, evs[k].events);
+      pthread_mutex_unlock(&E->mu);
+    }
+    pthread_mutex_lock(&E->mu);
+    if (E->stop) {
+      pthread_mutex_unlock(&E->mu);
+      return NULL;
     }
     if (E->sweep_ms && E->now - E->last_sweep >= E->sweep_ms) sweep();
     timeout = E->sweep_ms ? (int)(E->sweep_ms - (E->now - E->last_sweep)) : -1;
@@ -617,7 +621,11 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   }
   struct epoll_event wev = {.events = EPOLLIN, .data.u64 = SIDE_WAKE};
   epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &wev);
-  pthread_mutex_init(&e->mu, NULL);
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);  // short holds: spin a little first
+  pthread_mutex_init(&e->mu, &ma);
+  pthread_mutexattr_destroy(&ma);
   e->env = env;
   napi_create_reference(env, argv[0], 1, &e->cb);
   napi_create_reference(env, argv[1], 1, &e->events_ref);
@@ -785,10 +793,14 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uint32_t cto = (uint32_t)num(env, argv[4]), ito = (uint32_t)num(env, argv[5]);
-  // The upstream socket is made before taking the lock: the pump waits for nothing of ours.
+  // The upstream socket is made and connected before taking the lock (on loopback connect() does
+  // the whole handshake): the pump waits for nothing of ours.
   int ufd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int uerr = errno, one = 1;
-  if (ufd >= 0) setsockopt(ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (ufd >= 0) {
+    setsockopt(ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    uerr = connect(ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS ? errno : 0;
+  }
   pthread_mutex_lock(&E->mu);
   int32_t i;
   if (retry) {
@@ -818,13 +830,9 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   bool wake = want_sweep(cto);
   wake = want_sweep(ito) || wake;
   s->ufd = ufd;
-  if (ufd < 0) {
-    connect_failed(i, uerr, &E->jq);
-  } else if (connect(ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
-    connect_failed(i, errno, &E->jq);
-  } else {
-    watch(ufd, EDGE, ev_data(i, SIDE_UPSTREAM), EPOLL_CTL_ADD);
-  }
+  // A connect that is done already is reported by the ADD (epoll checks readiness).
+  if (ufd < 0 || uerr) connect_failed(i, uerr, &E->jq);
+  else watch(ufd, EDGE, ev_data(i, SIDE_UPSTREAM), EPOLL_CTL_ADD);
   double id = slot_id(i);
   pthread_mutex_unlock(&E->mu);
   if (wake) wake_pump();
