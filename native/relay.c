@@ -1,24 +1,13 @@
 // The userspace proxy's native TCP pump (N-API, no dependencies). TypeScript keeps every decision:
 // which endpoint a connection goes to (schedulers, affinity, policies), retries after a failed
 // connect, counters per endpoint. This file moves bytes and sockets: it listens, accepts in batches,
-// connects, relays both directions with recv/send through one buffer, and reports back.
+// connects, relays both directions with read/write through one shared buffer, and reports back.
 //
-// Two threads:
-//   - Node's own (JS) thread accepts: each listener is a uv_poll on Node's loop, accepted sockets
-//     go to JS at once in the same turn, and JS's connect() opens the upstream socket and puts it in
-//     the pump's epoll set. Events for JS (accepts, connect failures, half-closes, closes with byte
-//     counts) reach it in a shared Float64Array, four numbers each.
-//   - the pump thread waits on its own epoll set (no libuv, no nested epoll) and does all the
-//     relaying: connect completion, bytes both ways, half-close, backpressure, resets, connect and
-//     idle timeouts. Kept-alive traffic needs no JS at all. What JS must hear (connect failed,
-//     half-close, closed) is queued; the JS thread takes the queue whenever it runs (after each
-//     accept batch), and the pump wakes it with uv_async_send at once for a connect failure, else
-//     once what is queued has waited LAZY_MS (so new-connection traffic costs no extra wake-ups).
-// One mutex guards the slots and the queue: the pump holds it while it handles a round of events
-// (not while it waits); JS holds it in connect/destroy/bytes. A slot the pump ended stays (state
-// CLOSED, byte counts kept, descriptors closed) until JS has been told, so a slot id JS holds always
-// means the same connection, and destroy() of a connection that just ended still has its bytes.
-// Epoll data carries the slot's generation too: an event fetched before JS reused a slot is dropped.
+// It runs on Node's own event loop thread: one epoll set of its own, watched by a single uv_poll
+// handle, so no locking and no thread hand-off; JS is called once per round of socket events with
+// every event of that round (accepts, connect failures, half-closes, closes with byte counts) in
+// a shared Float64Array. Sockets are watched edge-triggered for reading and writing from the
+// start, so a connection costs two epoll_ctl calls whatever happens on it.
 //
 // Relaying (as relay.ts does with libuv handles):
 //   - half-close: EOF read from one side becomes shutdown(SHUT_WR) of the other once what was read
@@ -32,17 +21,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
@@ -50,15 +35,12 @@
 #define BUFSZ (64 * 1024)
 #define MAX_EVENTS 256
 #define ACCEPT_BATCH 64
-// Half-closes and closes may wait this long for the JS thread to wake anyway (it drains the queue
-// whenever it accepts) before the pump wakes it for them alone; connect failures do not wait.
-#define LAZY_MS 2
 #define SIDE_CLIENT 0u
 #define SIDE_UPSTREAM 1u
-#define SIDE_WAKE 2u  // the eventfd JS writes to wake the pump (new sweep period, close)
+#define SIDE_LISTENER 2u
 
 enum { EV_ACCEPT = 1, EV_CONNECT_FAILED = 2, EV_HALF_CLOSE = 3, EV_CLOSED = 4 };
-enum { ST_FREE = 0, ST_CONNECTING, ST_FAILED, ST_RELAY, ST_CLOSED };
+enum { ST_FREE = 0, ST_CONNECTING, ST_FAILED, ST_RELAY };
 
 typedef struct {
   char *pend;  // bytes read but not yet written
@@ -74,25 +56,15 @@ typedef struct {
   uint16_t gen;
   dir_t up, down;     // up: client → upstream; down: upstream → client
   double bin, bout;
-  uint64_t since;  // connect start, then last activity (ms, monotonic)
+  uint64_t since;  // connect start, then last activity (ms, loop time)
   uint32_t connect_timeout, idle_timeout;  // ms, 0 = none
   int32_t next_free;
 } slot_t;
 
 typedef struct {
-  uv_poll_t poll;  // on Node's loop; heap-allocated (libuv keeps handles by address)
-  uv_timer_t resume;  // restarts accepting after running out of descriptors
   int fd;
-  int32_t id;
-  bool open;
-  uint8_t closed_handles;  // freed when both handles' close callbacks ran
+  bool open, paused;
 } listener_t;
-
-// Events waiting for JS, four doubles each.
-typedef struct {
-  double *v;
-  size_t len, cap;
-} queue_t;
 
 typedef struct {
   napi_env env;
@@ -101,39 +73,27 @@ typedef struct {
   napi_async_context actx;
   double *events;
   size_t events_cap;  // in events (4 doubles each)
+  // Events of the current round; delivered to JS in chunks of events_cap.
+  double *q;
+  size_t qlen, qcap;
+  int epfd;
   uv_loop_t *loop;
-  uv_async_t async;  // the pump's "events queued" signal to the JS thread
-  bool closing;      // close() under way: no new listeners or connects
-
-  pthread_mutex_t mu;
-  pthread_t thread;
-  bool thread_on;
-  int epfd, wakefd;
-  // Under mu:
-  queue_t sq;     // queued by the pump thread
-  bool signalled; // an uv_async_send is on its way for sq
-  bool urgent;    // sq holds a connect failure (JS must pick another endpoint or reset the client)
-  uint64_t queued_at;  // the pump's time when sq stopped being empty; 0 = empty
-  bool stop;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  uv_timer_t kick;  // delivers events queued outside a round (a connect that failed at once)
+  bool timer_on;
   slot_t *slots;
   int32_t nslots, free_head;
-  uint32_t live;      // slots not free (CLOSED ones included until JS was told)
-  uint64_t sweep_ms;  // the sweep's period: a quarter of the shortest timeout given; 0 = none
-  uint64_t last_sweep;
-  uint64_t now;       // the pump's clock of the current round
-
-  // JS thread only:
-  queue_t jq;  // queued by the JS thread (accepts, connects that failed at once)
-  queue_t dq;  // the batch being delivered
-  listener_t **ls;
+  uint32_t live;
+  listener_t *ls;
   int32_t nls;
   uint32_t nlisten;
+  uint64_t sweep_ms;  // the sweep's period: a quarter of the shortest timeout given
   bool delivering;
-
-  char buf[BUFSZ];  // the pump thread's
+  char buf[BUFSZ];
 } engine_t;
 
-static engine_t *E;  // one engine per process (created by init, ended by close)
+static engine_t *E;  // one engine per process (created once by the JS module)
 
 // ---- helpers ----
 
@@ -151,29 +111,20 @@ static void throw_errno(napi_env env, const char *syscall, int err) {
   napi_throw(env, e);
 }
 
-static void qpush(queue_t *q, double type, double a, double b, double c) {
-  if (q->len + 4 > q->cap) {
-    size_t cap = q->cap ? q->cap * 2 : 4 * 256;
-    double *v = realloc(q->v, cap * sizeof(double));
-    if (!v) abort();
-    q->v = v;
-    q->cap = cap;
+static void push(double type, double a, double b, double c) {
+  if (E->qlen + 4 > E->qcap) {
+    size_t cap = E->qcap ? E->qcap * 2 : 4 * 256;
+    double *q = realloc(E->q, cap * sizeof(double));
+    if (!q) abort();
+    E->q = q;
+    E->qcap = cap;
   }
-  double *p = q->v + q->len;
+  double *p = E->q + E->qlen;
   p[0] = type, p[1] = a, p[2] = b, p[3] = c;
-  q->len += 4;
-}
-
-static inline uint64_t mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  E->qlen += 4;
 }
 
 static inline double slot_id(int32_t i) { return (double)(((uint32_t)E->slots[i].gen << 20) | (uint32_t)i); }
-
-// Epoll data: generation, slot index and side, so an event for a slot since reused is dropped.
-static inline uint64_t ev_data(int32_t i, uint32_t side) { return ((uint64_t)E->slots[i].gen << 32) | ((uint64_t)(uint32_t)i << 2) | side; }
 
 static slot_t *slot_of(double id, int32_t *idx) {
   if (!(id >= 0)) return NULL;
@@ -192,12 +143,24 @@ static void reset_fd(int fd) {
   close(fd);
 }
 
+static void on_timer(uv_timer_t *t);
+
 static void update_ref(void) {
-  if (E->live > 0) uv_ref((uv_handle_t *)&E->async);
-  else uv_unref((uv_handle_t *)&E->async);
+  if (E->live > 0 || E->nlisten > 0) {
+    uv_ref((uv_handle_t *)&E->poll);
+    if (!E->timer_on && E->sweep_ms) {
+      uv_timer_start(&E->timer, on_timer, E->sweep_ms, E->sweep_ms);
+      E->timer_on = true;
+    }
+  } else {
+    uv_unref((uv_handle_t *)&E->poll);
+    if (E->timer_on) {
+      uv_timer_stop(&E->timer);
+      E->timer_on = false;
+    }
+  }
 }
 
-// Under mu, JS thread.
 static int32_t slot_alloc(void) {
   if (E->free_head < 0) {
     int32_t n = E->nslots ? E->nslots * 2 : 1024;
@@ -224,39 +187,32 @@ static int32_t slot_alloc(void) {
   return i;
 }
 
-// Under mu, JS thread.
 static void slot_free(int32_t i) {
   slot_t *s = &E->slots[i];
+  free(s->up.pend);
+  free(s->down.pend);
+  s->up.pend = s->down.pend = NULL;
   s->state = ST_FREE;
   s->next_free = E->free_head;
   E->free_head = i;
   E->live--;
 }
 
-// Ends a slot: both sockets closed (reset: RST instead of FIN). `report` (the pump): queue
-// EV_CLOSED and keep the slot until JS was told; otherwise (JS's destroy) free it now. Under mu.
+// Ends a slot: both sockets closed (reset: RST instead of FIN); `report` queues EV_CLOSED.
 static void slot_end(int32_t i, bool reset, bool report) {
   slot_t *s = &E->slots[i];
   if (s->cfd >= 0) (reset ? reset_fd(s->cfd) : (void)close(s->cfd));
   if (s->ufd >= 0) (reset ? reset_fd(s->ufd) : (void)close(s->ufd));
-  s->cfd = s->ufd = -1;
-  free(s->up.pend);
-  free(s->down.pend);
-  s->up.pend = s->down.pend = NULL;
-  if (report) {
-    s->state = ST_CLOSED;
-    qpush(&E->sq, EV_CLOSED, slot_id(i), s->bin, s->bout);
-  } else {
-    slot_free(i);
-  }
+  if (report) push(EV_CLOSED, slot_id(i), s->bin, s->bout);
+  slot_free(i);
 }
+
+static inline uint64_t now_ms(void) { return uv_now(E->loop); }
 
 static bool watch(int fd, uint32_t events, uint64_t data, int op) {
   struct epoll_event ev = {.events = events, .data.u64 = data};
   return epoll_ctl(E->epfd, op, fd, &ev) == 0;
 }
-
-// ---- the pump thread (everything here runs under mu) ----
 
 // A direction whose source sent EOF and whose bytes are all written: FIN the destination.
 // Returns false when the slot ended.
@@ -295,7 +251,7 @@ static bool pump(int32_t i, bool upward, bool rdhup) {
     if (n > 0) {
       if (upward) s->bin += (double)n;
       else s->bout += (double)n;
-      s->since = E->now;
+      s->since = now_ms();
       ssize_t w = send(to, E->buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -320,7 +276,7 @@ static bool pump(int32_t i, bool upward, bool rdhup) {
       d->eof = true;
       if (!s->half_reported) {
         s->half_reported = true;
-        qpush(&E->sq, EV_HALF_CLOSE, slot_id(i), 0, 0);
+        push(EV_HALF_CLOSE, slot_id(i), 0, 0);
       }
       return maybe_shut(i, d, to);
     }
@@ -344,7 +300,7 @@ static bool flush(int32_t i, bool upward) {
     slot_end(i, true, true);
     return false;
   }
-  s->since = E->now;
+  s->since = now_ms();
   d->poff += (uint32_t)w;
   if (d->poff < d->plen) return true;
   free(d->pend);
@@ -364,9 +320,9 @@ static void start_relay(int32_t i, uint32_t ev) {
   slot_t *s = &E->slots[i];
   // TCP_NODELAY: the client inherits it from the listener, the upstream got it before connect.
   s->state = ST_RELAY;
-  s->since = E->now;
+  s->since = now_ms();
   // What the client sent meanwhile is reported at once by the ADD (epoll checks readiness).
-  if (!watch(s->cfd, EDGE, ev_data(i, SIDE_CLIENT), EPOLL_CTL_ADD)) {
+  if (!watch(s->cfd, EDGE, ((uint64_t)i << 2) | SIDE_CLIENT, EPOLL_CTL_ADD)) {
     slot_end(i, true, true);
     return;
   }
@@ -374,15 +330,12 @@ static void start_relay(int32_t i, uint32_t ev) {
   if (ev & (EPOLLIN | EPOLLRDHUP)) pump(i, false, ev & EPOLLRDHUP);
 }
 
-// The upstream socket is closed, the client's kept for another attempt. `q`: the queue of the
-// calling thread.
-static void connect_failed(int32_t i, int err, queue_t *q) {
+static void connect_failed(int32_t i, int err) {
   slot_t *s = &E->slots[i];
   if (s->ufd >= 0) close(s->ufd);
   s->ufd = -1;
   s->state = ST_FAILED;
-  qpush(q, EV_CONNECT_FAILED, slot_id(i), -err, 0);
-  if (q == &E->sq) E->urgent = true;
+  push(EV_CONNECT_FAILED, slot_id(i), -err, 0);
 }
 
 static void on_slot_event(int32_t i, uint32_t side, uint32_t ev) {
@@ -394,7 +347,7 @@ static void on_slot_event(int32_t i, uint32_t side, uint32_t ev) {
       int err = 0;
       socklen_t len = sizeof err;
       if (getsockopt(s->ufd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      return connect_failed(i, err ? err : ECONNREFUSED, &E->sq);
+      return connect_failed(i, err ? err : ECONNREFUSED);
     }
     if (ev & EPOLLOUT) start_relay(i, ev);
     return;
@@ -416,69 +369,27 @@ static void on_slot_event(int32_t i, uint32_t side, uint32_t ev) {
   }
 }
 
-static void sweep(void) {
-  uint64_t now = E->now;
-  for (int32_t i = 0; i < E->nslots; i++) {
-    slot_t *s = &E->slots[i];
-    if (s->state == ST_CONNECTING && s->connect_timeout && now - s->since >= s->connect_timeout) connect_failed(i, ETIMEDOUT, &E->sq);
-    else if (s->state == ST_RELAY && s->idle_timeout && now - s->since >= s->idle_timeout) slot_end(i, false, true);
-  }
-  E->last_sweep = now;
-}
-
-static void *pump_main(void *arg) {
-  (void)arg;
-  struct epoll_event evs[MAX_EVENTS];
-  int timeout = -1;
-  for (;;) {
-    int n = epoll_wait(E->epfd, evs, MAX_EVENTS, timeout);
-    if (n < 0 && errno != EINTR) abort();
-    E->now = mono_ms();  // written and read by this thread only
-    // The lock is held for the whole round: taken per event instead, JS and the pump collided
-    // more often (strace: 9 futex calls a new connection instead of 4, and more CPU).
-    pthread_mutex_lock(&E->mu);
-    for (int k = 0; k < n; k++) {
-      uint64_t d = evs[k].data.u64;
-      uint32_t side = (uint32_t)(d & 3);
-      if (side == SIDE_WAKE) {
-        uint64_t v;
-        if (read(E->wakefd, &v, sizeof v) < 0) (void)0;  // drained; the round below does the rest
-        continue;
-      }
-      int32_t i = (int32_t)((d & 0xffffffffu) >> 2);
-      if (i < E->nslots && E->slots[i].state != ST_FREE && E->slots[i].gen == (uint16_t)(d >> 32)) on_slot_event(i, side, evs[k].events);
+static void on_listener_event(int32_t lid) {
+  listener_t *l = &E->ls[lid];
+  for (int k = 0; k < ACCEPT_BATCH && l->open; k++) {
+    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      push(EV_ACCEPT, lid, fd, 0);
+      continue;
     }
-    if (E->stop) {
-      pthread_mutex_unlock(&E->mu);
-      return NULL;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      // Out of descriptors: stop watching until the next sweep instead of spinning.
+      watch(l->fd, 0, ((uint64_t)lid << 2) | SIDE_LISTENER, EPOLL_CTL_MOD);
+      l->paused = true;
     }
-    if (E->sweep_ms && E->now - E->last_sweep >= E->sweep_ms) sweep();
-    timeout = E->sweep_ms ? (int)(E->sweep_ms - (E->now - E->last_sweep)) : -1;
-    bool signal = false;
-    if (E->sq.len > 0 && !E->signalled) {
-      if (!E->queued_at) E->queued_at = E->now;
-      uint64_t waited = E->now - E->queued_at;
-      signal = E->urgent || waited >= LAZY_MS;
-      if (signal) E->signalled = true;
-      else if (timeout < 0 || (uint64_t)timeout > LAZY_MS - waited) timeout = (int)(LAZY_MS - waited);
-    }
-    pthread_mutex_unlock(&E->mu);
-    if (signal) uv_async_send(&E->async);
+    break;
   }
 }
 
-static void wake_pump(void) {
-  uint64_t one = 1;
-  if (write(E->wakefd, &one, sizeof one) < 0) (void)0;  // the counter is full: a wake is pending anyway
-}
-
-// ---- JS thread ----
-
-// Hands queued events to JS in chunks of the shared array: first the JS thread's own, then the
-// pump's; JS may queue more meanwhile (a connect that failed at once), delivered in the same call.
-// Slots whose EV_CLOSED was delivered are freed afterwards.
+// Hands the round's events to JS, in chunks of the shared array; JS may queue more (e.g. a
+// connect that failed at once), which are delivered in the same loop.
 static void deliver(void) {
-  if (E->delivering) return;
+  if (E->delivering || E->qlen == 0) return;
   E->delivering = true;
   napi_env env = E->env;
   napi_handle_scope scope;
@@ -486,81 +397,70 @@ static void deliver(void) {
   napi_value cb, recv;
   napi_get_reference_value(env, E->cb, &cb);
   napi_get_global(env, &recv);  // napi_make_callback wants an object as `this`
-  for (;;) {
-    queue_t t;
-    if (E->jq.len) {
-      t = E->jq, E->jq = E->dq;
-    } else {
-      pthread_mutex_lock(&E->mu);
-      t = E->sq, E->sq = E->dq;
-      E->signalled = E->urgent = false;
-      E->queued_at = 0;
-      pthread_mutex_unlock(&E->mu);
-      if (!t.len) {
-        E->dq = t;
-        break;
-      }
+  size_t off = 0;
+  while (off < E->qlen) {
+    size_t n = E->qlen - off;
+    if (n > E->events_cap * 4) n = E->events_cap * 4;
+    memcpy(E->events, E->q + off, n * sizeof(double));
+    off += n;
+    napi_value count, result;
+    napi_create_uint32(env, (uint32_t)(n / 4), &count);
+    napi_status st = napi_make_callback(env, E->actx, recv, cb, 1, &count, &result);
+    if (st == napi_pending_exception) {
+      napi_value e;
+      napi_get_and_clear_last_exception(env, &e);
+      napi_fatal_exception(env, e);
     }
-    E->dq = t;  // owned here while delivering; its buffer becomes a spare afterwards
-    size_t off = 0;
-    while (off < t.len) {
-      size_t n = t.len - off;
-      if (n > E->events_cap * 4) n = E->events_cap * 4;
-      memcpy(E->events, t.v + off, n * sizeof(double));
-      off += n;
-      napi_value count, result;
-      napi_create_uint32(env, (uint32_t)(n / 4), &count);
-      napi_status st = napi_make_callback(env, E->actx, recv, cb, 1, &count, &result);
-      if (st == napi_pending_exception) {
-        napi_value e;
-        napi_get_and_clear_last_exception(env, &e);
-        napi_fatal_exception(env, e);
-      }
+    if (off >= E->qlen) {
+      E->qlen = 0;
+      off = 0;
     }
-    pthread_mutex_lock(&E->mu);
-    for (size_t k = 0; k < t.len; k += 4) {
-      if (t.v[k] != EV_CLOSED) continue;
-      int32_t i;
-      slot_t *s = slot_of(t.v[k + 1], &i);
-      if (s && s->state == ST_CLOSED) slot_free(i);
-    }
-    pthread_mutex_unlock(&E->mu);
-    E->dq.len = 0;
   }
+  E->qlen = 0;
   napi_close_handle_scope(env, scope);
   E->delivering = false;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)h, (void)status, (void)events;
+  struct epoll_event evs[MAX_EVENTS];
+  int n = epoll_wait(E->epfd, evs, MAX_EVENTS, 0);
+  for (int k = 0; k < n; k++) {
+    uint64_t d = evs[k].data.u64;
+    uint32_t side = (uint32_t)(d & 3);
+    int32_t i = (int32_t)(d >> 2);
+    if (side == SIDE_LISTENER) {
+      if (i < E->nls && E->ls[i].open) on_listener_event(i);
+    } else if (i < E->nslots && E->slots[i].state != ST_FREE) {
+      on_slot_event(i, side, evs[k].events);
+    }
+  }
+  deliver();
   update_ref();
 }
 
-static void on_async(uv_async_t *h) {
-  (void)h;
-  deliver();
-}
-
-static void on_resume(uv_timer_t *t);
-
-static void on_listener(uv_poll_t *h, int status, int events) {
-  (void)status, (void)events;
-  listener_t *l = h->data;
-  for (int k = 0; k < ACCEPT_BATCH && l->open; k++) {
-    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      qpush(&E->jq, EV_ACCEPT, l->id, fd, 0);
-      continue;
+static void on_timer(uv_timer_t *t) {
+  (void)t;
+  uint64_t now = now_ms();
+  for (int32_t i = 0; i < E->nslots; i++) {
+    slot_t *s = &E->slots[i];
+    if (s->state == ST_CONNECTING && s->connect_timeout && now - s->since >= s->connect_timeout) connect_failed(i, ETIMEDOUT);
+    else if (s->state == ST_RELAY && s->idle_timeout && now - s->since >= s->idle_timeout) slot_end(i, false, true);
+  }
+  for (int32_t l = 0; l < E->nls; l++) {
+    if (E->ls[l].open && E->ls[l].paused) {
+      E->ls[l].paused = false;
+      watch(E->ls[l].fd, EPOLLIN, ((uint64_t)l << 2) | SIDE_LISTENER, EPOLL_CTL_MOD);
     }
-    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-      // Out of descriptors: stop watching for a while instead of spinning.
-      uv_poll_stop(&l->poll);
-      uv_timer_start(&l->resume, on_resume, E->sweep_ms ? E->sweep_ms : 100, 0);
-    }
-    break;
   }
   deliver();
+  update_ref();
 }
 
-static void on_resume(uv_timer_t *t) {
-  listener_t *l = t->data;
-  if (l->open) uv_poll_start(&l->poll, UV_READABLE, on_listener);
+static void on_kick(uv_timer_t *t) {
+  (void)t;
+  deliver();
+  update_ref();
 }
 
 // ---- JS API ----
@@ -586,9 +486,7 @@ static napi_value undef(napi_env env) {
   return u;
 }
 
-static void engine_close(void *arg);
-
-// init(callback(count), events: Float64Array): creates the engine and starts the pump thread.
+// init(callback(count), events: Float64Array)
 static napi_value js_init(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -606,20 +504,6 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   }
   engine_t *e = calloc(1, sizeof *e);
   if (!e) abort();
-  e->free_head = -1;
-  e->epfd = epoll_create1(EPOLL_CLOEXEC);
-  e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (e->epfd < 0 || e->wakefd < 0) {
-    int err = errno;
-    const char *what = e->epfd < 0 ? "epoll_create1" : "eventfd";
-    if (e->epfd >= 0) close(e->epfd);
-    free(e);
-    throw_errno(env, what, err);
-    return NULL;
-  }
-  struct epoll_event wev = {.events = EPOLLIN, .data.u64 = SIDE_WAKE};
-  epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wakefd, &wev);
-  pthread_mutex_init(&e->mu, NULL);
   e->env = env;
   napi_create_reference(env, argv[0], 1, &e->cb);
   napi_create_reference(env, argv[1], 1, &e->events_ref);
@@ -628,24 +512,21 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   napi_value name;
   napi_create_string_utf8(env, "PorticoRelay", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &e->actx);
-  napi_get_uv_event_loop(env, &e->loop);
-  uv_async_init(e->loop, &e->async, on_async);
-  E = e;
-  update_ref();
-  // Signals stay with Node's thread: the pump thread starts with all of them blocked.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int err = pthread_create(&e->thread, NULL, pump_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (err != 0) {
-    engine_close(NULL);
-    throw_errno(env, "pthread_create", err);
+  e->free_head = -1;
+  e->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (e->epfd < 0) {
+    throw_errno(env, "epoll_create1", errno);
+    free(e);
     return NULL;
   }
-  e->thread_on = true;
-  pthread_setname_np(e->thread, "portico-pump");  // so ps, top and the benchmark can tell it apart
-  napi_add_env_cleanup_hook(env, engine_close, e);
+  napi_get_uv_event_loop(env, &e->loop);
+  uv_poll_init(e->loop, &e->poll, e->epfd);
+  uv_timer_init(e->loop, &e->timer);
+  uv_unref((uv_handle_t *)&e->timer);
+  uv_timer_init(e->loop, &e->kick);
+  E = e;
+  uv_poll_start(&e->poll, UV_READABLE, on_poll);
+  update_ref();
   return undef(env);
 }
 
@@ -681,10 +562,6 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "listen(ip, port, backlog, reusePort)");
     return NULL;
   }
-  if (E->closing) {
-    napi_throw_error(env, NULL, "relay engine closed");
-    return NULL;
-  }
   bool reuseport = false;
   napi_get_value_bool(env, argv[3], &reuseport);
   int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -706,64 +583,45 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
   }
   int32_t lid = -1;
   for (int32_t k = 0; k < E->nls; k++)
-    if (!E->ls[k]) {
+    if (!E->ls[k].open) {
       lid = k;
       break;
     }
   if (lid < 0) {
-    listener_t **ls = realloc(E->ls, (size_t)(E->nls + 1) * sizeof *ls);
+    listener_t *ls = realloc(E->ls, (size_t)(E->nls + 1) * sizeof *ls);
     if (!ls) abort();
     E->ls = ls;
     lid = E->nls++;
   }
-  listener_t *l = calloc(1, sizeof *l);
-  if (!l) abort();
-  l->fd = fd;
-  l->id = lid;
-  l->open = true;
-  uv_poll_init_socket(E->loop, &l->poll, fd);
-  uv_timer_init(E->loop, &l->resume);
-  l->poll.data = l->resume.data = l;
-  uv_poll_start(&l->poll, UV_READABLE, on_listener);
-  E->ls[lid] = l;
+  E->ls[lid] = (listener_t){.fd = fd, .open = true, .paused = false};
+  watch(fd, EPOLLIN, ((uint64_t)lid << 2) | SIDE_LISTENER, EPOLL_CTL_ADD);
   E->nlisten++;
+  update_ref();
   napi_value r;
   napi_create_int32(env, lid, &r);
   return r;
-}
-
-static void free_listener_handle(uv_handle_t *h) {
-  listener_t *l = h->data;
-  if (++l->closed_handles == 2) free(l);
-}
-
-static void close_listener(int32_t lid) {
-  listener_t *l = E->ls[lid];
-  E->ls[lid] = NULL;
-  E->nlisten--;
-  l->open = false;
-  uv_close((uv_handle_t *)&l->poll, free_listener_handle);
-  uv_close((uv_handle_t *)&l->resume, free_listener_handle);
-  close(l->fd);
 }
 
 // unlisten(id): stops accepting and closes the listening socket.
 static napi_value js_unlisten(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t lid = (int32_t)num(env, argv[0]);
-  if (lid >= 0 && lid < E->nls && E->ls[lid]) close_listener(lid);
+  if (lid >= 0 && lid < E->nls && E->ls[lid].open) {
+    close(E->ls[lid].fd);
+    E->ls[lid].open = false;
+    E->nlisten--;
+    update_ref();
+  }
   return undef(env);
 }
 
-// Timeouts are checked every quarter of the shortest one given so far. Under mu; true when the
-// period got shorter (the pump must hear of it).
-static bool want_sweep(uint32_t ms) {
-  if (!ms) return false;
+// Timeouts are checked every quarter of the shortest one given so far.
+static void want_sweep(uint32_t ms) {
+  if (!ms) return;
   uint64_t p = ms / 4 ? ms / 4 : 1;
-  if (E->sweep_ms && E->sweep_ms <= p) return false;
-  if (!E->sweep_ms) E->last_sweep = mono_ms();
+  if (E->sweep_ms && E->sweep_ms <= p) return;
   E->sweep_ms = p;
-  return true;
+  if (E->timer_on) uv_timer_start(&E->timer, on_timer, p, p);
 }
 
 // connect(clientFd | slotId, ip, port, isSlot, connectTimeoutMs, idleTimeoutMs) → slot id. A new
@@ -779,84 +637,59 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "connect: bad address");
     return NULL;
   }
-  double arg0 = num(env, argv[0]);
-  if (E->closing) {
-    // What close() delivers may ask for another attempt: there is no pump to make it.
-    if (!retry) reset_fd((int)arg0);
-    napi_throw_error(env, NULL, "relay engine closed");
-    return NULL;
-  }
-  uint32_t cto = (uint32_t)num(env, argv[4]), ito = (uint32_t)num(env, argv[5]);
-  // The upstream socket is made and connected before taking the lock (on loopback connect() does
-  // the whole handshake): the pump waits for nothing of ours.
-  int ufd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int uerr = errno, one = 1;
-  if (ufd >= 0) {
-    setsockopt(ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    uerr = connect(ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS ? errno : 0;
-  }
-  pthread_mutex_lock(&E->mu);
   int32_t i;
   if (retry) {
-    slot_t *s = slot_of(arg0, &i);
+    slot_t *s = slot_of(num(env, argv[0]), &i);
     if (!s || s->state != ST_FAILED) {
-      pthread_mutex_unlock(&E->mu);
-      if (ufd >= 0) close(ufd);
       napi_throw_error(env, NULL, "connect: no such failed connection");
       return NULL;
     }
   } else {
     i = slot_alloc();
     if (i < 0) {
-      pthread_mutex_unlock(&E->mu);
-      if (ufd >= 0) close(ufd);
-      reset_fd((int)arg0);
+      reset_fd((int)num(env, argv[0]));
       napi_throw_error(env, NULL, "connect: too many connections");
       return NULL;
     }
-    E->slots[i].cfd = (int)arg0;
+    E->slots[i].cfd = (int)num(env, argv[0]);
   }
   slot_t *s = &E->slots[i];
   s->state = ST_CONNECTING;
-  s->since = mono_ms();
-  s->connect_timeout = cto;
-  s->idle_timeout = ito;
-  bool wake = want_sweep(cto);
-  wake = want_sweep(ito) || wake;
-  s->ufd = ufd;
-  // A connect that is done already is reported by the ADD (epoll checks readiness).
-  if (ufd < 0 || uerr) connect_failed(i, uerr, &E->jq);
-  else watch(ufd, EDGE, ev_data(i, SIDE_UPSTREAM), EPOLL_CTL_ADD);
-  double id = slot_id(i);
-  pthread_mutex_unlock(&E->mu);
-  if (wake) wake_pump();
+  s->since = now_ms();
+  s->connect_timeout = (uint32_t)num(env, argv[4]);
+  s->idle_timeout = (uint32_t)num(env, argv[5]);
+  want_sweep(s->connect_timeout);
+  want_sweep(s->idle_timeout);
+  s->ufd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (s->ufd >= 0) setsockopt(s->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (s->ufd < 0) {
+    connect_failed(i, errno);
+  } else if (connect(s->ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
+    connect_failed(i, errno);
+  } else {
+    watch(s->ufd, EDGE, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_ADD);
+  }
   update_ref();
   // Delivered after the current round, or on the next loop turn when JS called from outside one
   // (never from inside this call: the caller does not know the slot id yet).
-  if (!E->delivering && E->jq.len) uv_async_send(&E->async);
+  if (!E->delivering && E->qlen) uv_timer_start(&E->kick, on_kick, 0, 0);
   napi_value r;
-  napi_create_double(env, id, &r);
+  napi_create_double(env, slot_id(i), &r);
   return r;
 }
 
-// destroy(slot, reset) → [bytesIn, bytesOut] in `out`: ends a connection at once, no event. A
-// connection the pump ended meanwhile keeps its counts (its EV_CLOSED is then not for anyone).
+// destroy(slot, reset): ends a connection at once; no event (the caller reads bytes() first).
 static napi_value js_destroy(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(2);
   bool reset = false;
   napi_get_value_bool(env, argv[1], &reset);
-  napi_typedarray_type type;
-  size_t len;
-  void *data;
-  double *o = NULL;
-  if (napi_get_typedarray_info(env, argv[2], &type, &len, &data, NULL, NULL) == napi_ok && type == napi_float64_array && len >= 2) o = data;
   int32_t i;
-  pthread_mutex_lock(&E->mu);
   slot_t *s = slot_of(num(env, argv[0]), &i);
-  if (o) o[0] = s ? s->bin : 0, o[1] = s ? s->bout : 0;
-  if (s && s->state != ST_CLOSED) slot_end(i, reset, false);
-  pthread_mutex_unlock(&E->mu);
-  update_ref();
+  if (s) {
+    slot_end(i, reset, false);
+    update_ref();
+  }
   return undef(env);
 }
 
@@ -866,13 +699,11 @@ static napi_value js_bytes(napi_env env, napi_callback_info info) {
   napi_typedarray_type type;
   size_t len;
   void *data;
+  slot_t *s = slot_of(num(env, argv[0]), NULL);
   if (napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) == napi_ok && type == napi_float64_array && len >= 2) {
     double *o = data;
-    pthread_mutex_lock(&E->mu);
-    slot_t *s = slot_of(num(env, argv[0]), NULL);
     o[0] = s ? s->bin : 0;
     o[1] = s ? s->bout : 0;
-    pthread_mutex_unlock(&E->mu);
   }
   return undef(env);
 }
@@ -902,87 +733,25 @@ static napi_value js_peer(napi_env env, napi_callback_info info) {
 // stats() → [open connections, open listeners, bytes held for backpressure] (tests).
 static napi_value js_stats(napi_env env, napi_callback_info info) {
   ARGS(1);
-  double held = 0, open = 0;
-  pthread_mutex_lock(&E->mu);
+  double held = 0;
   for (int32_t i = 0; i < E->nslots; i++) {
     slot_t *s = &E->slots[i];
-    if (s->state == ST_FREE || s->state == ST_CLOSED) continue;
-    open++;
+    if (s->state == ST_FREE) continue;
     if (s->up.pend) held += s->up.plen - s->up.poff;
     if (s->down.pend) held += s->down.plen - s->down.poff;
   }
-  pthread_mutex_unlock(&E->mu);
   napi_value r, v[3];
   napi_create_array_with_length(env, 3, &r);
-  napi_create_double(env, open, &v[0]);
+  napi_create_uint32(env, E->live, &v[0]);
   napi_create_uint32(env, E->nlisten, &v[1]);
   napi_create_double(env, held, &v[2]);
   for (uint32_t k = 0; k < 3; k++) napi_set_element(env, r, k, v[k]);
   return r;
 }
 
-static void free_engine(uv_handle_t *h) {
-  engine_t *e = h->data;
-  free(e->sq.v);
-  free(e->jq.v);
-  free(e->dq.v);
-  free(e->slots);
-  free(e->ls);
-  free(e);
-}
-
-// Stops the pump thread and resets every connection, closes every listener. From close() (with
-// `arg` NULL: the events of the connections it ends are delivered first) or at the environment's
-// teardown (cleanup hook, `arg` = the engine: no more JS).
-static void engine_close(void *arg) {
-  engine_t *e = E;
-  if (!e) return;
-  e->closing = true;
-  if (e->thread_on) {
-    pthread_mutex_lock(&e->mu);
-    e->stop = true;
-    pthread_mutex_unlock(&e->mu);
-    wake_pump();
-    pthread_join(e->thread, NULL);
-    e->thread_on = false;
-  }
-  // The pump is gone: no lock needed from here on.
-  for (int32_t l = 0; l < e->nls; l++)
-    if (e->ls[l]) close_listener(l);
-  for (int32_t i = 0; i < e->nslots; i++) {
-    slot_t *s = &e->slots[i];
-    if (s->state != ST_FREE && s->state != ST_CLOSED) slot_end(i, true, true);
-  }
-  if (!arg) deliver();
-  close(e->epfd);
-  close(e->wakefd);
-  if (!arg) {
-    napi_remove_env_cleanup_hook(e->env, engine_close, e);
-    napi_delete_reference(e->env, e->cb);
-    napi_delete_reference(e->env, e->events_ref);
-    napi_async_destroy(e->env, e->actx);
-  }
-  pthread_mutex_destroy(&e->mu);
-  E = NULL;
-  e->async.data = e;
-  uv_close((uv_handle_t *)&e->async, free_engine);
-}
-
-// close(): ends the engine (see engine_close); init may start a new one.
-static napi_value js_close(napi_env env, napi_callback_info info) {
-  (void)info;
-  if (E && E->delivering) {
-    napi_throw_error(env, NULL, "relay engine: close() from an event callback");
-    return NULL;
-  }
-  engine_close(NULL);
-  return undef(env);
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
-      {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"listen", NULL, js_listen, NULL, NULL, NULL, napi_default, NULL},
       {"unlisten", NULL, js_unlisten, NULL, NULL, NULL, napi_default, NULL},
       {"connect", NULL, js_connect, NULL, NULL, NULL, napi_default, NULL},

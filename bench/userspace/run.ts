@@ -3,21 +3,20 @@
 // ratios. Per round and target:
 //   - wrk kept-alive and new-connection (Connection: close) requests/s with p99 latency, the
 //     proxy's own CPU time per request (utime+stime of its processes, all their threads, from
-//     /proc), of it the native pump thread's (`portico-pump`, beside Node's JS thread), and the
-//     whole machine's CPU time per request (/proc/stat: wrk, nginx and the proxy together);
+//     /proc), and the whole machine's CPU time per request (/proc/stat: wrk, nginx, the proxy and
+//     whatever else runs);
 //   - a large transfer (curl, a --size-mb file from nginx), MB/s;
 //   - memory of --idle idle relayed connections (opened, one request each, then left open): the RSS
 //     delta of the proxy processes, scaled to 10,000 connections.
 // Proxies run in their own processes (bench/userspace/proxy.ts for Portico and the naive pipe):
-// haproxy nbthread 1, Portico one process with the native pump (portico: the pump has a thread of
-// its own beside Node's JS thread) and with the JS relay
+// haproxy nbthread 1, Portico one process with the native pump (portico) and with the JS relay
 // (portico-js), Portico with --workers N processes (native pump, SO_REUSEPORT listeners), the
 // naive pipe one process; nginx has one worker. Each line of output is JSON; the
 // summary at the end is a Markdown table.
 // Needs wrk, curl, haproxy and nginx on PATH (apt-get install wrk curl haproxy nginx-light).
 //   node dist/bench/userspace/run.js [--duration 8] [--connections 50] [--rounds 3] [--idle 9000] [--size-mb 100] [--workers 2]
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -67,20 +66,6 @@ function cpuTicks(pids: number[]): number {
 function rssBytes(pids: number[]): number {
   let t = 0;
   for (const pid of pids) t += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
-  return t;
-}
-
-/** utime+stime of the threads named `name` (the native pump thread), in clock ticks. */
-function threadTicks(pids: number[], name: string): number {
-  let t = 0;
-  for (const pid of pids) {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      if (st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')) !== name) continue;
-      const f = st.slice(st.lastIndexOf(') ') + 2).split(' ');
-      t += Number(f[11]) + Number(f[12]);
-    }
-  }
   return t;
 }
 
@@ -151,7 +136,7 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-interface Row { round: number; target: string; test: string; value: number; p99ms?: number; cpuUsPerReq?: number; pumpUsPerReq?: number; machineUsPerReq?: number; errors?: string; load: string }
+interface Row { round: number; target: string; test: string; value: number; p99ms?: number; cpuUsPerReq?: number; machineUsPerReq?: number; errors?: string; load: string }
 
 async function main(): Promise<void> {
   const seconds = arg('duration', 8);
@@ -251,7 +236,7 @@ backend be
     };
     console.log(JSON.stringify({
       date: new Date().toISOString(), cores: cpus().length, seconds, conns, rounds, idleN, sizeMB,
-      processes: { haproxy: 'nbthread 1', portico: '1 process: JS thread + native pump thread', 'portico-js': '1 (JS relay)', 'portico-multi': workers > 1 ? workers : 'not run', 'naive-pipe': 1, nginx: '1 worker', wrk: '1 thread' },
+      processes: { haproxy: 'nbthread 1', portico: '1 (native pump)', 'portico-js': '1 (JS relay)', 'portico-multi': workers > 1 ? workers : 'not run', 'naive-pipe': 1, nginx: '1 worker', wrk: '1 thread' },
     }));
     for (let round = 1; round <= rounds; round++) {
       // Rotate the order so no target always runs first (or right after the same neighbour).
@@ -261,14 +246,12 @@ backend be
         for (const t of order) {
           const l = load();
           const c0 = cpuTicks(t.pids);
-          const p0 = threadTicks(t.pids, 'portico-pump');
           const m0 = machineTicks();
           const r = await wrk(t.addr, seconds, conns, close);
           const perReq = (ticks: number) => Math.round(((ticks * 10_000) / r.requests) * 10) / 10;
           const m = perReq(machineTicks() - m0);
           const cpu = t.pids.length ? perReq(cpuTicks(t.pids) - c0) : NaN;
-          const pump = t.pids.length ? perReq(threadTicks(t.pids, 'portico-pump') - p0) : NaN;
-          emit({ round, target: t.name, test: close ? 'new' : 'kept', value: r.rps, p99ms: r.p99ms, cpuUsPerReq: cpu, ...(pump > 0 ? { pumpUsPerReq: pump } : {}), machineUsPerReq: m, errors: r.errors, load: l });
+          emit({ round, target: t.name, test: close ? 'new' : 'kept', value: r.rps, p99ms: r.p99ms, cpuUsPerReq: cpu, machineUsPerReq: m, errors: r.errors, load: l });
         }
       }
       for (const t of order) emit({ round, target: t.name, test: 'transfer', value: Math.round(transfer(t.addr, '/big.bin', size)), load: load() });
@@ -297,13 +280,11 @@ backend be
       median(rows.filter((r) => r.target === target && r.test === test).map((r) => f(r) ?? NaN));
     const fmt = (v: number, digits = 0) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
     const lines = [
-      `| target | kept-alive req/s (p99 ms, proxy CPU µs/req [of it pump thread], machine CPU µs/req) | new connections/s (same) | ${sizeMB} MB transfer MB/s | RSS per 10,000 idle connections |`,
+      `| target | kept-alive req/s (p99 ms, proxy CPU µs/req, machine CPU µs/req) | new connections/s (same) | ${sizeMB} MB transfer MB/s | RSS per 10,000 idle connections |`,
       '| --- | --- | --- | --- | --- |',
     ];
-    const cell = (name: string, test: string) => {
-      const pump = med(name, test, (r) => r.pumpUsPerReq);
-      return `${fmt(med(name, test))} (${fmt(med(name, test, (r) => r.p99ms), 1)}, ${fmt(med(name, test, (r) => r.cpuUsPerReq), 1)}${Number.isFinite(pump) ? ` [${fmt(pump, 1)}]` : ''}, ${fmt(med(name, test, (r) => r.machineUsPerReq), 1)})`;
-    };
+    const cell = (name: string, test: string) =>
+      `${fmt(med(name, test))} (${fmt(med(name, test, (r) => r.p99ms), 1)}, ${fmt(med(name, test, (r) => r.cpuUsPerReq), 1)}, ${fmt(med(name, test, (r) => r.machineUsPerReq), 1)})`;
     for (const t of targets) {
       lines.push(`| ${t.name} | ${cell(t.name, 'kept')} | ${cell(t.name, 'new')} | ${fmt(med(t.name, 'transfer'))} | ${t.pids.length ? `${fmt(med(t.name, 'idle'), 1)} MB` : '-'} |`);
     }

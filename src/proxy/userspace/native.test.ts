@@ -6,8 +6,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { errnoName } from './relay.js';
 import { nativeEngine, type NativeConnectionEvents } from './native.js';
 import { HALF_CLOSE_ROWS, floodBackend, halfCloseExchange, listen, until } from './relaykit.js';
@@ -158,95 +156,4 @@ test('listen errors use Node\'s wording; nothing is left open in the pump', asyn
   assert.throws(() => engine.listen('192.0.2.1', 8080, { backlog: 16, reusePort: false }, () => undefined), { code: 'EADDRNOTAVAIL' });
   await until(() => engine.stats().connections === 0);
   assert.deepEqual(engine.stats(), { connections: 0, listeners: 0, heldBytes: 0 });
-});
-
-/** Threads of this process named as the pump thread (pthread_setname_np in relay.c). */
-function pumpThreads(): number {
-  return readdirSync('/proc/self/task').filter((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'portico-pump').length;
-}
-
-test('a connection the pump ended before JS heard of it: destroy() still has its byte counts, no onClosed follows', async () => {
-  const backend = net.createServer((s) => s.on('data', () => s.write('bye')).on('error', () => undefined));
-  // The idle timeout ends it on the pump thread, whatever the JS thread does meanwhile.
-  const p = await proxy(await listen(backend), 50);
-  const c = net.connect({ host: '127.0.0.1', port: p.port }).on('error', () => undefined);
-  c.write('hi');
-  await once(c, 'data');
-  const conn = p.conns[0]!;
-  // Spin without yielding to the event loop, so the pump's EV_CLOSED cannot be delivered yet.
-  const end = Date.now() + 20_000;
-  while (engine.stats().connections > 0 && Date.now() < end);
-  assert.equal(engine.stats().connections, 0, 'the pump did not end the connection');
-  assert.equal(conn.closed, undefined);
-  assert.deepEqual(engine.destroy(conn.slot, true), { bytesIn: 2, bytesOut: 3 });
-  await new Promise((r) => setTimeout(r, 20));
-  assert.equal(conn.closed, undefined, 'onClosed after destroy()');
-  p.close();
-  backend.close();
-});
-
-// Last: it ends the engine the other tests share.
-test('close(): open connections are reset and reported closed with their bytes, the pump thread ends; a new engine works', async () => {
-  assert.equal(pumpThreads(), 1);
-  const backendSockets: net.Socket[] = [];
-  const backend = net.createServer((s) => {
-    backendSockets.push(s.on('error', () => undefined));
-    s.write('hello');
-  });
-  const backendPort = await listen(backend);
-  const p = await proxy(backendPort);
-  const c = net.connect({ host: '127.0.0.1', port: p.port });
-  const cerr = new Promise<string>((r) => c.once('error', (e: NodeJS.ErrnoException) => r(e.code ?? '')));
-  c.write('abc');
-  await until(() => p.conns[0] !== undefined && engine.bytes(p.conns[0].slot).bytesIn === 3 && engine.bytes(p.conns[0].slot).bytesOut === 5);
-  engine.close();
-  assert.deepEqual(p.conns[0]!.closed, { bytesIn: 3, bytesOut: 5 }, 'reported closed by close() itself');
-  assert.equal(await cerr, 'ECONNRESET');
-  await until(() => backendSockets[0]?.destroyed === true);
-  await until(() => pumpThreads() === 0);
-  // The listener is gone: its port can be taken again.
-  const squatter = net.createServer();
-  squatter.listen(p.port, '127.0.0.1');
-  await once(squatter, 'listening');
-  squatter.close();
-
-  const fresh = nativeEngine();
-  assert.notEqual(fresh, engine);
-  assert.equal(pumpThreads(), 1);
-  const port = await freePort();
-  const id = fresh.listen('127.0.0.1', port, { backlog: 16, reusePort: false }, (fd) => {
-    fresh.connect({ onConnectFailed: () => undefined, onHalfClose: () => undefined, onClosed: () => undefined }, fd, '127.0.0.1', backendPort, { connectMs: 2_000, idleMs: 0 });
-  });
-  const c2 = net.connect({ host: '127.0.0.1', port });
-  const [greeting] = (await once(c2, 'data')) as [Buffer];
-  assert.equal(String(greeting), 'hello');
-  c2.destroy();
-  await until(() => fresh.stats().connections === 0);
-  fresh.unlisten(id);
-  backend.close();
-});
-
-test('a process whose connections and listeners are all closed exits by itself (the pump thread does not hold it)', { timeout: 30_000 }, async () => {
-  const native = new URL('./native.js', import.meta.url).href;
-  const script = `
-    import net from 'node:net';
-    import { nativeEngine } from ${JSON.stringify(native)};
-    const e = nativeEngine();
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = probe.address().port;
-      probe.close(() => backend.listen(0, '127.0.0.1', () => start(port)));
-    });
-    const backend = net.createServer((s) => s.end('x'));
-    const start = (port) => {
-      const id = e.listen('127.0.0.1', port, { backlog: 4, reusePort: false }, (fd) => {
-        e.connect({ onConnectFailed() {}, onHalfClose() {}, onClosed() { e.unlisten(id); backend.close(); console.log('closed'); } }, fd, '127.0.0.1', backend.address().port, { connectMs: 2000, idleMs: 0 });
-      });
-      net.connect({ host: '127.0.0.1', port }).on('data', () => undefined);
-    };`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const [code] = (await once(child, 'exit')) as [number];
-  assert.equal(out.trim(), 'closed');
-  assert.equal(code, 0);
 });

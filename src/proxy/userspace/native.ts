@@ -1,18 +1,17 @@
 // The native TCP pump (native/relay.c, built by `npm ci` with node-gyp) as the proxier sees it:
-// listeners that accept in C (on Node's loop) and hand over batches of new sockets, and connections
-// whose bytes move in C, on the pump's own thread, after TypeScript chose the endpoint. One engine
-// per process; its events (accepts, connect failures, half-closes, closes with byte counts) arrive
-// on the JS thread in batches in a shared Float64Array, four numbers each, and are dispatched here.
+// listeners that accept in C and hand over batches of new sockets, and connections whose bytes
+// move in C after TypeScript chose the endpoint. One engine per process, on Node's own event loop;
+// its events (accepts, connect failures, half-closes, closes with byte counts) arrive once per round
+// of socket events in a shared Float64Array, four numbers each, and are dispatched here.
 import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
 
 interface Addon {
   init(onEvents: (count: number) => void, events: Float64Array): void;
-  close(): void;
   listen(ip: string, port: number, backlog: number, reusePort: boolean): number;
   unlisten(id: number): void;
   connect(fdOrSlot: number, ip: string, port: number, retry: boolean, connectTimeoutMs: number, idleTimeoutMs: number): number;
-  destroy(slot: number, reset: boolean, bytes: Float64Array): void;
+  destroy(slot: number, reset: boolean): void;
   bytes(slot: number, out: Float64Array): void;
   resetFd(fd: number): void;
   peer(fd: number): string;
@@ -109,9 +108,10 @@ export class NativeEngine {
 
   /** Ends a connection now (no onClosed); its final byte counts are returned. */
   destroy(slot: number, reset: boolean): { bytesIn: number; bytesOut: number } {
+    const b = this.bytes(slot);
     this.conns.delete(slot);
-    this.addon.destroy(slot, reset, this.pair);
-    return { bytesIn: this.pair[0]!, bytesOut: this.pair[1]! };
+    this.addon.destroy(slot, reset);
+    return b;
   }
 
   bytes(slot: number): { bytesIn: number; bytesOut: number } {
@@ -127,16 +127,6 @@ export class NativeEngine {
     return this.addon.peer(fd);
   }
 
-  /**
-   * Stops the pump thread, resets every open connection (each reported through onClosed first)
-   * and closes every listener. The next nativeEngine() starts a new engine.
-   */
-  close(): void {
-    this.addon.close();
-    this.listeners.clear();
-    if (engine === this) engine = undefined;
-  }
-
   /** Open connections (slots) and listeners in C, and bytes held back by backpressure (tests). */
   stats(): { connections: number; listeners: number; heldBytes: number } {
     const [connections, listeners, heldBytes] = this.addon.stats();
@@ -144,21 +134,18 @@ export class NativeEngine {
   }
 }
 
-let addon: Addon | undefined;
 let engine: NativeEngine | undefined;
 let loadError: Error | undefined;
 
 /** The process's native engine; throws with the reason when the addon is not built. */
 export function nativeEngine(): NativeEngine {
   if (engine) return engine;
-  if (addon) return (engine = new NativeEngine(addon));
   if (loadError) throw loadError;
   const require = createRequire(import.meta.url);
   // dist/src/proxy/userspace/ or src/proxy/userspace/ → repository root.
   for (const c of ['../../../../build/Release/portico_relay.node', '../../../build/Release/portico_relay.node']) {
     try {
-      addon = require(new URL(c, import.meta.url).pathname) as Addon;
-      engine = new NativeEngine(addon);
+      engine = new NativeEngine(require(new URL(c, import.meta.url).pathname) as Addon);
       return engine;
     } catch (err) {
       loadError = err as Error;
