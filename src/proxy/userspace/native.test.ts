@@ -6,9 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net, { type AddressInfo } from 'node:net';
 import { once } from 'node:events';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { errnoName } from './relay.js';
 import { nativeEngine, type NativeConnectionEvents } from './native.js';
-import { HALF_CLOSE_ROWS, floodBackend, halfCloseExchange, listen, until } from './relaykit.js';
+import { HALF_CLOSE_ROWS, floodBackend, halfCloseExchange, listen, readAll, until } from './relaykit.js';
 
 const engine = nativeEngine();
 
@@ -29,7 +33,7 @@ async function freePort(): Promise<number> {
 }
 
 /** A native listener on a free port relaying to backendPort; records each connection's events. */
-async function proxy(backendPort: number, idleMs = 0) {
+async function proxy(backendPort: number, idleMs = 0, afterConnect?: () => void) {
   const conns: Relayed[] = [];
   const port = await freePort();
   const id = engine.listen('127.0.0.1', port, { backlog: 16, reusePort: false }, (fd) => {
@@ -51,6 +55,7 @@ async function proxy(backendPort: number, idleMs = 0) {
     };
     c.slot = engine.connect(c, fd, '127.0.0.1', backendPort, { connectMs: 2_000, idleMs });
     conns.push(c);
+    afterConnect?.();
   });
   return { port, conns, close: () => engine.unlisten(id) };
 }
@@ -94,6 +99,40 @@ test('backpressure: a client that does not read stops the endpoint instead of fi
   assert.equal(p.conns[0]?.closed?.bytesOut, total);
   p.close();
   backend.close();
+});
+
+// An endpoint's last bytes and its FIN, read in one round, leave towards the client as one
+// segment (data+FIN, as haproxy sends it): two packets fewer for each connection the endpoint ends.
+// The endpoint runs in another process; this thread blocks (no event loop, so no pump) from the
+// connect until the endpoint has sent both, so the pump finds them queued together. The client
+// sends nothing, so it receives exactly the SYN-ACK and the reply: 2 segments when the FIN rode
+// with the data, 3 when it came on its own.
+test('an endpoint\'s last bytes and FIN reach the client in one segment', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-relay-'));
+  const sent = join(dir, 'sent');
+  const child = spawn(process.execPath, ['-e', `
+    const s = require('net').createServer((c) => c.end('hello', () => require('fs').writeFileSync(${JSON.stringify(sent)}, '')));
+    s.listen(0, '127.0.0.1', () => console.log(s.address().port));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let p: Awaited<ReturnType<typeof proxy>> | undefined;
+  try {
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const relay = (p = await proxy(Number(String(line).trim()), 0, () => {
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      for (let t = 0; t < 1000 && !existsSync(sent); t++) Atomics.wait(nap, 0, 0, 5);
+    }));
+    const c = net.connect({ host: '127.0.0.1', port: relay.port, allowHalfOpen: true });
+    assert.equal(await readAll(c), 'hello');
+    assert.ok(existsSync(sent), 'the endpoint never sent');
+    const info = execFileSync('ss', ['-tinH', 'state', 'all', 'src', `127.0.0.1:${c.localPort}`], { encoding: 'utf8' });
+    assert.match(info, /segs_in:2 /, `the client received more segments than SYN-ACK and data+FIN: ${info.trim()}`);
+    c.end();
+    await until(() => relay.conns[0]?.closed !== undefined);
+    assert.deepEqual(relay.conns[0]?.closed, { bytesIn: 0, bytesOut: 5 });
+  } finally {
+    p?.close();
+    child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('idle timeout closes both sides; a reset upstream takes the client down', async () => {
