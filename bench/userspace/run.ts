@@ -15,8 +15,11 @@
 // summary at the end is a Markdown table.
 // Needs wrk, curl, haproxy and nginx on PATH (apt-get install wrk curl haproxy nginx-light).
 //   node dist/bench/userspace/run.js [--duration 8] [--connections 50] [--rounds 3] [--idle 9000] [--size-mb 100] [--workers 2]
+//     [--pairs 8] [--pair-seconds 4]
+// First, Portico (one process, native pump) against haproxy alone in paired short windows
+// (pairedPhase: the figure to read the >= 1.0x target from), then the rounds over every target.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -53,12 +56,17 @@ async function waitPort(a: Addr): Promise<void> {
   throw new Error(`${a.ip}:${a.port} never came up`);
 }
 
-/** utime+stime of processes, in clock ticks (100 per second). */
-function cpuTicks(pids: number[]): number {
+/** CPU time of processes, all their threads, in microseconds (schedstat: nanoseconds on a CPU). */
+function cpuMicros(pids: number[]): number {
   let t = 0;
   for (const pid of pids) {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    t += Number(f[11]) + Number(f[12]);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        t += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+      } catch {
+        // A thread that ended between the listing and the read.
+      }
+    }
   }
   return t;
 }
@@ -86,8 +94,8 @@ function parseLatencyMs(s: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
-function wrk(a: Addr, seconds: number, conns: number, close: boolean): Promise<WrkResult> {
-  const args = ['-t1', `-c${conns}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://${a.ip}:${a.port}/`];
+function wrk(a: Addr, seconds: number, connections: number, close: boolean): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `http://${a.ip}:${a.port}/`];
   return new Promise((resolve, reject) => {
     const p = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
@@ -138,13 +146,68 @@ function median(xs: number[]): number {
 
 interface Row { round: number; target: string; test: string; value: number; p99ms?: number; cpuUsPerReq?: number; machineUsPerReq?: number; errors?: string; load: string }
 
+interface Target { name: string; addr: Addr; pids: number[] }
+
+/** One wrk window against `t`: requests/s, p99, the target's and the machine's CPU per request. */
+async function measure(t: Target, seconds: number, close: boolean) {
+  const l = load();
+  const c0 = cpuMicros(t.pids);
+  const m0 = machineTicks();
+  const r = await wrk(t.addr, seconds, conns(), close);
+  const perReq = (us: number) => Math.round((us / r.requests) * 10) / 10;
+  return {
+    value: r.rps, p99ms: r.p99ms,
+    cpuUsPerReq: t.pids.length ? perReq(cpuMicros(t.pids) - c0) : NaN,
+    machineUsPerReq: perReq((machineTicks() - m0) * 10_000),
+    errors: r.errors, load: l,
+  };
+}
+
+const conns = () => arg('connections', 50);
+
+/**
+ * Portico against haproxy in short windows taken in pairs, the order swapped every pair (ABBA):
+ * on this shared VM the speed of the whole machine drifts by 10-40 % within a minute, which decides
+ * the ratio of two 8 s runs a minute apart more than the proxies do; two windows seconds apart see
+ * the same machine. Reported: the pooled ratio (all Portico requests over all haproxy requests in
+ * the same total time), the median and range of the per-pair ratios, and how many pairs each won.
+ */
+async function pairedPhase(haproxy: Target, portico: Target, pairs: number, seconds: number, emit: (r: Row) => void): Promise<string[]> {
+  const lines: string[] = [];
+  for (const close of [false, true]) {
+    const test = close ? 'new' : 'kept';
+    const got: Array<{ h: number; p: number; hc: number; pc: number }> = [];
+    for (let k = 1; k <= pairs; k++) {
+      const order = k % 2 ? [haproxy, portico] : [portico, haproxy];
+      const res = new Map<string, Awaited<ReturnType<typeof measure>>>();
+      for (const t of order) {
+        const m = await measure(t, seconds, close);
+        res.set(t.name, m);
+        emit({ round: k, target: t.name, test: `paired-${test}`, ...m });
+      }
+      const h = res.get(haproxy.name)!;
+      const p = res.get(portico.name)!;
+      got.push({ h: h.value, p: p.value, hc: h.cpuUsPerReq, pc: p.cpuUsPerReq });
+    }
+    const ratios = got.map((g) => g.p / g.h).sort((a, b) => a - b);
+    const pooled = got.reduce((a, g) => a + g.p, 0) / got.reduce((a, g) => a + g.h, 0);
+    const cpu = median(got.map((g) => g.pc / g.hc));
+    lines.push(`paired ${test === 'kept' ? 'kept alive' : 'new connections'}: portico / haproxy pooled ${pooled.toFixed(3)}x, ` +
+      `median of ${pairs} pairs ${median(ratios).toFixed(3)}x (range ${ratios[0]!.toFixed(2)}-${ratios[ratios.length - 1]!.toFixed(2)}), ` +
+      `portico ahead in ${ratios.filter((r) => r >= 1).length} of ${pairs}; proxy CPU per request ${cpu.toFixed(2)}x (median of pairs); ` +
+      `req/s median ${median(got.map((g) => g.p)).toFixed(0)} vs ${median(got.map((g) => g.h)).toFixed(0)}`);
+  }
+  return lines;
+}
+
 async function main(): Promise<void> {
   const seconds = arg('duration', 8);
-  const conns = arg('connections', 50);
-  const rounds = Math.max(1, arg('rounds', 3));
+  const rounds = arg('rounds', 3);
   const idleN = arg('idle', 9000);
   const sizeMB = arg('size-mb', 100);
   const workers = arg('workers', 2);
+  const pairs = arg('pairs', 8);
+  const pairSeconds = arg('pair-seconds', 4);
   const dir = mkdtempSync(join(tmpdir(), 'portico-bench-us-'));
   const children: ChildProcess[] = [];
   const pidsOf = new Map<string, number[]>();
@@ -225,7 +288,7 @@ backend be
     await waitPort(NGINX);
 
     const proxies = [...pidsOf.keys()] as ProxyName[];
-    const targets: Array<{ name: string; addr: Addr; pids: number[] }> = [
+    const targets: Target[] = [
       { name: 'nginx direct', addr: NGINX, pids: [] },
       ...proxies.map((p) => ({ name: p, addr: PROXIES[p], pids: pidsOf.get(p) ?? [] })),
     ];
@@ -235,23 +298,18 @@ backend be
       console.log(JSON.stringify(r));
     };
     console.log(JSON.stringify({
-      date: new Date().toISOString(), cores: cpus().length, seconds, conns, rounds, idleN, sizeMB,
+      date: new Date().toISOString(), cores: cpus().length, seconds, conns: conns(), rounds, idleN, sizeMB, pairs, pairSeconds,
       processes: { haproxy: 'nbthread 1', portico: '1 (native pump)', 'portico-js': '1 (JS relay)', 'portico-multi': workers > 1 ? workers : 'not run', 'naive-pipe': 1, nginx: '1 worker', wrk: '1 thread' },
     }));
+    const byName = (n: string) => targets.find((t) => t.name === n)!;
+    const paired = pairs > 0 ? await pairedPhase(byName('haproxy'), byName('portico'), pairs, pairSeconds, emit) : [];
     for (let round = 1; round <= rounds; round++) {
       // Rotate the order so no target always runs first (or right after the same neighbour).
       const k = (round - 1) % targets.length;
       const order = [...targets.slice(k), ...targets.slice(0, k)];
       for (const close of [false, true]) {
         for (const t of order) {
-          const l = load();
-          const c0 = cpuTicks(t.pids);
-          const m0 = machineTicks();
-          const r = await wrk(t.addr, seconds, conns, close);
-          const perReq = (ticks: number) => Math.round(((ticks * 10_000) / r.requests) * 10) / 10;
-          const m = perReq(machineTicks() - m0);
-          const cpu = t.pids.length ? perReq(cpuTicks(t.pids) - c0) : NaN;
-          emit({ round, target: t.name, test: close ? 'new' : 'kept', value: r.rps, p99ms: r.p99ms, cpuUsPerReq: cpu, machineUsPerReq: m, errors: r.errors, load: l });
+          emit({ round, target: t.name, test: close ? 'new' : 'kept', ...(await measure(t, seconds, close)) });
         }
       }
       for (const t of order) emit({ round, target: t.name, test: 'transfer', value: Math.round(transfer(t.addr, '/big.bin', size)), load: load() });
@@ -309,6 +367,7 @@ backend be
         `${fmt(med(p, 'new', (r) => r.cpuUsPerReq) / med('haproxy', 'new', (r) => r.cpuUsPerReq), 2)}x new connections; ` +
         `median of per-round ratios: kept alive ${roundRatios(p, 'kept')}, new connections ${roundRatios(p, 'new')}`);
     }
+    if (paired.length) lines.push('', ...paired);
     lines.push(`\nloads seen: ${[...new Set(rows.map((r) => r.load.split(' ')[0]))].join(', ')}`);
     console.log(lines.join('\n'));
   } finally {
