@@ -148,12 +148,14 @@ interface Row { round: number; target: string; test: string; value: number; p99m
 
 interface Target { name: string; addr: Addr; pids: number[] }
 
+const CONNECTIONS = arg('connections', 50);
+
 /** One wrk window against `t`: requests/s, p99, the target's and the machine's CPU per request. */
 async function measure(t: Target, seconds: number, close: boolean) {
   const l = load();
   const c0 = cpuMicros(t.pids);
   const m0 = machineTicks();
-  const r = await wrk(t.addr, seconds, conns(), close);
+  const r = await wrk(t.addr, seconds, CONNECTIONS, close);
   const perReq = (us: number) => Math.round((us / r.requests) * 10) / 10;
   return {
     value: r.rps, p99ms: r.p99ms,
@@ -162,8 +164,6 @@ async function measure(t: Target, seconds: number, close: boolean) {
     errors: r.errors, load: l,
   };
 }
-
-const conns = () => arg('connections', 50);
 
 /**
  * Portico against haproxy in short windows taken in pairs, the order swapped every pair (ABBA):
@@ -298,7 +298,7 @@ backend be
       console.log(JSON.stringify(r));
     };
     console.log(JSON.stringify({
-      date: new Date().toISOString(), cores: cpus().length, seconds, conns: conns(), rounds, idleN, sizeMB, pairs, pairSeconds,
+      date: new Date().toISOString(), cores: cpus().length, seconds, conns: CONNECTIONS, rounds, idleN, sizeMB, pairs, pairSeconds,
       processes: { haproxy: 'nbthread 1', portico: '1 (native pump)', 'portico-js': '1 (JS relay)', 'portico-multi': workers > 1 ? workers : 'not run', 'naive-pipe': 1, nginx: '1 worker', wrk: '1 thread' },
     }));
     const byName = (n: string) => targets.find((t) => t.name === n)!;

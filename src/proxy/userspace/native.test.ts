@@ -116,10 +116,11 @@ test('an endpoint\'s last bytes and FIN reach the client in one segment', async 
   let p: Awaited<ReturnType<typeof proxy>> | undefined;
   try {
     const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-    const relay = (p = await proxy(Number(String(line).trim()), 0, () => {
+    const relay = await proxy(Number(String(line).trim()), 0, () => {
       const nap = new Int32Array(new SharedArrayBuffer(4));
       for (let t = 0; t < 1000 && !existsSync(sent); t++) Atomics.wait(nap, 0, 0, 5);
-    }));
+    });
+    p = relay;
     const c = net.connect({ host: '127.0.0.1', port: relay.port, allowHalfOpen: true });
     assert.equal(await readAll(c), 'hello');
     assert.ok(existsSync(sent), 'the endpoint never sent');
