@@ -13,7 +13,13 @@
     {
       "target_name": "portico_relay",
       "sources": ["native/relay.c"],
-      "cflags": ["-O2", "-Wall"]
+      "cflags": ["-O2", "-Wall"],
+      "variables": {
+        "liburing%": "<!(test -f /usr/include/liburing.h && echo 1 || echo 0)"
+      },
+      "conditions": [
+        ["liburing==1", {"defines": ["PORTICO_URING"], "libraries": ["-luring"]}]
+      ]
     }
   ]
 }

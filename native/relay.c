@@ -3,11 +3,12 @@
 // connect, counters per endpoint. This file moves bytes and sockets: it listens, accepts in batches,
 // connects, relays both directions with read/write through one shared buffer, and reports back.
 //
-// It runs on Node's own event loop thread: one epoll set of its own, watched by a single uv_poll
-// handle, so no locking and no thread hand-off; JS is called once per round of socket events with
-// every event of that round (accepts, connect failures, half-closes, closes with byte counts) in
-// a shared Float64Array. Sockets are watched edge-triggered for reading and writing from the
-// start, so a connection costs two epoll_ctl calls whatever happens on it.
+// It runs on Node's own event loop thread, watched by a single uv_poll handle, so no locking and
+// no thread hand-off; JS is called once per round with every event of that round (accepts,
+// connect failures, half-closes, closes with byte counts) in a shared Float64Array. Two engines:
+// io_uring (built when liburing is there, chosen when the kernel allows it; section "io_uring
+// engine" below) and epoll: one epoll set of its own, sockets watched edge-triggered for reading
+// and writing from the start, so a connection costs two epoll_ctl calls whatever happens on it.
 //
 // Relaying (as relay.ts does with libuv handles):
 //   - half-close: EOF read from one side becomes shutdown(SHUT_WR) of the other once what was read
@@ -22,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,10 @@
 #include <unistd.h>
 #include <node_api.h>
 #include <uv.h>
+#ifdef PORTICO_URING
+#include <liburing.h>
+#include <sys/eventfd.h>
+#endif
 
 #define BUFSZ (64 * 1024)
 #define MAX_EVENTS 256
@@ -43,10 +49,12 @@ enum { EV_ACCEPT = 1, EV_CONNECT_FAILED = 2, EV_HALF_CLOSE = 3, EV_CLOSED = 4 };
 enum { ST_FREE = 0, ST_CONNECTING, ST_FAILED, ST_RELAY };
 
 typedef struct {
-  char *pend;  // bytes read but not yet written
+  char *pend;  // bytes read but not yet written (io_uring: the pool buffer being sent)
   uint32_t plen, poff;
   bool eof;   // EOF read from the source
   bool shut;  // shutdown(SHUT_WR) of the destination done
+  bool sending;  // io_uring: a send of `pend` is in flight
+  int16_t bid;   // io_uring: the pool buffer `pend` is
 } dir_t;
 
 typedef struct {
@@ -59,11 +67,15 @@ typedef struct {
   uint64_t since;  // connect start, then last activity (ms, loop time)
   uint32_t connect_timeout, idle_timeout;  // ms, 0 = none
   int32_t next_free;
+  uint32_t epoch;  // io_uring: completions of operations issued in another epoch are stale
+  struct sockaddr_storage addr;  // io_uring: the endpoint, read by the kernel when the connect is issued
+  socklen_t alen;
 } slot_t;
 
 typedef struct {
   int fd;
   bool open, paused;
+  uint32_t epoch;  // io_uring: bumped when the listener closes
 } listener_t;
 
 typedef struct {
@@ -90,6 +102,16 @@ typedef struct {
   uint32_t nlisten;
   uint64_t sweep_ms;  // the sweep's period: a quarter of the shortest timeout given
   bool delivering;
+#ifdef PORTICO_URING
+  bool uring;     // io_uring engine (else epoll)
+  bool in_round;  // SQEs queued now are submitted at the round's end
+  struct io_uring ring;
+  struct io_uring_buf_ring *br;
+  char *ubufs;
+  int efd;  // signalled by the kernel when completions or deferred work wait
+  uint64_t *parked;  // directions that found no pool buffer: (slot << 1 | up) with their epoch
+  size_t nparked, capparked;
+#endif
   char buf[BUFSZ];
 } engine_t;
 
@@ -145,6 +167,27 @@ static void reset_fd(int fd) {
 
 static void on_timer(uv_timer_t *t);
 
+#ifdef PORTICO_URING
+#define URING (E->uring)
+static void u_close_sock(int fd);
+#else
+#define URING false
+#endif
+
+// A relayed socket is done with: reset (RST) or closed (FIN). With io_uring its pending operations
+// are cancelled first, or they would keep the socket open.
+static void end_sock(int fd, bool reset) {
+  if (fd < 0) return;
+#ifdef PORTICO_URING
+  if (URING) {
+    if (reset) setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0}, sizeof(struct linger));
+    return u_close_sock(fd);
+  }
+#endif
+  if (reset) reset_fd(fd);
+  else close(fd);
+}
+
 static void update_ref(void) {
   if (E->live > 0 || E->nlisten > 0) {
     uv_ref((uv_handle_t *)&E->poll);
@@ -180,17 +223,23 @@ static int32_t slot_alloc(void) {
   slot_t *s = &E->slots[i];
   E->free_head = s->next_free;
   uint16_t gen = (uint16_t)((s->gen + 1) & 0xfff);
-  memset(s, 0, sizeof *s);
+  uint32_t epoch = s->epoch + 1;
+  memset(s, 0, offsetof(slot_t, addr));
   s->gen = gen;
+  s->epoch = epoch;
   s->cfd = s->ufd = -1;
+  s->up.bid = s->down.bid = -1;
   E->live++;
   return i;
 }
 
 static void slot_free(int32_t i) {
   slot_t *s = &E->slots[i];
-  free(s->up.pend);
-  free(s->down.pend);
+  // io_uring: a buffer still being sent goes back to the pool when that send completes (stale).
+  if (!URING) {
+    free(s->up.pend);
+    free(s->down.pend);
+  }
   s->up.pend = s->down.pend = NULL;
   s->state = ST_FREE;
   s->next_free = E->free_head;
@@ -201,8 +250,8 @@ static void slot_free(int32_t i) {
 // Ends a slot: both sockets closed (reset: RST instead of FIN); `report` queues EV_CLOSED.
 static void slot_end(int32_t i, bool reset, bool report) {
   slot_t *s = &E->slots[i];
-  if (s->cfd >= 0) (reset ? reset_fd(s->cfd) : (void)close(s->cfd));
-  if (s->ufd >= 0) (reset ? reset_fd(s->ufd) : (void)close(s->ufd));
+  end_sock(s->cfd, reset);
+  end_sock(s->ufd, reset);
   if (report) push(EV_CLOSED, slot_id(i), s->bin, s->bout);
   slot_free(i);
 }
@@ -344,8 +393,9 @@ static void start_relay(int32_t i, uint32_t ev) {
 
 static void connect_failed(int32_t i, int err) {
   slot_t *s = &E->slots[i];
-  if (s->ufd >= 0) close(s->ufd);
+  end_sock(s->ufd, false);
   s->ufd = -1;
+  s->epoch++;  // io_uring: the connect's own completion, if still to come, is stale
   s->state = ST_FAILED;
   push(EV_CONNECT_FAILED, slot_id(i), -err, 0);
 }
@@ -451,6 +501,284 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   update_ref();
 }
 
+#ifdef PORTICO_URING
+// ---- io_uring engine ----
+//
+// The same relaying as above, with the kernel doing the reads and writes: each direction has one
+// recv in flight (its buffer picked from a shared pool only when bytes arrive, so idle connections
+// hold none) and, once it completed, one send of that buffer; the next recv is issued when the send
+// is complete, which is the backpressure. Everything a round of completions asks for is submitted
+// in one io_uring_enter. The ring defers the kernel's completion work to that call
+// (DEFER_TASKRUN) and signals an eventfd, which Node's loop watches. A socket is closed through the
+// ring after its pending operations are cancelled (IORING_OP_CLOSE hard-linked after the cancel).
+// What it does not do: merge an endpoint's last bytes with its FIN (a completed recv does not tell
+// whether the FIN is already queued behind them).
+
+#define UBUFS 256
+#define UBUFSZ (32 * 1024)
+#define UBGID 1
+enum { UOP_IGNORE = 0, UOP_ACCEPT, UOP_CONNECT, UOP_RECV, UOP_SEND };
+
+// user_data: op (bits 0-2), direction (3: 1 = client → endpoint), slot or listener (4-23), pool
+// buffer of a send (24-31), epoch (32-63).
+static inline uint64_t uud(int op, bool up, int32_t i, int bid, uint32_t epoch) {
+  return (uint64_t)op | ((uint64_t)up << 3) | ((uint64_t)(uint32_t)i << 4) | ((uint64_t)(uint8_t)bid << 24) | ((uint64_t)epoch << 32);
+}
+
+static struct io_uring_sqe *u_sqe(void) {
+  struct io_uring_sqe *q = io_uring_get_sqe(&E->ring);
+  if (!q) {
+    io_uring_submit(&E->ring);
+    q = io_uring_get_sqe(&E->ring);
+    if (!q) abort();
+  }
+  return q;
+}
+
+static void u_arm_recv(int32_t i, bool up);
+
+static void u_buf_return(int bid) {
+  io_uring_buf_ring_add(E->br, E->ubufs + (size_t)bid * UBUFSZ, UBUFSZ, (unsigned short)bid, io_uring_buf_ring_mask(UBUFS), 0);
+  io_uring_buf_ring_advance(E->br, 1);
+  // A direction that found the pool empty reads again.
+  while (E->nparked) {
+    uint64_t w = E->parked[--E->nparked];
+    int32_t i = (int32_t)((w >> 1) & 0xfffff);
+    slot_t *s = &E->slots[i];
+    if (s->state == ST_RELAY && s->epoch == (uint32_t)(w >> 32)) {
+      u_arm_recv(i, w & 1);
+      break;
+    }
+  }
+}
+
+static void u_close_sock(int fd) {
+  struct io_uring_sqe *q = u_sqe();
+  io_uring_prep_cancel_fd(q, fd, IORING_ASYNC_CANCEL_ALL);
+  q->flags |= IOSQE_IO_HARDLINK;
+  io_uring_sqe_set_data64(q, UOP_IGNORE);
+  q = u_sqe();
+  io_uring_prep_close(q, fd);
+  io_uring_sqe_set_data64(q, UOP_IGNORE);
+}
+
+static void u_arm_recv(int32_t i, bool up) {
+  slot_t *s = &E->slots[i];
+  struct io_uring_sqe *q = u_sqe();
+  io_uring_prep_recv(q, up ? s->cfd : s->ufd, NULL, UBUFSZ, 0);
+  q->flags |= IOSQE_BUFFER_SELECT;
+  q->buf_group = UBGID;
+  io_uring_sqe_set_data64(q, uud(UOP_RECV, up, i, 0, s->epoch));
+}
+
+static void u_send(int32_t i, bool up) {
+  slot_t *s = &E->slots[i];
+  dir_t *d = up ? &s->up : &s->down;
+  struct io_uring_sqe *q = u_sqe();
+  io_uring_prep_send(q, up ? s->ufd : s->cfd, d->pend + d->poff, d->plen - d->poff, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(q, uud(UOP_SEND, up, i, d->bid, s->epoch));
+  d->sending = true;
+}
+
+static void u_arm_accept(int32_t lid) {
+  listener_t *l = &E->ls[lid];
+  struct io_uring_sqe *q = u_sqe();
+  io_uring_prep_multishot_accept(q, l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(q, uud(UOP_ACCEPT, false, lid, 0, l->epoch));
+}
+
+static void u_connect(int32_t i) {
+  slot_t *s = &E->slots[i];
+  struct io_uring_sqe *q = u_sqe();
+  io_uring_prep_connect(q, s->ufd, (struct sockaddr *)&s->addr, s->alen);
+  io_uring_sqe_set_data64(q, uud(UOP_CONNECT, false, i, 0, s->epoch));
+}
+
+// The direction's source sent EOF and everything before it is written: FIN the destination
+// (both done: close both). Returns false when the slot ended.
+static bool u_maybe_shut(int32_t i, dir_t *d, int dst) {
+  slot_t *s = &E->slots[i];
+  if (!d->eof || d->sending || d->shut) return true;
+  dir_t *other = d == &s->up ? &s->down : &s->up;
+  if (other->shut) {
+    slot_end(i, false, true);
+    return false;
+  }
+  if (shutdown(dst, SHUT_WR) != 0) {
+    slot_end(i, true, true);
+    return false;
+  }
+  d->shut = true;
+  return true;
+}
+
+static void u_on_accept(int32_t lid, uint32_t epoch, int res, uint32_t flags) {
+  listener_t *l = lid < E->nls ? &E->ls[lid] : NULL;
+  if (!l || !l->open || l->epoch != epoch) {
+    if (res >= 0) reset_fd(res);
+    return;
+  }
+  if (res >= 0) push(EV_ACCEPT, lid, res, 0);
+  if (flags & IORING_CQE_F_MORE) return;
+  // The multishot accept ended: out of descriptors waits for the sweep, anything else re-arms.
+  if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) l->paused = true;
+  else u_arm_accept(lid);
+}
+
+static void u_complete(uint64_t ud, int res, uint32_t flags) {
+  int op = (int)(ud & 7);
+  if (op == UOP_IGNORE) return;
+  bool up = (ud >> 3) & 1;
+  int32_t i = (int32_t)((ud >> 4) & 0xfffff);
+  uint32_t epoch = (uint32_t)(ud >> 32);
+  if (op == UOP_ACCEPT) return u_on_accept(i, epoch, res, flags);
+  int bid = op == UOP_SEND ? (int)((ud >> 24) & 0xff) : (flags & IORING_CQE_F_BUFFER) ? (int)(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
+  slot_t *s = i < E->nslots ? &E->slots[i] : NULL;
+  if (!s || s->state == ST_FREE || s->epoch != epoch) {
+    if (bid >= 0) u_buf_return(bid);
+    return;
+  }
+  if (op == UOP_CONNECT) {
+    if (s->state != ST_CONNECTING) return;
+    if (res < 0) return connect_failed(i, -res);
+    s->state = ST_RELAY;
+    s->since = now_ms();
+    u_arm_recv(i, true);
+    u_arm_recv(i, false);
+    return;
+  }
+  dir_t *d = up ? &s->up : &s->down;
+  int to = up ? s->ufd : s->cfd;
+  if (op == UOP_RECV) {
+    if (res > 0) {
+      if (up) s->bin += res;
+      else s->bout += res;
+      s->since = now_ms();
+      d->bid = (int16_t)bid;
+      d->pend = E->ubufs + (size_t)bid * UBUFSZ;
+      d->plen = (uint32_t)res;
+      d->poff = 0;
+      return u_send(i, up);
+    }
+    if (bid >= 0) u_buf_return(bid);
+    if (res == 0) {
+      d->eof = true;
+      if (!s->half_reported) {
+        s->half_reported = true;
+        push(EV_HALF_CLOSE, slot_id(i), 0, 0);
+      }
+      u_maybe_shut(i, d, to);
+      return;
+    }
+    if (res == -ENOBUFS) {
+      if (E->nparked == E->capparked) {
+        E->capparked = E->capparked ? E->capparked * 2 : 256;
+        E->parked = realloc(E->parked, E->capparked * sizeof *E->parked);
+        if (!E->parked) abort();
+      }
+      E->parked[E->nparked++] = ((uint64_t)s->epoch << 32) | ((uint64_t)(uint32_t)i << 1) | up;
+      return;
+    }
+    if (res == -EINTR || res == -EAGAIN) return u_arm_recv(i, up);
+    return slot_end(i, true, true);
+  }
+  // UOP_SEND
+  d->sending = false;
+  if (res < 0) {
+    u_buf_return(bid);
+    d->pend = NULL;
+    return slot_end(i, true, true);
+  }
+  s->since = now_ms();
+  d->poff += (uint32_t)res;
+  if (d->poff < d->plen) return u_send(i, up);
+  d->pend = NULL;
+  d->bid = -1;
+  u_buf_return(bid);
+  if (d->eof) u_maybe_shut(i, d, to);
+  else u_arm_recv(i, up);
+}
+
+// Completions to handle, or deferred kernel work still to run (the kernel runs a bounded amount
+// of it per call and signals the eventfd only when its list goes from empty to not: what is left
+// over must be asked for, or it waits for the next unrelated signal).
+static bool u_pending(void) {
+  return io_uring_cq_ready(&E->ring) || (IO_URING_READ_ONCE(*E->ring.sq.kflags) & IORING_SQ_TASKRUN);
+}
+
+// Submits what was queued and handles every completion, delivering events to JS, until a call
+// brings nothing and nothing waits to be submitted.
+static void u_round(void) {
+  E->in_round = true;
+  unsigned n;
+  do {
+    io_uring_submit_and_get_events(&E->ring);
+    struct io_uring_cqe *cqe;
+    unsigned head;
+    n = 0;
+    io_uring_for_each_cqe(&E->ring, head, cqe) {
+      n++;
+      u_complete(cqe->user_data, cqe->res, cqe->flags);
+    }
+    io_uring_cq_advance(&E->ring, n);
+    deliver();
+    // Ends after a call that brought nothing: no work is left over in the kernel then.
+  } while (n || io_uring_sq_ready(&E->ring) || u_pending());
+  E->in_round = false;
+}
+
+static void on_upoll(uv_poll_t *h, int status, int events) {
+  (void)h, (void)status, (void)events;
+  uint64_t v;
+  if (read(E->efd, &v, sizeof v) < 0 && errno != EAGAIN) return;
+  u_round();
+  update_ref();
+}
+
+static void on_kick(uv_timer_t *t);
+
+// After a call from JS outside a round: submit at once; completions that came inline are handled
+// on the next loop turn.
+static void u_flush(void) {
+  if (!URING || E->in_round || !io_uring_sq_ready(&E->ring)) return;
+  io_uring_submit(&E->ring);
+  if (u_pending()) uv_timer_start(&E->kick, on_kick, 0, 0);
+}
+
+// Sets up the ring, the buffer pool and the eventfd; false (and nothing kept) when the kernel or
+// the environment refuses io_uring (old kernel, seccomp, kernel.io_uring_disabled).
+static bool u_init(engine_t *e) {
+  struct io_uring_params p = {0};
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  if (io_uring_queue_init_params(4096, &e->ring, &p) < 0) return false;
+  e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (e->efd < 0) goto fail_ring;
+  if (io_uring_register_eventfd(&e->ring, e->efd) < 0) goto fail_efd;
+  if (posix_memalign((void **)&e->br, 4096, UBUFS * sizeof(struct io_uring_buf))) goto fail_efd;
+  io_uring_buf_ring_init(e->br);
+  struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)e->br, .ring_entries = UBUFS, .bgid = UBGID};
+  if (io_uring_register_buf_ring(&e->ring, &reg, 0) < 0) goto fail_br;
+  // Touched only as used: RSS grows with the buffers in flight at once, up to 8 MiB.
+  e->ubufs = malloc((size_t)UBUFS * UBUFSZ);
+  if (!e->ubufs) goto fail_br;
+  for (int b = 0; b < UBUFS; b++) io_uring_buf_ring_add(e->br, e->ubufs + (size_t)b * UBUFSZ, UBUFSZ, (unsigned short)b, io_uring_buf_ring_mask(UBUFS), b);
+  io_uring_buf_ring_advance(e->br, UBUFS);
+  e->uring = true;
+  return true;
+fail_br:
+  free(e->br);
+fail_efd:
+  close(e->efd);
+fail_ring:
+  io_uring_queue_exit(&e->ring);
+  return false;
+}
+#else
+static void u_flush(void) {}
+#endif
+
+static void on_kick(uv_timer_t *t);
+
 static void on_timer(uv_timer_t *t) {
   (void)t;
   uint64_t now = now_ms();
@@ -462,16 +790,25 @@ static void on_timer(uv_timer_t *t) {
   for (int32_t l = 0; l < E->nls; l++) {
     if (E->ls[l].open && E->ls[l].paused) {
       E->ls[l].paused = false;
+#ifdef PORTICO_URING
+      if (URING) {
+        u_arm_accept(l);
+        continue;
+      }
+#endif
       watch(E->ls[l].fd, EPOLLIN, ((uint64_t)l << 2) | SIDE_LISTENER, EPOLL_CTL_MOD);
     }
   }
-  deliver();
-  update_ref();
+  on_kick(NULL);
 }
 
 static void on_kick(uv_timer_t *t) {
   (void)t;
-  deliver();
+#ifdef PORTICO_URING
+  if (URING) u_round();
+  else
+#endif
+    deliver();
   update_ref();
 }
 
@@ -525,19 +862,31 @@ static napi_value js_init(napi_env env, napi_callback_info info) {
   napi_create_string_utf8(env, "PorticoRelay", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &e->actx);
   e->free_head = -1;
-  e->epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (e->epfd < 0) {
-    throw_errno(env, "epoll_create1", errno);
-    free(e);
-    return NULL;
-  }
   napi_get_uv_event_loop(env, &e->loop);
-  uv_poll_init(e->loop, &e->poll, e->epfd);
+  uv_poll_cb cb = on_poll;
+#ifdef PORTICO_URING
+  // io_uring unless PORTICO_RELAY_IO=epoll or the kernel refuses it.
+  const char *io = getenv("PORTICO_RELAY_IO");
+  if ((!io || strcmp(io, "epoll") != 0) && u_init(e)) {
+    e->epfd = -1;
+    uv_poll_init(e->loop, &e->poll, e->efd);
+    cb = on_upoll;
+  } else
+#endif
+  {
+    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (e->epfd < 0) {
+      throw_errno(env, "epoll_create1", errno);
+      free(e);
+      return NULL;
+    }
+    uv_poll_init(e->loop, &e->poll, e->epfd);
+  }
   uv_timer_init(e->loop, &e->timer);
   uv_unref((uv_handle_t *)&e->timer);
   uv_timer_init(e->loop, &e->kick);
   E = e;
-  uv_poll_start(&e->poll, UV_READABLE, on_poll);
+  uv_poll_start(&e->poll, UV_READABLE, cb);
   update_ref();
   return undef(env);
 }
@@ -604,9 +953,14 @@ static napi_value js_listen(napi_env env, napi_callback_info info) {
     if (!ls) abort();
     E->ls = ls;
     lid = E->nls++;
+    E->ls[lid].epoch = 0;
   }
-  E->ls[lid] = (listener_t){.fd = fd, .open = true, .paused = false};
-  watch(fd, EPOLLIN, ((uint64_t)lid << 2) | SIDE_LISTENER, EPOLL_CTL_ADD);
+  E->ls[lid] = (listener_t){.fd = fd, .open = true, .paused = false, .epoch = E->ls[lid].epoch};
+#ifdef PORTICO_URING
+  if (URING) u_arm_accept(lid), u_flush();
+  else
+#endif
+    watch(fd, EPOLLIN, ((uint64_t)lid << 2) | SIDE_LISTENER, EPOLL_CTL_ADD);
   E->nlisten++;
   update_ref();
   napi_value r;
@@ -619,7 +973,11 @@ static napi_value js_unlisten(napi_env env, napi_callback_info info) {
   ARGS(1);
   int32_t lid = (int32_t)num(env, argv[0]);
   if (lid >= 0 && lid < E->nls && E->ls[lid].open) {
+    // io_uring: the pending accept holds the socket open; shutting it down stops the listening
+    // now (the port is free at once) and ends that accept (a stale completion).
+    if (URING) shutdown(E->ls[lid].fd, SHUT_RDWR);
     close(E->ls[lid].fd);
+    E->ls[lid].epoch++;
     E->ls[lid].open = false;
     E->nlisten--;
     update_ref();
@@ -677,12 +1035,19 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   if (s->ufd >= 0) setsockopt(s->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (s->ufd < 0) {
     connect_failed(i, errno);
+  } else if (URING) {
+    memcpy(&s->addr, &ss, len);
+    s->alen = len;
+#ifdef PORTICO_URING
+    u_connect(i);
+#endif
   } else if (connect(s->ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
     connect_failed(i, errno);
   } else {
     watch(s->ufd, EDGE, ((uint64_t)i << 2) | SIDE_UPSTREAM, EPOLL_CTL_ADD);
   }
   update_ref();
+  u_flush();
   // Delivered after the current round, or on the next loop turn when JS called from outside one
   // (never from inside this call: the caller does not know the slot id yet).
   if (!E->delivering && E->qlen) uv_timer_start(&E->kick, on_kick, 0, 0);
@@ -701,6 +1066,7 @@ static napi_value js_destroy(napi_env env, napi_callback_info info) {
   if (s) {
     slot_end(i, reset, false);
     update_ref();
+    u_flush();
   }
   return undef(env);
 }
@@ -761,6 +1127,14 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// io() → 'io_uring' or 'epoll': how the pump waits for its sockets.
+static napi_value js_io(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  napi_value r;
+  napi_create_string_utf8(env, URING ? "io_uring" : "epoll", NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"init", NULL, js_init, NULL, NULL, NULL, napi_default, NULL},
@@ -772,6 +1146,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"resetFd", NULL, js_reset_fd, NULL, NULL, NULL, napi_default, NULL},
       {"peer", NULL, js_peer, NULL, NULL, NULL, napi_default, NULL},
       {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"io", NULL, js_io, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

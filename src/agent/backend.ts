@@ -216,6 +216,7 @@ export class UserspaceBackend implements ProxyBackend {
       releaseAddress: opts.vipInterface ? (ip) => opts.vipInterface!.remove(ip) : undefined,
       logger: opts.logger,
     });
+    opts.logger?.info({ relay: this.proxier.relayKind, io: this.proxier.native?.io }, 'userspace proxy: relaying TCP');
   }
 
   async sync(model: ProxyModel, _node: NodeState, full: boolean): Promise<BackendSyncResult> {

@@ -16,6 +16,7 @@ interface Addon {
   resetFd(fd: number): void;
   peer(fd: number): string;
   stats(): [number, number, number];
+  io(): 'io_uring' | 'epoll';
 }
 
 const EV_ACCEPT = 1;
@@ -125,6 +126,15 @@ export class NativeEngine {
 
   peerAddress(fd: number): string {
     return this.addon.peer(fd);
+  }
+
+  /**
+   * How the pump waits for its sockets: 'io_uring' (the kernel reads and writes, completions
+   * handled in batches) or 'epoll' (readiness, then recv/send). io_uring when the addon was built
+   * with liburing and the kernel allows it, unless PORTICO_RELAY_IO=epoll.
+   */
+  get io(): 'io_uring' | 'epoll' {
+    return this.addon.io();
   }
 
   /** Open connections (slots) and listeners in C, and bytes held back by backpressure (tests). */
