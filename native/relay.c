@@ -23,7 +23,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +67,6 @@ typedef struct {
   uint32_t connect_timeout, idle_timeout;  // ms, 0 = none
   int32_t next_free;
   uint32_t epoch;  // io_uring: completions of operations issued in another epoch are stale
-  struct sockaddr_storage addr;  // io_uring: the endpoint, read by the kernel when the connect is issued
-  socklen_t alen;
 } slot_t;
 
 typedef struct {
@@ -109,6 +106,9 @@ typedef struct {
   struct io_uring_buf_ring *br;
   char *ubufs;
   int efd;  // signalled by the kernel when completions or deferred work wait
+  // A connect's endpoint address, kept beside its SQE (by SQE index) until the kernel reads it at
+  // submission: not in the slot table, which may move (grow) before the round's submit.
+  struct sockaddr_in6 *sqaddr;
   uint64_t *parked;  // directions that found no pool buffer: (slot << 1 | up) with their epoch
   size_t nparked, capparked;
 #endif
@@ -224,7 +224,7 @@ static int32_t slot_alloc(void) {
   E->free_head = s->next_free;
   uint16_t gen = (uint16_t)((s->gen + 1) & 0xfff);
   uint32_t epoch = s->epoch + 1;
-  memset(s, 0, offsetof(slot_t, addr));
+  memset(s, 0, sizeof *s);
   s->gen = gen;
   s->epoch = epoch;
   s->cfd = s->ufd = -1;
@@ -587,10 +587,12 @@ static void u_arm_accept(int32_t lid) {
   io_uring_sqe_set_data64(q, uud(UOP_ACCEPT, false, lid, 0, l->epoch));
 }
 
-static void u_connect(int32_t i) {
+static void u_connect(int32_t i, const struct sockaddr_storage *ss, socklen_t len) {
   slot_t *s = &E->slots[i];
   struct io_uring_sqe *q = u_sqe();
-  io_uring_prep_connect(q, s->ufd, (struct sockaddr *)&s->addr, s->alen);
+  struct sockaddr_in6 *a = &E->sqaddr[q - E->ring.sq.sqes];
+  memcpy(a, ss, len);
+  io_uring_prep_connect(q, s->ufd, (struct sockaddr *)a, len);
   io_uring_sqe_set_data64(q, uud(UOP_CONNECT, false, i, 0, s->epoch));
 }
 
@@ -760,7 +762,8 @@ static bool u_init(engine_t *e) {
   if (io_uring_register_buf_ring(&e->ring, &reg, 0) < 0) goto fail_br;
   // Touched only as used: RSS grows with the buffers in flight at once, up to 8 MiB.
   e->ubufs = malloc((size_t)UBUFS * UBUFSZ);
-  if (!e->ubufs) goto fail_br;
+  e->sqaddr = calloc(e->ring.sq.ring_entries, sizeof *e->sqaddr);
+  if (!e->ubufs || !e->sqaddr) goto fail_br;
   for (int b = 0; b < UBUFS; b++) io_uring_buf_ring_add(e->br, e->ubufs + (size_t)b * UBUFSZ, UBUFSZ, (unsigned short)b, io_uring_buf_ring_mask(UBUFS), b);
   io_uring_buf_ring_advance(e->br, UBUFS);
   e->uring = true;
@@ -1036,10 +1039,8 @@ static napi_value js_connect(napi_env env, napi_callback_info info) {
   if (s->ufd < 0) {
     connect_failed(i, errno);
   } else if (URING) {
-    memcpy(&s->addr, &ss, len);
-    s->alen = len;
 #ifdef PORTICO_URING
-    u_connect(i);
+    u_connect(i, &ss, len);
 #endif
   } else if (connect(s->ufd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
     connect_failed(i, errno);
