@@ -48,12 +48,15 @@ enum { EV_ACCEPT = 1, EV_CONNECT_FAILED = 2, EV_HALF_CLOSE = 3, EV_CLOSED = 4 };
 enum { ST_FREE = 0, ST_CONNECTING, ST_FAILED, ST_RELAY };
 
 typedef struct {
-  char *pend;  // bytes read but not yet written (io_uring: the pool buffer being sent)
-  uint32_t plen, poff;
+  char *pend;  // epoll: bytes read but not yet written
+  uint32_t plen, poff;  // poff, io_uring: bytes of the first queued buffer already sent
   bool eof;   // EOF read from the source
   bool shut;  // shutdown(SHUT_WR) of the destination done
-  bool sending;  // io_uring: a send of `pend` is in flight
-  int16_t bid;   // io_uring: the pool buffer `pend` is
+  // io_uring: pool buffers read and not yet (fully) sent, oldest first; the first is being sent.
+  bool sending, recving;
+  uint8_t qn;
+  int16_t qbid[2];
+  uint32_t qlen[2];
 } dir_t;
 
 typedef struct {
@@ -170,6 +173,7 @@ static void on_timer(uv_timer_t *t);
 #ifdef PORTICO_URING
 #define URING (E->uring)
 static void u_close_sock(int fd);
+static void u_buf_return(int bid);
 #else
 #define URING false
 #endif
@@ -228,18 +232,23 @@ static int32_t slot_alloc(void) {
   s->gen = gen;
   s->epoch = epoch;
   s->cfd = s->ufd = -1;
-  s->up.bid = s->down.bid = -1;
   E->live++;
   return i;
 }
 
 static void slot_free(int32_t i) {
   slot_t *s = &E->slots[i];
-  // io_uring: a buffer still being sent goes back to the pool when that send completes (stale).
   if (!URING) {
     free(s->up.pend);
     free(s->down.pend);
   }
+#ifdef PORTICO_URING
+  // io_uring: buffers waiting to be sent go back to the pool now; one being sent goes back when
+  // that send completes (stale by then).
+  else
+    for (dir_t *d = &s->up; d; d = d == &s->up ? &s->down : NULL)
+      for (uint8_t k = d->sending ? 1 : 0; k < d->qn; k++) u_buf_return(d->qbid[k]);
+#endif
   s->up.pend = s->down.pend = NULL;
   s->state = ST_FREE;
   s->next_free = E->free_head;
@@ -569,14 +578,16 @@ static void u_arm_recv(int32_t i, bool up) {
   q->flags |= IOSQE_BUFFER_SELECT;
   q->buf_group = UBGID;
   io_uring_sqe_set_data64(q, uud(UOP_RECV, up, i, 0, s->epoch));
+  (up ? &s->up : &s->down)->recving = true;
 }
 
+// Sends (the rest of) the oldest buffer read.
 static void u_send(int32_t i, bool up) {
   slot_t *s = &E->slots[i];
   dir_t *d = up ? &s->up : &s->down;
   struct io_uring_sqe *q = u_sqe();
-  io_uring_prep_send(q, up ? s->ufd : s->cfd, d->pend + d->poff, d->plen - d->poff, MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(q, uud(UOP_SEND, up, i, d->bid, s->epoch));
+  io_uring_prep_send(q, up ? s->ufd : s->cfd, E->ubufs + (size_t)d->qbid[0] * UBUFSZ + d->poff, d->qlen[0] - d->poff, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(q, uud(UOP_SEND, up, i, d->qbid[0], s->epoch));
   d->sending = true;
 }
 
@@ -600,7 +611,7 @@ static void u_connect(int32_t i, const struct sockaddr_storage *ss, socklen_t le
 // (both done: close both). Returns false when the slot ended.
 static bool u_maybe_shut(int32_t i, dir_t *d, int dst) {
   slot_t *s = &E->slots[i];
-  if (!d->eof || d->sending || d->shut) return true;
+  if (!d->eof || d->qn || d->shut) return true;
   dir_t *other = d == &s->up ? &s->down : &s->up;
   if (other->shut) {
     slot_end(i, false, true);
@@ -652,15 +663,19 @@ static void u_complete(uint64_t ud, int res, uint32_t flags) {
   dir_t *d = up ? &s->up : &s->down;
   int to = up ? s->ufd : s->cfd;
   if (op == UOP_RECV) {
+    d->recving = false;
     if (res > 0) {
       if (up) s->bin += res;
       else s->bout += res;
       s->since = now_ms();
-      d->bid = (int16_t)bid;
-      d->pend = E->ubufs + (size_t)bid * UBUFSZ;
-      d->plen = (uint32_t)res;
-      d->poff = 0;
-      return u_send(i, up);
+      // Two buffers per direction: the next read overlaps the send of the one before (bulk
+      // transfers), and no more is taken from a peer that does not drain (backpressure).
+      d->qbid[d->qn] = (int16_t)bid;
+      d->qlen[d->qn] = (uint32_t)res;
+      d->qn++;
+      if (!d->sending) u_send(i, up);
+      if (d->qn < 2) u_arm_recv(i, up);
+      return;
     }
     if (bid >= 0) u_buf_return(bid);
     if (res == 0) {
@@ -688,17 +703,22 @@ static void u_complete(uint64_t ud, int res, uint32_t flags) {
   d->sending = false;
   if (res < 0) {
     u_buf_return(bid);
-    d->pend = NULL;
+    d->qbid[0] = d->qbid[1];
+    d->qlen[0] = d->qlen[1];
+    d->qn--;
     return slot_end(i, true, true);
   }
   s->since = now_ms();
   d->poff += (uint32_t)res;
-  if (d->poff < d->plen) return u_send(i, up);
-  d->pend = NULL;
-  d->bid = -1;
+  if (d->poff < d->qlen[0]) return u_send(i, up);
   u_buf_return(bid);
+  d->qbid[0] = d->qbid[1];
+  d->qlen[0] = d->qlen[1];
+  d->qn--;
+  d->poff = 0;
+  if (d->qn) u_send(i, up);
   if (d->eof) u_maybe_shut(i, d, to);
-  else u_arm_recv(i, up);
+  else if (!d->recving) u_arm_recv(i, up);
 }
 
 // Completions to handle, or deferred kernel work still to run (the kernel runs a bounded amount
@@ -1116,8 +1136,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   for (int32_t i = 0; i < E->nslots; i++) {
     slot_t *s = &E->slots[i];
     if (s->state == ST_FREE) continue;
-    if (s->up.pend) held += s->up.plen - s->up.poff;
-    if (s->down.pend) held += s->down.plen - s->down.poff;
+    for (dir_t *d = &s->up; d; d = d == &s->up ? &s->down : NULL) {
+      if (d->pend) held += d->plen - d->poff;
+      for (uint8_t k = 0; k < d->qn; k++) held += d->qlen[k] - (k ? 0 : d->poff);
+    }
   }
   napi_value r, v[3];
   napi_create_array_with_length(env, 3, &r);
