@@ -172,20 +172,21 @@ static void on_timer(uv_timer_t *t);
 
 #ifdef PORTICO_URING
 #define URING (E->uring)
-static void u_close_sock(int fd);
+static void u_close_sock(int32_t i, bool client);
 static void u_buf_return(int bid);
 #else
 #define URING false
 #endif
 
-// A relayed socket is done with: reset (RST) or closed (FIN). With io_uring its pending operations
-// are cancelled first, or they would keep the socket open.
-static void end_sock(int fd, bool reset) {
+// A slot's client or endpoint socket is done with: reset (RST) or closed (FIN). With io_uring its
+// pending operations are cancelled first, or they would keep the socket open.
+static void end_sock(int32_t i, bool client, bool reset) {
+  int fd = client ? E->slots[i].cfd : E->slots[i].ufd;
   if (fd < 0) return;
 #ifdef PORTICO_URING
   if (URING) {
     if (reset) setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){1, 0}, sizeof(struct linger));
-    return u_close_sock(fd);
+    return u_close_sock(i, client);
   }
 #endif
   if (reset) reset_fd(fd);
@@ -259,8 +260,8 @@ static void slot_free(int32_t i) {
 // Ends a slot: both sockets closed (reset: RST instead of FIN); `report` queues EV_CLOSED.
 static void slot_end(int32_t i, bool reset, bool report) {
   slot_t *s = &E->slots[i];
-  end_sock(s->cfd, reset);
-  end_sock(s->ufd, reset);
+  end_sock(i, true, reset);
+  end_sock(i, false, reset);
   if (report) push(EV_CLOSED, slot_id(i), s->bin, s->bout);
   slot_free(i);
 }
@@ -402,7 +403,7 @@ static void start_relay(int32_t i, uint32_t ev) {
 
 static void connect_failed(int32_t i, int err) {
   slot_t *s = &E->slots[i];
-  end_sock(s->ufd, false);
+  end_sock(i, false, false);
   s->ufd = -1;
   s->epoch++;  // io_uring: the connect's own completion, if still to come, is stale
   s->state = ST_FAILED;
@@ -513,10 +514,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 #ifdef PORTICO_URING
 // ---- io_uring engine ----
 //
-// The same relaying as above, with the kernel doing the reads and writes: each direction has one
-// recv in flight (its buffer picked from a shared pool only when bytes arrive, so idle connections
-// hold none) and, once it completed, one send of that buffer; the next recv is issued when the send
-// is complete, which is the backpressure. Everything a round of completions asks for is submitted
+// The same relaying as above, with the kernel doing the reads and writes: each direction reads
+// with a recv whose buffer is picked from a shared pool only when bytes arrive (idle connections
+// hold none) and sends the buffers in order; it holds at most two, so the next read overlaps the
+// send before it, and reads no more until one is sent, which is the backpressure. Everything a round of completions asks for is submitted
 // in one io_uring_enter. The ring defers the kernel's completion work to that call
 // (DEFER_TASKRUN) and signals an eventfd, which Node's loop watches. A socket is closed through the
 // ring after its pending operations are cancelled (IORING_OP_CLOSE hard-linked after the cancel).
@@ -561,13 +562,28 @@ static void u_buf_return(int bid) {
   }
 }
 
-static void u_close_sock(int fd) {
-  struct io_uring_sqe *q = u_sqe();
-  io_uring_prep_cancel_fd(q, fd, IORING_ASYNC_CANCEL_ALL);
-  q->flags |= IOSQE_IO_HARDLINK;
-  io_uring_sqe_set_data64(q, UOP_IGNORE);
+// Closes a slot's socket through the ring, after cancelling what is pending on it, by user_data
+// (a hash lookup; cancelling by descriptor walks the whole table of pending requests, twice per
+// connection). A connection that ended normally has nothing pending: a close alone.
+static void u_close_sock(int32_t i, bool client) {
+  slot_t *s = &E->slots[i];
+  dir_t *rd = client ? &s->up : &s->down, *wd = client ? &s->down : &s->up;
+  uint64_t pending[3];
+  int n = 0;
+  if (rd->recving) pending[n++] = uud(UOP_RECV, client, i, 0, s->epoch);
+  if (wd->sending) pending[n++] = uud(UOP_SEND, !client, i, wd->qbid[0], s->epoch);
+  if (!client && s->state == ST_CONNECTING) pending[n++] = uud(UOP_CONNECT, false, i, 0, s->epoch);
+  // The chain (cancels hard-linked to the close) must not be split by a submit.
+  if (io_uring_sq_space_left(&E->ring) < (unsigned)n + 1) io_uring_submit(&E->ring);
+  struct io_uring_sqe *q;
+  for (int k = 0; k < n; k++) {
+    q = u_sqe();
+    io_uring_prep_cancel64(q, pending[k], 0);
+    q->flags |= IOSQE_IO_HARDLINK;
+    io_uring_sqe_set_data64(q, UOP_IGNORE);
+  }
   q = u_sqe();
-  io_uring_prep_close(q, fd);
+  io_uring_prep_close(q, client ? s->cfd : s->ufd);
   io_uring_sqe_set_data64(q, UOP_IGNORE);
 }
 
@@ -653,7 +669,10 @@ static void u_complete(uint64_t ud, int res, uint32_t flags) {
   }
   if (op == UOP_CONNECT) {
     if (s->state != ST_CONNECTING) return;
-    if (res < 0) return connect_failed(i, -res);
+    if (res < 0) {
+      s->state = ST_FAILED;  // nothing left to cancel
+      return connect_failed(i, -res);
+    }
     s->state = ST_RELAY;
     s->since = now_ms();
     u_arm_recv(i, true);
