@@ -277,7 +277,7 @@ static bool watch(int fd, uint32_t events, uint64_t data, int op) {
 // Returns false when the slot ended.
 static bool maybe_shut(int32_t i, dir_t *d, int dst) {
   slot_t *s = &E->slots[i];
-  if (!d->eof || d->pend || d->shut) return true;
+  if (!d->eof || d->pend || d->qn || d->shut) return true;  // pend: epoll, qn: io_uring
   // The other direction is already done: closing both now sends the FIN still owed, without a
   // shutdown first (the common end of a connection).
   dir_t *other = d == &s->up ? &s->down : &s->up;
@@ -623,24 +623,6 @@ static void u_connect(int32_t i, const struct sockaddr_storage *ss, socklen_t le
   io_uring_sqe_set_data64(q, uud(UOP_CONNECT, false, i, 0, s->epoch));
 }
 
-// The direction's source sent EOF and everything before it is written: FIN the destination
-// (both done: close both). Returns false when the slot ended.
-static bool u_maybe_shut(int32_t i, dir_t *d, int dst) {
-  slot_t *s = &E->slots[i];
-  if (!d->eof || d->qn || d->shut) return true;
-  dir_t *other = d == &s->up ? &s->down : &s->up;
-  if (other->shut) {
-    slot_end(i, false, true);
-    return false;
-  }
-  if (shutdown(dst, SHUT_WR) != 0) {
-    slot_end(i, true, true);
-    return false;
-  }
-  d->shut = true;
-  return true;
-}
-
 static void u_on_accept(int32_t lid, uint32_t epoch, int res, uint32_t flags) {
   listener_t *l = lid < E->nls ? &E->ls[lid] : NULL;
   if (!l || !l->open || l->epoch != epoch) {
@@ -703,7 +685,7 @@ static void u_complete(uint64_t ud, int res, uint32_t flags) {
         s->half_reported = true;
         push(EV_HALF_CLOSE, slot_id(i), 0, 0);
       }
-      u_maybe_shut(i, d, to);
+      maybe_shut(i, d, to);
       return;
     }
     if (res == -ENOBUFS) {
@@ -736,7 +718,7 @@ static void u_complete(uint64_t ud, int res, uint32_t flags) {
   d->qn--;
   d->poff = 0;
   if (d->qn) u_send(i, up);
-  if (d->eof) u_maybe_shut(i, d, to);
+  if (d->eof) maybe_shut(i, d, to);
   else if (!d->recving) u_arm_recv(i, up);
 }
 
