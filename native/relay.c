@@ -239,6 +239,7 @@ static int32_t slot_alloc(void) {
 
 static void slot_free(int32_t i) {
   slot_t *s = &E->slots[i];
+  s->state = ST_FREE;  // first: a buffer returned below must not wake this slot's reads
   if (!URING) {
     free(s->up.pend);
     free(s->down.pend);
@@ -251,7 +252,6 @@ static void slot_free(int32_t i) {
       for (uint8_t k = d->sending ? 1 : 0; k < d->qn; k++) u_buf_return(d->qbid[k]);
 #endif
   s->up.pend = s->down.pend = NULL;
-  s->state = ST_FREE;
   s->next_free = E->free_head;
   E->free_head = i;
   E->live--;
@@ -517,9 +517,9 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 // The same relaying as above, with the kernel doing the reads and writes: each direction reads
 // with a recv whose buffer is picked from a shared pool only when bytes arrive (idle connections
 // hold none) and sends the buffers in order; it holds at most two, so the next read overlaps the
-// send before it, and reads no more until one is sent, which is the backpressure. Everything a round of completions asks for is submitted
-// in one io_uring_enter. The ring defers the kernel's completion work to that call
-// (DEFER_TASKRUN) and signals an eventfd, which Node's loop watches. A socket is closed through the
+// send before it, and reads no more until one is sent, which is the backpressure. Everything a
+// round of completions asks for is submitted in one io_uring_enter. The ring defers the kernel's
+// completion work to that call (DEFER_TASKRUN) and signals an eventfd, which Node's loop watches. A socket is closed through the
 // ring after its pending operations are cancelled (IORING_OP_CLOSE hard-linked after the cancel).
 // What it does not do: merge an endpoint's last bytes with its FIN (a completed recv does not tell
 // whether the FIN is already queued behind them).
@@ -555,7 +555,9 @@ static void u_buf_return(int bid) {
     uint64_t w = E->parked[--E->nparked];
     int32_t i = (int32_t)((w >> 1) & 0xfffff);
     slot_t *s = &E->slots[i];
-    if (s->state == ST_RELAY && s->epoch == (uint32_t)(w >> 32)) {
+    dir_t *d = w & 1 ? &s->up : &s->down;
+    // Stale, or armed again meanwhile (a send of its own completed): not twice.
+    if (s->state == ST_RELAY && s->epoch == (uint32_t)(w >> 32) && !d->recving && !d->eof && d->qn < 2) {
       u_arm_recv(i, w & 1);
       break;
     }
@@ -595,6 +597,14 @@ static void u_arm_recv(int32_t i, bool up) {
   q->buf_group = UBGID;
   io_uring_sqe_set_data64(q, uud(UOP_RECV, up, i, 0, s->epoch));
   (up ? &s->up : &s->down)->recving = true;
+}
+
+// The oldest buffer read is sent: the next one becomes the oldest.
+static void u_dequeue(dir_t *d) {
+  d->qbid[0] = d->qbid[1];
+  d->qlen[0] = d->qlen[1];
+  d->qn--;
+  d->poff = 0;
 }
 
 // Sends (the rest of) the oldest buffer read.
@@ -704,19 +714,14 @@ static void u_complete(uint64_t ud, int res, uint32_t flags) {
   d->sending = false;
   if (res < 0) {
     u_buf_return(bid);
-    d->qbid[0] = d->qbid[1];
-    d->qlen[0] = d->qlen[1];
-    d->qn--;
+    u_dequeue(d);
     return slot_end(i, true, true);
   }
   s->since = now_ms();
   d->poff += (uint32_t)res;
   if (d->poff < d->qlen[0]) return u_send(i, up);
   u_buf_return(bid);
-  d->qbid[0] = d->qbid[1];
-  d->qlen[0] = d->qlen[1];
-  d->qn--;
-  d->poff = 0;
+  u_dequeue(d);
   if (d->qn) u_send(i, up);
   if (d->eof) maybe_shut(i, d, to);
   else if (!d->recving) u_arm_recv(i, up);
